@@ -1,0 +1,146 @@
+"""Request dependencies: the unit of work, the three kinds of caller, idempotency."""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.state import AppState
+from core.errors import Forbidden, Unauthorized
+from core.security import InvalidToken, TokenKind, create_token, decode_token
+from domain import agents, idempotency, operators
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.services
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request, committed before the response leaves."""
+    async with state.sessions() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT from registration or login")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: TokenKind
+    id: uuid.UUID
+
+
+def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None:
+        raise Unauthorized("A bearer token is required")
+    try:
+        kind, claims = decode_token(
+            credentials.credentials,
+            secret=state.settings.jwt_secret_key,
+            algorithm=state.settings.jwt_algorithm,
+        )
+        return Principal(kind, uuid.UUID(claims["sub"]))
+    except (InvalidToken, ValueError):
+        raise Unauthorized("The bearer token is invalid or expired", code="invalid_token") from None
+
+
+async def _authenticate(
+    state: AppState, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    principal = _claims(state, credentials)
+    if principal.kind is TokenKind.AGENT and not await agents.get_active(session, principal.id):
+        raise Unauthorized("This agent is deactivated or unknown", code="invalid_token")
+    if principal.kind is TokenKind.OPERATOR and not await operators.get_active(
+        session, principal.id
+    ):
+        raise Unauthorized("This operator is deactivated or unknown", code="invalid_token")
+    return principal
+
+
+def _require(kind: TokenKind) -> Any:
+    async def dependency(state: State, session: Session, credentials: Credentials) -> uuid.UUID:
+        principal = await _authenticate(state, session, credentials)
+        if principal.kind is not kind:
+            raise Forbidden(f"This route is for {kind.value} tokens", code="wrong_token_kind")
+        return principal.id
+
+    return Depends(dependency)
+
+
+AgentId = Annotated[uuid.UUID, _require(TokenKind.AGENT)]
+CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
+OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
+
+
+async def _optional_agent(
+    state: State, session: Session, credentials: Credentials
+) -> uuid.UUID | None:
+    if credentials is None:
+        return None
+    principal = await _authenticate(state, session, credentials)
+    return principal.id if principal.kind is TokenKind.AGENT else None
+
+
+OptionalAgentId = Annotated[uuid.UUID | None, Depends(_optional_agent)]
+
+
+class Idempotent:
+    """`Idempotency-Key` handling for one request: replay a stored response, or record this one."""
+
+    def __init__(self, record: idempotency.IdempotencyKey | None = None):
+        self._record = record
+
+    def respond(self, status: int, body: Any) -> JSONResponse:
+        payload = jsonable_encoder(body)
+        if self._record is not None:
+            idempotency.complete(self._record, status, payload)
+        return JSONResponse(payload, status)
+
+
+async def _idempotent(
+    request: Request,
+    state: State,
+    session: Session,
+    credentials: Credentials,
+    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> Idempotent | JSONResponse:
+    if key is None:
+        return Idempotent()
+    try:
+        scope = str(_claims(state, credentials).id)
+    except Unauthorized:
+        scope = f"anonymous:{request.client.host if request.client else '-'}"
+    fingerprint = idempotency.fingerprint(request.method, request.url.path, await request.body())
+    ttl = timedelta(hours=state.settings.idempotency_key_ttl_hours)
+    outcome = await idempotency.claim(session, scope, key, fingerprint, ttl)
+    if isinstance(outcome, idempotency.Replay):
+        return JSONResponse(outcome.body, outcome.status, headers={"Idempotent-Replayed": "true"})
+    return Idempotent(outcome)
+
+
+IdempotencyDep = Annotated[Idempotent | JSONResponse, Depends(_idempotent)]
+
+
+def issue_token(state: AppState, kind: TokenKind, subject: uuid.UUID) -> str:
+    settings = state.settings
+    return create_token(
+        kind,
+        subject,
+        secret=settings.jwt_secret_key,
+        algorithm=settings.jwt_algorithm,
+        expire_hours=settings.jwt_expire_hours,
+    )

@@ -1,0 +1,57 @@
+"""Liveness of the API and each dependency; `degraded`, never 500, when one is down."""
+
+import asyncio
+from collections.abc import Awaitable
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import State
+from core.db import unit_of_work
+from core.temporal import task_queue_pollers
+from domain import health
+
+router = APIRouter(tags=["health"])
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+async def _probe(check: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return await asyncio.wait_for(check, CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+
+
+async def _database(state: Any) -> dict[str, Any]:
+    async with unit_of_work(state.sessions) as session:
+        return {**await health.database(session), "counts": await health.counts(session)}
+
+
+async def _temporal(state: Any) -> dict[str, Any]:
+    queue = state.settings.temporal_task_queue
+    pollers = await task_queue_pollers(state.temporal, queue)
+    return {
+        "status": "ok" if pollers else "degraded",
+        "address": state.settings.temporal_address,
+        "namespace": state.temporal.namespace,
+        "task_queue": queue,
+        "workers_polling": pollers,
+    }
+
+
+@router.get("/health")
+async def get_health(state: State) -> dict[str, Any]:
+    database, temporal, content = await asyncio.gather(
+        _probe(_database(state)),
+        _probe(_temporal(state)),
+        _probe(health.content_store(state.content)),
+    )
+    dependencies = {"database": database, "temporal": temporal, "content_store": content}
+    return {
+        "status": "ok" if all(d["status"] == "ok" for d in dependencies.values()) else "degraded",
+        "version": version("agentchains"),
+        "counts": database.pop("counts", {}),
+        "dependencies": dependencies,
+    }

@@ -1,0 +1,18 @@
+"""What one API process holds for its lifetime, built in the lifespan and torn down after."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from core.settings import Settings
+from domain.content.store import ContentStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    content: ContentStore
+    temporal: Client

@@ -1,0 +1,26 @@
+"""Business ids of every workflow and ledger movement, in one place.
+
+Workflow ids are derived from business ids so that a duplicate start finds the running one;
+idempotency keys are derived from the workflow id and the step so that a retry is a no-op.
+"""
+
+import uuid
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    """A UUID from a path parameter, or None for anything malformed (callers answer 404)."""
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+HOUSEKEEPING_SCHEDULE = "housekeeping"
+
+
+def housekeeping_workflow(run_at: str) -> str:
+    return f"housekeeping:{run_at}"

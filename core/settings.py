@@ -1,0 +1,113 @@
+"""Every setting of the system, read from the environment (or `.env`) by name.
+
+Names and defaults follow the original AgentChains configuration tables; fractions and
+amounts are `Decimal`, never floats, and are turned into integer units by `core.money`.
+"""
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    # Server
+    marketplace_host: str = "0.0.0.0"
+    marketplace_port: int = 8000
+    cors_origins: str = "*"
+
+    # Database
+    database_url: str = "sqlite+aiosqlite:///./data/marketplace.db"
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+
+    # Authentication
+    jwt_secret_key: str = DEFAULT_JWT_SECRET
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_expire_hours: int = 168
+
+    # Credits and pricing
+    token_name: str = "ARD"
+    token_peg_usd: Decimal = Decimal("0.001")
+    token_platform_fee_pct: Decimal = Decimal("0.02")
+    token_burn_pct: Decimal = Decimal("0.50")
+    token_signup_bonus: Decimal = Decimal("100")
+    token_quality_bonus_pct: Decimal = Decimal("0.10")
+    token_quality_threshold: Decimal = Decimal("0.80")
+
+    # Payments
+    payment_mode: Literal["simulated", "testnet", "mainnet"] = "simulated"
+    x402_facilitator_url: str = "https://x402.org/facilitator"
+    x402_network: str = "base-sepolia"
+
+    # Content storage
+    content_store_path: str = "./data/content_store"
+    azure_storage_connection_string: str = ""
+    azure_storage_container: str = "content-store"
+
+    # MCP
+    mcp_enabled: bool = True
+    mcp_rate_limit_per_minute: int = 60
+
+    # CDN
+    cdn_hot_cache_max_bytes: int = 268_435_456
+    cdn_decay_interval_seconds: int = 60
+
+    # Creator economy
+    creator_royalty_pct: Decimal = Decimal("1.0")
+    creator_min_withdrawal_ard: Decimal = Decimal("10000")
+    creator_payout_day: int = 1
+
+    # Redemption
+    redemption_min_api_credits_ard: Decimal = Decimal("100")
+    redemption_min_gift_card_ard: Decimal = Decimal("1000")
+    redemption_min_bank_ard: Decimal = Decimal("10000")
+    redemption_min_upi_ard: Decimal = Decimal("5000")
+    razorpay_key_id: str = ""
+    razorpay_key_secret: str = ""
+
+    # OpenClaw integration
+    openclaw_webhook_max_retries: int = 3
+    openclaw_webhook_timeout_seconds: int = 10
+    openclaw_webhook_max_failures: int = 5
+
+    # Rate limiting
+    rest_rate_limit_authenticated: int = 120
+    rest_rate_limit_anonymous: int = 30
+
+    # Idempotency records are kept at least this long
+    idempotency_key_ttl_hours: int = 24
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "agentchains"
+    temporal_ui_port: int = 8233
+    temporal_db_path: str = "./data/temporal.db"
+    worker_shutdown_timeout_seconds: int = 30
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> "Settings":
+        if self.environment == "production" and self.jwt_secret_key == DEFAULT_JWT_SECRET:
+            raise ValueError(
+                "JWT_SECRET_KEY must be set to a real secret when ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

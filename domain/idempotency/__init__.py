@@ -1,0 +1,89 @@
+"""Idempotency-Key records: a retried request replays the first response and changes nothing.
+
+The key is claimed in the same transaction as the change it guards, so the change and the
+response to replay commit together; a concurrent duplicate waits on the unique index and then
+replays (PostgreSQL), or queues behind the writer (SQLite).
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, RuleViolation
+from models.base import utcnow
+from models.idempotency import IdempotencyKey
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: int
+    body: Any
+
+
+def fingerprint(method: str, path: str, body: bytes) -> str:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+async def claim(
+    session: AsyncSession, scope: str, key: str, request_hash: str, ttl: timedelta
+) -> IdempotencyKey | Replay:
+    """The new record to complete, or the stored response to replay."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise RuleViolation(
+            "Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key"
+        )
+    now = utcnow()
+    await session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.scope == scope,
+            IdempotencyKey.key == key,
+            IdempotencyKey.expires_at < now,
+        )
+    )
+    record = IdempotencyKey(scope=scope, key=key, request_hash=request_hash, expires_at=now + ttl)
+    try:
+        async with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        existing = (
+            await session.execute(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
+                )
+            )
+        ).scalar_one()
+        if existing.request_hash != request_hash:
+            raise RuleViolation(
+                "This Idempotency-Key was used with a different request",
+                code="idempotency_key_reused",
+            ) from None
+        if existing.response_status is None:
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress",
+                code="idempotency_in_progress",
+                retry_after=1,
+            ) from None
+        return Replay(existing.response_status, existing.response_body)
+    return record
+
+
+def complete(record: IdempotencyKey, status: int, body: Any) -> None:
+    record.response_status = status
+    record.response_body = body
+
+
+async def purge_expired(session: AsyncSession, now: datetime) -> int:
+    result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < now))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

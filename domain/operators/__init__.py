@@ -1,0 +1,24 @@
+"""Operators run the marketplace; they are created from the command line only."""
+
+import uuid
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict
+from models.operators import Operator
+
+
+async def create(session: AsyncSession, name: str) -> Operator:
+    operator = Operator(name=name)
+    try:
+        async with session.begin_nested():
+            session.add(operator)
+    except IntegrityError:
+        raise Conflict(f"An operator named {name!r} already exists") from None
+    return operator
+
+
+async def get_active(session: AsyncSession, operator_id: uuid.UUID) -> Operator | None:
+    operator = await session.get(Operator, operator_id)
+    return operator if operator is not None and operator.active else None

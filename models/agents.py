@@ -1,0 +1,26 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, Timestamps, UUIDKey
+
+
+class RegisteredAgent(UUIDKey, Timestamps, Base):
+    __tablename__ = "registered_agents"
+    __table_args__ = (
+        CheckConstraint("agent_type IN ('seller', 'buyer', 'both')", name="agent_type"),
+        CheckConstraint("status IN ('active', 'inactive')", name="status"),
+        Index("ix_registered_agents_type_status", "agent_type", "status"),
+    )
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    agent_type: Mapped[str] = mapped_column(String(10))
+    public_key: Mapped[str] = mapped_column(Text, default="")
+    wallet_address: Mapped[str] = mapped_column(String(128), default="")
+    capabilities: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    a2a_endpoint: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    last_seen_at: Mapped[datetime | None]

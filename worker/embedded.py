@@ -1,0 +1,130 @@
+"""`make run`: the whole embedded stack in one supervised foreground process.
+
+Starts the Temporal dev server (persisted, with its UI), waits for it, then one worker and the
+API. SIGINT/SIGTERM (Ctrl-C) stops them in reverse order; if any one dies, the rest are stopped
+too, so nothing is left behind.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.logging import configure_logging
+from core.process import exit_hard
+from core.settings import Settings, get_settings
+from core.temporal import SEARCH_ATTRIBUTES, binary
+
+STOP_GRACE_SECONDS = 20
+
+
+def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
+    host, port = settings.temporal_address.rsplit(":", 1)
+    Path(settings.temporal_db_path).parent.mkdir(parents=True, exist_ok=True)
+    temporal = [
+        binary("temporal"),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        port,
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        settings.temporal_db_path,
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        temporal += ["--search-attribute", f"{key.name}=Keyword"]
+    api = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.app:create_app",
+        "--factory",
+        "--host",
+        settings.marketplace_host,
+        "--port",
+        str(settings.marketplace_port),
+        "--no-access-log",
+    ]
+    return [("temporal", temporal), ("worker", [sys.executable, "-m", "worker"]), ("api", api)]
+
+
+def _wait_for_port(address: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("the Temporal dev server exited during start-up")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"Temporal did not listen on {address} within {timeout:.0f}s")
+
+
+def _stop(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    for name, process in reversed(children):
+        if process.poll() is None:
+            print(f"[stack] stopping {name}", file=sys.stderr, flush=True)
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    try:
+        for name, command in _commands(settings):
+            # Own process groups: Ctrl-C reaches only this supervisor, which stops them in order.
+            process = subprocess.Popen(command, start_new_session=True, env=os.environ.copy())
+            children.append((name, process))
+            print(f"[stack] started {name} (pid {process.pid})", file=sys.stderr, flush=True)
+            if name == "temporal":
+                _wait_for_port(settings.temporal_address, 60, process)
+                print(
+                    f"[stack] Temporal UI on http://localhost:{settings.temporal_ui_port}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        print(
+            f"[stack] API on http://localhost:{settings.marketplace_port} (docs at /docs)",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stopping:
+            for name, process in children:
+                if process.poll() is not None:
+                    print(f"[stack] {name} exited ({process.returncode})", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop(children)
+
+
+if __name__ == "__main__":
+    exit_hard(main)

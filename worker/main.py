@@ -1,0 +1,68 @@
+"""The worker process: one Temporal worker per task queue, schedules, graceful shutdown."""
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from core.db import create_engine, session_factory
+from core.settings import Settings
+from core.temporal import connect
+from worker import schedules
+from worker.registry import Dependencies, task_queues
+
+log = logging.getLogger(__name__)
+
+
+def build_workers(client: Client, deps: Dependencies) -> list[Worker]:
+    return [
+        Worker(
+            client,
+            task_queue=name,
+            workflows=list(queue.workflows),
+            activities=list(queue.activities(deps)),
+            graceful_shutdown_timeout=timedelta(
+                seconds=deps.settings.worker_shutdown_timeout_seconds
+            ),
+        )
+        for name, queue in task_queues(deps.settings).items()
+    ]
+
+
+async def _connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
+    for attempt in range(1, attempts + 1):
+        try:
+            return await connect(settings.temporal_address, settings.temporal_namespace)
+        except RuntimeError:
+            if attempt == attempts:
+                raise
+            log.warning("temporal not reachable yet", extra={"attempt": attempt})
+            await asyncio.sleep(1)
+    raise AssertionError("unreachable")
+
+
+async def run(settings: Settings) -> None:
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    deps = Dependencies(settings=settings, sessions=session_factory(engine))
+    client = await _connect_with_retry(settings)
+    await schedules.ensure(client, settings)
+    workers = build_workers(client, deps)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    log.info("worker started", extra={"task_queues": [w.task_queue for w in workers]})
+    runs = [asyncio.create_task(w.run()) for w in workers]
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
+    log.info("worker shutting down")
+    await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
+    for task in runs:
+        if task.done() and task.exception():
+            raise task.exception()  # type: ignore[misc]
+    await engine.dispose()
