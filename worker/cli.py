@@ -2,12 +2,14 @@
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 
 from core.db import create_engine, session_factory, unit_of_work
+from core.errors import AppError
 from core.process import exit_hard
 from core.security import TokenKind, create_token
 from core.settings import Settings, get_settings
@@ -49,8 +51,12 @@ def main() -> int:
     settings = get_settings()
     if args.command == "migrate":
         migrate(settings.database_url)
-    else:
+        return 0
+    try:
         print(asyncio.run(create_operator(settings, args.name)))
+    except AppError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
     return 0
 
 

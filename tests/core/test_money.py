@@ -1,0 +1,82 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.money import (
+    MAX_UNITS,
+    MoneyError,
+    ard_to_units,
+    units_to_ard,
+    units_to_usdc,
+    usdc_to_units,
+)
+
+
+@given(st.integers(min_value=-MAX_UNITS, max_value=MAX_UNITS))
+def test_units_round_trip_through_both_notations(units: int) -> None:
+    assert ard_to_units(units_to_ard(units)) == units
+    assert usdc_to_units(units_to_usdc(units)) == units
+
+
+@pytest.mark.parametrize(
+    ("given", "units"),
+    [
+        ("1", 1000),
+        ("1.5", 1500),
+        ("0.001", 1),
+        (2, 2000),
+        (0.25, 250),
+        (" 3.000 ", 3000),
+        (Decimal("7.10"), 7100),
+        ("1.5000", 1500),
+    ],
+)
+def test_ard_inputs(given: object, units: int) -> None:
+    assert ard_to_units(given) == units
+
+
+def test_fixed_scale_strings() -> None:
+    assert units_to_ard(1500) == "1.500"
+    assert units_to_ard(-1) == "-0.001"
+    assert units_to_usdc(5000) == "0.005000"
+    assert usdc_to_units("0.005") == 5000
+    assert usdc_to_units(0.000001) == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "0.0001",
+        "1e-4",
+        "NaN",
+        "nan",
+        "Infinity",
+        "-inf",
+        "abc",
+        "",
+        "1,5",
+        None,
+        True,
+        [],
+        {},
+        "1000000000.001",
+        "1e30",
+        10**13,
+        float("nan"),
+    ],
+)
+def test_ard_rejects_what_is_not_an_exact_amount(bad: object) -> None:
+    with pytest.raises(MoneyError):
+        ard_to_units(bad)
+
+
+def test_usdc_rejects_seventh_decimal() -> None:
+    with pytest.raises(MoneyError):
+        usdc_to_units("0.0000001")
+
+
+def test_formatting_refuses_non_integers() -> None:
+    with pytest.raises(TypeError):
+        units_to_ard(1.5)  # type: ignore[arg-type]

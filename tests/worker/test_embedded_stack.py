@@ -1,0 +1,100 @@
+"""`make run`'s process: Temporal dev server + worker + API come up, and Ctrl-C leaves nothing."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for_health(url: str, timeout: float) -> dict[str, object]:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=2).json()
+            if last.get("status") == "ok":
+                return dict(last)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"stack not healthy in {timeout}s: {last}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    marker = f"AGENTCHAINS_STACK_TEST={uuid.uuid4().hex}"
+    api_port, ui_port, temporal_port = _free_port(), _free_port(), _free_port()
+    env = {
+        **os.environ,
+        marker.split("=")[0]: marker.split("=")[1],
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/marketplace.db",
+        "CONTENT_STORE_PATH": str(tmp_path / "content"),
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "TEMPORAL_UI_PORT": str(ui_port),
+        "TEMPORAL_DB_PATH": str(tmp_path / "temporal.db"),
+        "MARKETPLACE_HOST": "127.0.0.1",
+        "MARKETPLACE_PORT": str(api_port),
+    }
+    subprocess.run([sys.executable, "-m", "worker.cli", "migrate"], env=env, check=True)
+    stack = subprocess.Popen([sys.executable, "-m", "worker.embedded"], env=env)
+    try:
+        health = _wait_for_health(f"http://127.0.0.1:{api_port}/api/v1/health", 90)
+        assert health["dependencies"]["temporal"]["workers_polling"] >= 1  # type: ignore[index]
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{api_port}/docs", timeout=5).status_code == 200
+        assert len(_processes_with(marker)) >= 4  # supervisor, temporal, worker, api
+    finally:
+        stack.send_signal(signal.SIGINT)
+        code = stack.wait(60)
+    assert code == 0
+    assert (tmp_path / "temporal.db").exists()
+    deadline = time.monotonic() + 10
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == []
+
+
+def test_create_operator_cli_prints_a_working_token(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db"}
+    subprocess.run([sys.executable, "-m", "worker.cli", "migrate"], env=env, check=True)
+    made = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "create-operator", "alice"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    jwt = made.stdout.strip()
+    assert jwt.count(".") == 2
+    again = subprocess.run(
+        [sys.executable, "-m", "worker.cli", "create-operator", "alice"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode != 0 and "already exists" in again.stderr

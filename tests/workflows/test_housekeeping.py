@@ -1,0 +1,105 @@
+"""The Temporal path end to end: a real workflow and activity on a real server and worker."""
+
+import json
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from activities.idempotency import PurgeResult
+from core.db import create_engine, session_factory, unit_of_work
+from core.settings import Settings
+from domain import idempotency
+from models.base import utcnow
+from models.idempotency import IdempotencyKey
+from tests.conftest import StartWorker
+from worker import schedules
+from workflows.housekeeping import HousekeepingWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def _seed_keys(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]:
+    """One key that expired an hour ago and one that lives another day, on the server's clock."""
+    engine = create_engine(settings.database_url)
+    scope = f"test-{uuid.uuid4().hex[:8]}"
+    skew = await env.get_current_time() - utcnow()  # the time-skipping server runs ahead
+    async with unit_of_work(session_factory(engine)) as session:
+        await idempotency.claim(session, scope, "stale", "h", skew - timedelta(hours=1))
+        await idempotency.claim(session, scope, "fresh", "h", skew + timedelta(days=1))
+    await engine.dispose()
+    return scope, "fresh"
+
+
+async def _remaining(settings: Settings, scope: str) -> set[str]:
+    engine = create_engine(settings.database_url)
+    async with unit_of_work(session_factory(engine)) as session:
+        keys = await session.scalars(
+            select(IdempotencyKey.key).where(IdempotencyKey.scope == scope)
+        )
+        remaining = set(keys)
+    await engine.dispose()
+    return remaining
+
+
+async def _run(client: Client, settings: Settings) -> tuple[PurgeResult, WorkflowHistory]:
+    handle = await client.start_workflow(
+        HousekeepingWorkflow.run,
+        id=f"housekeeping-test-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.temporal_task_queue,
+    )
+    result = await handle.result()
+    return result, await handle.fetch_history()
+
+
+async def test_purges_expired_keys_through_the_dev_server(
+    settings: Settings, temporal_dev: WorkflowEnvironment, start_worker: StartWorker
+) -> None:
+    scope, fresh = await _seed_keys(settings, temporal_dev)
+    await start_worker(temporal_dev.client)
+    result, history = await _run(temporal_dev.client, settings)
+    assert result.purged >= 1
+    assert await _remaining(settings, scope) == {fresh}
+    # The run's own history replays against the current code.
+    await Replayer(
+        workflows=[HousekeepingWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(history)
+
+
+async def test_runs_on_the_time_skipping_server(
+    settings: Settings, temporal_time_skipping: WorkflowEnvironment, start_worker: StartWorker
+) -> None:
+    scope, fresh = await _seed_keys(settings, temporal_time_skipping)
+    await start_worker(temporal_time_skipping.client)
+    result, _ = await _run(temporal_time_skipping.client, settings)
+    assert result.purged >= 1
+    assert await _remaining(settings, scope) == {fresh}
+
+
+async def test_recorded_histories_still_replay() -> None:
+    """A change that makes a recorded run non-deterministic fails here."""
+    replayer = Replayer(workflows=[HousekeepingWorkflow], data_converter=pydantic_data_converter)
+    files = sorted(HISTORIES.glob("housekeeping*.json"))
+    assert files, "no recorded histories"
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+        await replayer.replay_workflow(history)
+
+
+async def test_schedules_are_created_once_and_updated_in_place(
+    settings: Settings, temporal_dev: WorkflowEnvironment
+) -> None:
+    settings.temporal_task_queue = f"sched-{uuid.uuid4().hex[:8]}"
+    client = temporal_dev.client
+    assert await schedules.ensure(client, settings) == ["housekeeping"]
+    assert await schedules.ensure(client, settings) == ["housekeeping"]
+    described = await client.get_schedule_handle("housekeeping").describe()
+    assert described.schedule.action.task_queue == settings.temporal_task_queue  # type: ignore[attr-defined]
+    assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
+    listed = [s.id async for s in await client.list_schedules()]
+    assert listed.count("housekeeping") <= 1
