@@ -3,16 +3,12 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from core.db import unit_of_work
 from domain import idempotency
-
-
-class PurgeResult(BaseModel):
-    purged: int
+from workflows.messages import PurgeResult
 
 
 @dataclass

@@ -8,7 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.middleware import RequestIdMiddleware
-from api.routes import agents, health, operators
+from api.routes import agents, health, operators, wallet
 from api.state import AppState
 from core.db import create_engine, session_factory
 from core.logging import configure_logging
@@ -59,6 +59,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
     )
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, agents, operators):
+    for module in (health, agents, operators, wallet):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import AppState
+from core import signatures
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, idempotency, operators
@@ -144,3 +145,27 @@ def issue_token(state: AppState, kind: TokenKind, subject: uuid.UUID) -> str:
         algorithm=settings.jwt_algorithm,
         expire_hours=settings.jwt_expire_hours,
     )
+
+
+async def _deposit_confirmer(
+    request: Request, state: State, session: Session, credentials: Credentials
+) -> str:
+    """An operator's token, or the payment provider's signed callback; never an agent."""
+    if credentials is not None:
+        principal = await _authenticate(state, session, credentials)
+        if principal.kind is not TokenKind.OPERATOR:
+            raise Forbidden("Only an operator or the payment provider confirms deposits")
+        return f"operator:{principal.id}"
+    headers = request.headers
+    if signatures.verify(
+        state.settings.payment_webhook_secret,
+        headers.get("webhook-id", ""),
+        headers.get("webhook-timestamp", ""),
+        await request.body(),
+        headers.get("webhook-signature", ""),
+    ):
+        return "payment_provider"
+    raise Unauthorized("An operator token or a valid provider signature is required")
+
+
+DepositConfirmer = Annotated[str, Depends(_deposit_confirmer)]

@@ -24,3 +24,15 @@ HOUSEKEEPING_SCHEDULE = "housekeeping"
 
 def housekeeping_workflow(run_at: str) -> str:
     return f"housekeeping:{run_at}"
+
+
+LEDGER_AUDIT_SCHEDULE = "ledger-audit"
+
+
+def deposit_workflow(deposit_id: uuid.UUID) -> str:
+    return f"deposit:{deposit_id}"
+
+
+def transfer_key(sender_id: uuid.UUID, idempotency_key: str | None) -> str:
+    """The ledger key of a transfer: from the caller's Idempotency-Key when given."""
+    return f"transfer:{sender_id}:{idempotency_key or uuid.uuid4().hex}"

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     rest_rate_limit_authenticated: int = 120
     rest_rate_limit_anonymous: int = 30
 
+    # Deposits and the ledger audit
+    deposit_expiry_hours: int = 24
+    payment_webhook_secret: str = ""
+    ledger_audit_interval_minutes: int = 60
+
     # Idempotency records are kept at least this long
     idempotency_key_ttl_hours: int = 24
 

@@ -2,8 +2,28 @@
 
 from models.agents import RegisteredAgent
 from models.base import Base
+from models.deposits import Deposit
 from models.events import Event
 from models.idempotency import IdempotencyKey
+from models.ledger import (
+    LedgerAccount,
+    LedgerChainHead,
+    LedgerEntry,
+    LedgerHold,
+    LedgerMovement,
+)
 from models.operators import Operator
 
-__all__ = ["Base", "Event", "IdempotencyKey", "Operator", "RegisteredAgent"]
+__all__ = [
+    "Base",
+    "Deposit",
+    "Event",
+    "IdempotencyKey",
+    "LedgerAccount",
+    "LedgerChainHead",
+    "LedgerEntry",
+    "LedgerHold",
+    "LedgerMovement",
+    "Operator",
+    "RegisteredAgent",
+]

@@ -6,9 +6,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.deposits import DepositActivities
 from activities.idempotency import IdempotencyActivities
+from activities.ledger import LedgerActivities
 from core.settings import Settings
+from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.ledger_audit import LedgerAuditWorkflow
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,21 @@ class TaskQueue:
 
 def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     idempotency = IdempotencyActivities(deps.sessions)
-    return [idempotency.purge_expired]
+    deposits = DepositActivities(deps.sessions)
+    ledger = LedgerActivities(deps.sessions)
+    return [
+        idempotency.purge_expired,
+        deposits.open,
+        deposits.credit,
+        deposits.expire,
+        ledger.audit,
+    ]
 
 
 def task_queues(settings: Settings) -> dict[str, TaskQueue]:
     return {
         settings.temporal_task_queue: TaskQueue(
-            workflows=[HousekeepingWorkflow], activities=_main_activities
+            workflows=[HousekeepingWorkflow, DepositWorkflow, LedgerAuditWorkflow],
+            activities=_main_activities,
         ),
     }

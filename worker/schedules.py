@@ -48,6 +48,12 @@ def definitions(settings: Settings) -> list[ScheduleDefinition]:
             every=timedelta(hours=1),
             workflow_id=ids.HOUSEKEEPING_SCHEDULE,
         ),
+        ScheduleDefinition(
+            id=ids.LEDGER_AUDIT_SCHEDULE,
+            workflow="LedgerAuditWorkflow",
+            every=timedelta(minutes=settings.ledger_audit_interval_minutes),
+            workflow_id=ids.LEDGER_AUDIT_SCHEDULE,
+        ),
     ]
 
 

@@ -6,7 +6,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.idempotency import IdempotencyActivities, PurgeResult
+    from activities.idempotency import IdempotencyActivities
+    from workflows.messages import PurgeResult
 
 
 @workflow.defn(name="HousekeepingWorkflow")

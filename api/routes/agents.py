@@ -16,6 +16,7 @@ from api.schemas.agents import (
     Heartbeat,
 )
 from api.schemas.common import PageNumber, PageSize
+from core.money import ard_to_units
 from core.security import TokenKind
 from domain import agents
 
@@ -30,7 +31,8 @@ async def register(
     if isinstance(idem, Response):
         return idem
     profile = agents.AgentProfile(**body.model_dump(exclude={"name", "agent_type"}))
-    agent = await agents.register(session, body.name, body.agent_type, profile)
+    bonus = ard_to_units(state.settings.token_signup_bonus)
+    agent = await agents.register(session, body.name, body.agent_type, profile, bonus)
     card_url = str(request.url_for("agent_card", agent_id=str(agent.id)))
     token = issue_token(state, TokenKind.AGENT, agent.id)
     response = AgentRegistered(

@@ -9,11 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound
 from core.ids import parse_id
 from domain import events
+from domain.wallet import accounts as wallet_accounts
 from models.agents import RegisteredAgent
-from models.base import utcnow
 
 ACTIVE = "active"
 INACTIVE = "inactive"
@@ -33,8 +34,9 @@ class AgentProfile:
 
 
 async def register(
-    session: AsyncSession, name: str, agent_type: str, profile: AgentProfile
+    session: AsyncSession, name: str, agent_type: str, profile: AgentProfile, signup_bonus: int
 ) -> RegisteredAgent:
+    """Register the agent, open its credit account and mint its signup bonus, in one transaction."""
     agent = RegisteredAgent(
         name=name,
         agent_type=agent_type,
@@ -50,6 +52,7 @@ async def register(
             session.add(agent)
     except IntegrityError:
         raise Conflict(f"An agent named {name!r} already exists", code="agent_name_taken") from None
+    await wallet_accounts.open_agent_wallet(session, agent.id, signup_bonus)
     events.emit(
         session, "agent_registered", {"agent_id": str(agent.id), "name": name}, audience=[agent.id]
     )

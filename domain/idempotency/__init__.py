@@ -15,8 +15,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utcnow
 from core.errors import Conflict, RuleViolation
-from models.base import utcnow
 from models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = 255

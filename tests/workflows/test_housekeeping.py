@@ -11,15 +11,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.idempotency import PurgeResult
+from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
 from domain import idempotency
-from models.base import utcnow
 from models.idempotency import IdempotencyKey
 from tests.conftest import StartWorker
 from worker import schedules
 from workflows.housekeeping import HousekeepingWorkflow
+from workflows.messages import PurgeResult
 
 HISTORIES = Path(__file__).parent / "histories"
 

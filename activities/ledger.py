@@ -1,0 +1,36 @@
+"""Ledger audit: verify the hash chain and the supply equation; record an event if either fails."""
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from core.db import unit_of_work
+from domain import events, ledger
+from workflows.messages import AuditReport
+
+
+@dataclass
+class LedgerActivities:
+    sessions: async_sessionmaker[AsyncSession]
+
+    @activity.defn(name="ledger.audit")
+    async def audit(self) -> AuditReport:
+        async with unit_of_work(self.sessions) as session:
+            verdict = await ledger.verify(session)
+            supply = await ledger.supply(session)
+        report = AuditReport(
+            chain=verdict.report(),
+            supply={**supply.__dict__, "balanced": supply.balanced},
+            valid=verdict.valid and supply.balanced,
+        )
+        if not report.valid:
+            activity.logger.error("ledger audit failed", extra={"report": report.model_dump()})
+            async with unit_of_work(self.sessions) as session:
+                events.emit(
+                    session,
+                    "ledger_audit_failed",
+                    {"severity": "critical", **report.model_dump()},
+                    audience=["operators"],
+                )
+        return report

@@ -1,0 +1,49 @@
+"""Talking to workflows from a request: starts and updates, with Temporal's errors as problems."""
+
+from typing import Any, TypeVar
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.errors import InvalidState, NotFound, Unavailable
+
+T = TypeVar("T")
+
+
+class WorkflowGone(NotFound):
+    """No running workflow with this id (never started, or already closed)."""
+
+    code = "workflow_not_running"
+
+
+async def start(client: Client, workflow: str, arg: Any, *, id: str, task_queue: str) -> None:
+    """Start, or find the one already running with this business id."""
+    try:
+        await client.start_workflow(
+            workflow,
+            arg,
+            id=id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+    except RPCError as exc:
+        raise Unavailable(f"Could not start the workflow: {exc.message}") from exc
+
+
+async def update(
+    client: Client, workflow_id: str, update: str, arg: Any, result_type: type[T]
+) -> T:
+    """Send an update; a validator's refusal is 409, a closed or unknown workflow WorkflowGone."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await handle.execute_update(update, arg, result_type=result_type)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        detail = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise InvalidState(detail) from exc
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise WorkflowGone(exc.message) from exc
+        raise Unavailable(f"Workflow service error: {exc.message}") from exc

@@ -1,0 +1,45 @@
+"""The credit ledger. Integer units only; imports no other domain."""
+
+from domain.ledger.accounts import TIERS, System, Tier, add_volume, open_account, system
+from domain.ledger.chain import Verdict, verify
+from domain.ledger.chain import lock_head as lock
+from domain.ledger.fees import FeeSplit, split
+from domain.ledger.movements import (
+    InsufficientCredits,
+    KeyReused,
+    Leg,
+    Movement,
+    Recorded,
+    held,
+    hold,
+    post,
+    record,
+    void,
+)
+from domain.ledger.supply import Supply, supply
+
+__all__ = [
+    "TIERS",
+    "FeeSplit",
+    "InsufficientCredits",
+    "KeyReused",
+    "Leg",
+    "Movement",
+    "Recorded",
+    "Supply",
+    "System",
+    "Tier",
+    "Verdict",
+    "add_volume",
+    "held",
+    "hold",
+    "lock",
+    "open_account",
+    "post",
+    "record",
+    "split",
+    "supply",
+    "system",
+    "verify",
+    "void",
+]

@@ -1,0 +1,103 @@
+"""Accounts: one per agent and creator, plus the system accounts money flows through."""
+
+import uuid
+from decimal import Decimal
+from enum import StrEnum
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.money import UNITS_PER_ARD
+from models.ledger import LedgerAccount
+
+
+class System(StrEnum):
+    ISSUANCE = "issuance"  # every credit is minted out of here; its balance is -(total minted)
+    TREASURY = "treasury"  # platform fees and the quality-bonus pool
+    BURN = "burn"  # burned credits; never leave
+    ESCROW = "escrow"  # open holds
+    PAYOUT_CLEARING = "payout_clearing"  # open redemptions
+    PAID_OUT = "paid_out"  # completed redemptions; never leave
+
+
+class Tier(NamedTuple):
+    name: str
+    min_ard: int
+    discount: Decimal
+
+
+TIERS = (
+    Tier("bronze", 0, Decimal("0")),
+    Tier("silver", 10_000, Decimal("0.10")),
+    Tier("gold", 100_000, Decimal("0.25")),
+    Tier("platinum", 1_000_000, Decimal("0.50")),
+)
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+def tier_for_volume(volume_units: int) -> Tier:
+    """The highest tier whose threshold the lifetime volume (earned + spent) reaches."""
+    return [t for t in TIERS if volume_units >= t.min_ard * UNITS_PER_ARD][-1]
+
+
+def tier_named(name: str) -> Tier:
+    return next(t for t in TIERS if t.name == name)
+
+
+async def open_account(
+    session: AsyncSession, owner_kind: str, owner_id: uuid.UUID
+) -> LedgerAccount:
+    """The owner's account, created on first use (idempotent, safe under concurrency)."""
+    existing = await find(session, owner_kind, owner_id)
+    if existing is not None:
+        return existing
+    account = LedgerAccount(owner_kind=owner_kind, owner_id=str(owner_id))
+    try:
+        async with session.begin_nested():
+            session.add(account)
+    except IntegrityError:
+        found = await find(session, owner_kind, owner_id)
+        assert found is not None
+        return found
+    return account
+
+
+async def find(
+    session: AsyncSession, owner_kind: str, owner_id: uuid.UUID | str
+) -> LedgerAccount | None:
+    return await session.scalar(
+        select(LedgerAccount).where(
+            LedgerAccount.owner_kind == owner_kind, LedgerAccount.owner_id == str(owner_id)
+        )
+    )
+
+
+async def of(session: AsyncSession, owner_kind: str, owner_id: uuid.UUID) -> LedgerAccount:
+    account = await find(session, owner_kind, owner_id)
+    if account is None:
+        raise AccountNotFound(f"No {owner_kind} account for {owner_id}")
+    return account
+
+
+async def system(session: AsyncSession, name: System) -> LedgerAccount:
+    account = await find(session, "system", name.value)
+    if account is None:
+        raise RuntimeError(f"system account {name} missing: run the migrations")
+    return account
+
+
+def add_volume(
+    account: LedgerAccount, *, earned: int = 0, spent: int = 0, deposited: int = 0, fees: int = 0
+) -> None:
+    """Lifetime figures; the tier follows the volume (earned + spent) at once."""
+    account.total_earned += earned
+    account.total_spent += spent
+    account.total_deposited += deposited
+    account.total_fees_paid += fees
+    account.tier = tier_for_volume(account.total_earned + account.total_spent).name

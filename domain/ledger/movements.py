@@ -1,0 +1,232 @@
+"""Movements: double-entry, idempotent by a business key, race-free.
+
+Every movement takes the chain-head lock first (one fixed lock order, so no deadlocks), checks
+its idempotency key, then moves each leg with a conditional update that cannot overdraw; the
+database CHECK on balances is the backstop.
+"""
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.errors import InvalidState, PaymentRequired, RuleViolation
+from domain.ledger import chain
+from domain.ledger.accounts import System, system
+from models.ledger import LedgerAccount, LedgerEntry, LedgerHold, LedgerMovement
+
+
+class InsufficientCredits(PaymentRequired):
+    code = "insufficient_credits"
+
+
+class KeyReused(RuleViolation):
+    code = "idempotency_key_reused"
+    title = "Idempotency key reused with different terms"
+
+
+@dataclass(frozen=True)
+class Leg:
+    source: uuid.UUID
+    destination: uuid.UUID
+    amount: int
+
+
+@dataclass(frozen=True)
+class Movement:
+    """What to record: its legs and how it reads in a wallet's history."""
+
+    tx_type: str
+    legs: Sequence[Leg]
+    amount: int
+    fee_amount: int = 0
+    burn_amount: int = 0
+    reference_type: str | None = None
+    reference_id: str | None = None
+    memo: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> str:
+        terms = {
+            **{k: v for k, v in self.__dict__.items() if k != "legs"},
+            "legs": [(str(g.source), str(g.destination), g.amount) for g in self.legs],
+        }
+        return hashlib.sha256(json.dumps(terms, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    movement: LedgerMovement
+    replayed: bool
+
+
+async def record(session: AsyncSession, key: str, movement: Movement) -> Recorded:
+    """Record the movement once; the same key again returns the original and changes nothing."""
+    head = await chain.lock_head(session)
+    fingerprint = movement.fingerprint()
+    existing = await session.scalar(
+        select(LedgerMovement).where(LedgerMovement.idempotency_key == key)
+    )
+    if existing is not None:
+        if existing.request_hash != fingerprint:
+            raise KeyReused(f"Movement {key!r} was recorded with different terms")
+        return Recorded(existing, replayed=True)
+    if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
+        raise ValueError("a movement needs legs with positive amounts")
+
+    async with session.begin_nested():
+        row = LedgerMovement(
+            idempotency_key=key,
+            request_hash=fingerprint,
+            tx_type=movement.tx_type,
+            amount=movement.amount,
+            fee_amount=movement.fee_amount,
+            burn_amount=movement.burn_amount,
+            reference_type=movement.reference_type,
+            reference_id=movement.reference_id,
+            memo=movement.memo,
+            details=movement.details,
+            created_at=utcnow(),
+        )
+        session.add(row)
+        await session.flush()
+        for leg in movement.legs:
+            await _debit(session, leg.source, leg.amount)
+            await _credit(session, leg.destination, leg.amount)
+            chain.append(
+                session,
+                head,
+                LedgerEntry(
+                    id=uuid.uuid4(),
+                    movement_id=row.id,
+                    from_account_id=leg.source,
+                    to_account_id=leg.destination,
+                    amount=leg.amount,
+                    tx_type=movement.tx_type,
+                    created_at=row.created_at,
+                ),
+            )
+        await session.flush()
+    return Recorded(row, replayed=False)
+
+
+async def _debit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> None:
+    result = await session.execute(
+        update(LedgerAccount)
+        .where(
+            LedgerAccount.id == account_id,
+            LedgerAccount.allow_negative | (LedgerAccount.balance >= amount),
+        )
+        .values(balance=LedgerAccount.balance - amount)
+        .execution_options(synchronize_session="fetch")
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise InsufficientCredits("Not enough available credits for this movement")
+
+
+async def _credit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> None:
+    await session.execute(
+        update(LedgerAccount)
+        .where(LedgerAccount.id == account_id)
+        .values(balance=LedgerAccount.balance + amount)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+# Holds: two-phase movements through escrow.
+
+
+async def hold(
+    session: AsyncSession, key: str, account_id: uuid.UUID, amount: int, reference: tuple[str, str]
+) -> LedgerHold:
+    """Move `amount` into escrow, pending; it counts against the account's available balance."""
+    escrow = await system(session, System.ESCROW)
+    recorded = await record(
+        session,
+        key,
+        Movement(
+            "hold",
+            [Leg(account_id, escrow.id, amount)],
+            amount,
+            reference_type=reference[0],
+            reference_id=reference[1],
+        ),
+    )
+    if recorded.replayed:
+        existing = await session.scalar(select(LedgerHold).where(LedgerHold.idempotency_key == key))
+        assert existing is not None
+        return existing
+    placed = LedgerHold(
+        idempotency_key=key,
+        account_id=account_id,
+        amount=amount,
+        reference_type=reference[0],
+        reference_id=reference[1],
+    )
+    session.add(placed)
+    await session.flush()
+    return placed
+
+
+async def _resolve(
+    session: AsyncSession, hold_key: str, to_status: str, key: str
+) -> tuple[LedgerHold, Recorded | None]:
+    """The pending hold, or the recorded resolution when this exact one already happened."""
+    await chain.lock_head(session)
+    placed = await session.scalar(select(LedgerHold).where(LedgerHold.idempotency_key == hold_key))
+    if placed is None:
+        raise InvalidState(f"No hold {hold_key!r}")
+    if placed.status == "pending":
+        return placed, None
+    done = await session.scalar(select(LedgerMovement).where(LedgerMovement.idempotency_key == key))
+    if placed.status == to_status and done is not None:
+        return placed, Recorded(done, replayed=True)
+    raise InvalidState(f"Hold {hold_key!r} is already {placed.status}")
+
+
+async def post(session: AsyncSession, hold_key: str, key: str, movement: Movement) -> Recorded:
+    """Settle a pending hold: its escrowed amount leaves through `movement`'s legs, exactly once."""
+    placed, replay = await _resolve(session, hold_key, "posted", key)
+    if replay is not None:
+        return replay
+    if sum(leg.amount for leg in movement.legs) != placed.amount:
+        raise ValueError("a posting must distribute exactly the held amount")
+    recorded = await record(session, key, movement)
+    placed.status, placed.resolved_at = "posted", utcnow()
+    return recorded
+
+
+async def void(session: AsyncSession, hold_key: str, key: str) -> Recorded:
+    """Release a pending hold back to its account, exactly once."""
+    placed, replay = await _resolve(session, hold_key, "voided", key)
+    if replay is not None:
+        return replay
+    escrow = await system(session, System.ESCROW)
+    recorded = await record(
+        session,
+        key,
+        Movement(
+            "release",
+            [Leg(escrow.id, placed.account_id, placed.amount)],
+            placed.amount,
+            reference_type=placed.reference_type,
+            reference_id=placed.reference_id,
+        ),
+    )
+    placed.status, placed.resolved_at = "voided", utcnow()
+    return recorded
+
+
+async def held(session: AsyncSession, account_id: uuid.UUID) -> int:
+    total = await session.scalar(
+        select(func.coalesce(func.sum(LedgerHold.amount), 0)).where(
+            LedgerHold.account_id == account_id, LedgerHold.status == "pending"
+        )
+    )
+    return int(total or 0)

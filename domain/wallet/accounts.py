@@ -1,0 +1,127 @@
+"""Agent wallets: opening with the signup bonus, balances, history."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.money import ard_to_units
+from core.settings import Settings
+from domain import events, ledger
+from domain.ledger.accounts import of as account_of
+from models.ledger import LedgerAccount, LedgerEntry, LedgerMovement
+
+AGENT = "agent"
+
+
+async def open_agent_wallet(session: AsyncSession, agent_id: uuid.UUID, bonus_units: int) -> None:
+    """Open the agent's account and mint its signup bonus, in the caller's transaction."""
+    account = await ledger.open_account(session, AGENT, agent_id)
+    if bonus_units <= 0:
+        return
+    issuance = await ledger.system(session, ledger.System.ISSUANCE)
+    recorded = await ledger.record(
+        session,
+        f"signup:{agent_id}",
+        ledger.Movement(
+            "signup_bonus",
+            [ledger.Leg(issuance.id, account.id, bonus_units)],
+            bonus_units,
+            reference_type="agent",
+            reference_id=str(agent_id),
+            memo="Signup bonus",
+        ),
+    )
+    if not recorded.replayed:
+        events.emit(
+            session,
+            "token_deposit",
+            {"agent_id": str(agent_id), "amount": bonus_units, "reason": "signup_bonus"},
+            audience=[agent_id],
+        )
+
+
+@dataclass(frozen=True)
+class Balance:
+    account: LedgerAccount
+    held: int
+
+    @property
+    def balance(self) -> int:
+        return self.account.balance + self.held
+
+    @property
+    def available(self) -> int:
+        return self.account.balance
+
+
+async def balance(session: AsyncSession, agent_id: uuid.UUID) -> Balance:
+    account = await account_of(session, AGENT, agent_id)
+    return Balance(account, await ledger.held(session, account.id))
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    id: uuid.UUID
+    direction: str
+    tx_type: str
+    amount: int
+    fee_amount: int
+    burn_amount: int
+    reference_id: str | None
+    reference_type: str | None
+    memo: str
+    created_at: datetime
+
+
+async def history(
+    session: AsyncSession, agent_id: uuid.UUID, page: int, page_size: int
+) -> tuple[int, list[HistoryLine]]:
+    """One line per movement that touched the account, newest first."""
+    account = await account_of(session, AGENT, agent_id)
+    touches = or_(
+        LedgerEntry.from_account_id == account.id, LedgerEntry.to_account_id == account.id
+    )
+    out = func.sum(case((LedgerEntry.from_account_id == account.id, LedgerEntry.amount), else_=0))
+    into = func.sum(case((LedgerEntry.to_account_id == account.id, LedgerEntry.amount), else_=0))
+    per_movement = (
+        select(
+            LedgerEntry.movement_id,
+            out.label("out"),
+            into.label("into"),
+            func.max(LedgerEntry.sequence).label("last"),
+        )
+        .where(touches)
+        .group_by(LedgerEntry.movement_id)
+        .subquery()
+    )
+    total = await session.scalar(select(func.count()).select_from(per_movement))
+    rows = await session.execute(
+        select(LedgerMovement, per_movement.c.out, per_movement.c.into)
+        .join(per_movement, per_movement.c.movement_id == LedgerMovement.id)
+        .order_by(per_movement.c.last.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    lines = [
+        HistoryLine(
+            id=movement.id,
+            direction="outgoing" if out_units > into_units else "incoming",
+            tx_type=movement.tx_type,
+            amount=int(abs(out_units - into_units)),
+            fee_amount=movement.fee_amount,
+            burn_amount=movement.burn_amount,
+            reference_id=movement.reference_id,
+            reference_type=movement.reference_type,
+            memo=movement.memo,
+            created_at=movement.created_at,
+        )
+        for movement, out_units, into_units in rows.tuples()
+    ]
+    return int(total or 0), lines
+
+
+def signup_bonus_units(settings: Settings) -> int:
+    return ard_to_units(settings.token_signup_bonus)

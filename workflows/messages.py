@@ -1,0 +1,48 @@
+"""Inputs and results of workflows, updates and activities: the API, workflows and activities
+share these types, and the pydantic data converter carries them."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+DEPOSIT_WORKFLOW = "DepositWorkflow"
+CONFIRM_DEPOSIT = "confirm"
+
+
+class PurgeResult(BaseModel):
+    purged: int
+
+
+class DepositTerms(BaseModel):
+    deposit_id: uuid.UUID
+    agent_id: uuid.UUID
+    amount_fiat: Decimal
+    currency: str
+    expires_at: datetime
+
+
+class DepositState(BaseModel):
+    deposit_id: uuid.UUID
+    agent_id: uuid.UUID
+    status: str
+    amount_fiat: Decimal
+    currency: str
+    amount_units: int
+    payment_reference: str
+    created_at: datetime
+    expires_at: datetime
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+
+
+class Confirmation(BaseModel):
+    confirmed_by: str
+
+
+class AuditReport(BaseModel):
+    chain: dict[str, Any]
+    supply: dict[str, Any]
+    valid: bool
