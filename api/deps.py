@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import AppState
 from core import signatures
+from core.db import unit_of_work
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, idempotency, operators
@@ -60,21 +61,29 @@ def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -
 
 
 async def _authenticate(
-    state: AppState, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
+    state: AppState, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
+    """A valid token whose agent or operator is still active.
+
+    The check runs in its own short transaction, so a request that later waits on a workflow
+    holds no database transaction while it waits.
+    """
     principal = _claims(state, credentials)
-    if principal.kind is TokenKind.AGENT and not await agents.get_active(session, principal.id):
-        raise Unauthorized("This agent is deactivated or unknown", code="invalid_token")
-    if principal.kind is TokenKind.OPERATOR and not await operators.get_active(
-        session, principal.id
-    ):
-        raise Unauthorized("This operator is deactivated or unknown", code="invalid_token")
+    async with unit_of_work(state.sessions) as session:
+        if principal.kind is TokenKind.AGENT:
+            active = await agents.get_active(session, principal.id) is not None
+        elif principal.kind is TokenKind.OPERATOR:
+            active = await operators.get_active(session, principal.id) is not None
+        else:
+            active = True
+    if not active:
+        raise Unauthorized(f"This {principal.kind} is deactivated or unknown", code="invalid_token")
     return principal
 
 
 def _require(kind: TokenKind) -> Any:
-    async def dependency(state: State, session: Session, credentials: Credentials) -> uuid.UUID:
-        principal = await _authenticate(state, session, credentials)
+    async def dependency(state: State, credentials: Credentials) -> uuid.UUID:
+        principal = await _authenticate(state, credentials)
         if principal.kind is not kind:
             raise Forbidden(f"This route is for {kind.value} tokens", code="wrong_token_kind")
         return principal.id
@@ -87,12 +96,10 @@ CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
 OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
 
 
-async def _optional_agent(
-    state: State, session: Session, credentials: Credentials
-) -> uuid.UUID | None:
+async def _optional_agent(state: State, credentials: Credentials) -> uuid.UUID | None:
     if credentials is None:
         return None
-    principal = await _authenticate(state, session, credentials)
+    principal = await _authenticate(state, credentials)
     return principal.id if principal.kind is TokenKind.AGENT else None
 
 
@@ -147,12 +154,10 @@ def issue_token(state: AppState, kind: TokenKind, subject: uuid.UUID) -> str:
     )
 
 
-async def _deposit_confirmer(
-    request: Request, state: State, session: Session, credentials: Credentials
-) -> str:
+async def _deposit_confirmer(request: Request, state: State, credentials: Credentials) -> str:
     """An operator's token, or the payment provider's signed callback; never an agent."""
     if credentials is not None:
-        principal = await _authenticate(state, session, credentials)
+        principal = await _authenticate(state, credentials)
         if principal.kind is not TokenKind.OPERATOR:
             raise Forbidden("Only an operator or the payment provider confirms deposits")
         return f"operator:{principal.id}"

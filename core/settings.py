@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     rest_rate_limit_anonymous: int = 30
 
     # Deposits and the ledger audit
-    deposit_expiry_hours: int = 24
+    deposit_expiry_seconds: int = 86_400
     payment_webhook_secret: str = ""
     ledger_audit_interval_minutes: int = 60
 

@@ -15,6 +15,7 @@ import httpx
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +27,7 @@ from core.process import flush_and_exit
 from core.security import TokenKind, create_token
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES, binary
-from worker.cli import migrate
+from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
 
@@ -54,9 +55,7 @@ def _libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, migrated to head, dropped afterwards."""
+def _create_postgres_database() -> str:
     name = f"agentchains_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(_libpq(POSTGRES_URL), autocommit=True, connect_timeout=5)
@@ -66,9 +65,28 @@ def postgres_url() -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     migrate(url)
-    yield url
+    return url
+
+
+def _drop_postgres_database(url: str) -> None:
     with psycopg.connect(_libpq(POSTGRES_URL), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head, dropped afterwards."""
+    url = _create_postgres_database()
+    yield url
+    _drop_postgres_database(url)
+
+
+@pytest.fixture
+def private_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test's own, for tests that damage what they touch."""
+    url = _create_postgres_database()
+    yield url
+    _drop_postgres_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +119,19 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Direct access to the test database, for seeding and for checking what was written."""
+    engine = create_engine(settings.database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def operator_token(settings: Settings) -> str:
+    return await create_operator(settings, f"operator-{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
@@ -154,17 +185,21 @@ def temporal_address(client: Client) -> str:
     return client.service_client.config.target_host
 
 
-StartWorker = Callable[[Client], Awaitable[list[Worker]]]
+StartWorker = Callable[..., Awaitable[list[Worker]]]
 
 
 @pytest.fixture
 async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
-    """Start this code's workers (the same registry as production) against a Temporal client."""
+    """Start this code's workers (the same registry as production) against a Temporal client,
+    with the test's settings unless others are given."""
     running: list[Worker] = []
-    engine = create_engine(settings.database_url)
+    engines = []
 
-    async def start(client: Client) -> list[Worker]:
-        workers = build_workers(client, Dependencies(settings, session_factory(engine)))
+    async def start(client: Client, worker_settings: Settings | None = None) -> list[Worker]:
+        chosen = worker_settings or settings
+        engine = create_engine(chosen.database_url)
+        engines.append(engine)
+        workers = build_workers(client, Dependencies(chosen, session_factory(engine)))
         for worker in workers:
             running.append(worker)
             asyncio.create_task(worker.run())  # noqa: RUF006 (shut down below)
@@ -172,4 +207,5 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
 
     yield start
     await asyncio.gather(*(w.shutdown() for w in running))
-    await engine.dispose()
+    for engine in engines:
+        await engine.dispose()

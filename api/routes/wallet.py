@@ -33,6 +33,7 @@ from api.schemas.wallet import (
 )
 from core import ids
 from core.clock import utcnow
+from core.db import unit_of_work
 from core.errors import InvalidState
 from core.money import units_to_usdc
 from domain import ledger
@@ -133,7 +134,7 @@ async def deposit(
         agent_id=agent,
         amount_fiat=body.amount_fiat,
         currency=body.currency,
-        expires_at=utcnow() + timedelta(hours=state.settings.deposit_expiry_hours),
+        expires_at=utcnow() + timedelta(seconds=state.settings.deposit_expiry_seconds),
     )
     await temporal.start(
         state.temporal,
@@ -161,9 +162,12 @@ async def deposit(
 
 @router.post("/deposit/{deposit_id}/confirm", response_model=DepositResponse)
 async def confirm_deposit(
-    deposit_id: str, confirmer: DepositConfirmer, session: Session, state: State
+    deposit_id: str, confirmer: DepositConfirmer, state: State
 ) -> DepositResponse:
-    """Operator or signed provider callback. Confirming twice credits once and answers the same."""
+    """Operator or signed provider callback. Confirming twice credits once and answers the same.
+
+    No database transaction is held while the workflow credits the deposit.
+    """
     key = ids.parse_id(deposit_id)
     if key is None:
         raise deposits.DepositNotFound(f"Deposit {deposit_id} not found")
@@ -176,9 +180,8 @@ async def confirm_deposit(
             DepositState,
         )
     except temporal.WorkflowGone:
-        recorded = await deposits.get(session, key)
-        if recorded.status != "completed":
-            raise InvalidState(f"Deposit {deposit_id} is {recorded.status}") from None
+        async with unit_of_work(state.sessions) as session:
+            recorded = await deposits.get(session, key)
         fields = {k: getattr(recorded, k) for k in DepositState.model_fields if k != "deposit_id"}
         confirmed = DepositState(deposit_id=recorded.id, **fields)
     if confirmed.status != "completed":

@@ -118,7 +118,7 @@ async def history(
             memo=movement.memo,
             created_at=movement.created_at,
         )
-        for movement, out_units, into_units in rows.tuples()
+        for movement, out_units, into_units in rows
     ]
     return int(total or 0), lines
 

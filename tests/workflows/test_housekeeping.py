@@ -17,7 +17,6 @@ from core.settings import Settings
 from domain import idempotency
 from models.idempotency import IdempotencyKey
 from tests.conftest import StartWorker
-from worker import schedules
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.messages import PurgeResult
 
@@ -89,17 +88,3 @@ async def test_recorded_histories_still_replay() -> None:
     for path in files:
         history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
         await replayer.replay_workflow(history)
-
-
-async def test_schedules_are_created_once_and_updated_in_place(
-    settings: Settings, temporal_dev: WorkflowEnvironment
-) -> None:
-    settings.temporal_task_queue = f"sched-{uuid.uuid4().hex[:8]}"
-    client = temporal_dev.client
-    assert await schedules.ensure(client, settings) == ["housekeeping"]
-    assert await schedules.ensure(client, settings) == ["housekeeping"]
-    described = await client.get_schedule_handle("housekeeping").describe()
-    assert described.schedule.action.task_queue == settings.temporal_task_queue  # type: ignore[attr-defined]
-    assert described.schedule.spec.intervals[0].every == timedelta(hours=1)
-    listed = [s.id async for s in await client.list_schedules()]
-    assert listed.count("housekeeping") <= 1

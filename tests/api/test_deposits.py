@@ -1,0 +1,181 @@
+"""Deposits through the API, a real worker and a real Temporal server."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from core import signatures
+from core.settings import Settings
+from tests.api.helpers import assert_problem, register
+from tests.conftest import StartWorker, bearer, temporal_address
+from workflows.messages import DEPOSIT_WORKFLOW, DepositState, DepositTerms
+
+WALLET = "/api/v1/wallet"
+PROVIDER_SECRET = "whsec-test-provider"
+
+
+@pytest.fixture
+async def live(
+    settings: Settings, temporal_dev: WorkflowEnvironment, start_worker: StartWorker
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings.temporal_address = temporal_address(temporal_dev.client)
+    settings.payment_webhook_secret = PROVIDER_SECRET
+    await start_worker(temporal_dev.client)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
+            yield client
+
+
+async def _deposit(
+    api: httpx.AsyncClient, agent: dict[str, object], **body: object
+) -> dict[str, str]:
+    response = await api.post(
+        f"{WALLET}/deposit",
+        headers=agent["headers"],  # type: ignore[arg-type]
+        json={"amount_fiat": "10.00", "currency": "USD", **body},
+    )
+    assert response.status_code == 201, response.text
+    data: dict[str, str] = response.json()
+    return data
+
+
+async def _available(api: httpx.AsyncClient, agent: dict[str, object]) -> str:
+    body = (await api.get(f"{WALLET}/balance", headers=agent["headers"])).json()  # type: ignore[arg-type]
+    return str(body["available"])
+
+
+async def test_operator_confirmation_credits_exactly_once(
+    live: httpx.AsyncClient, operator_token: str
+) -> None:
+    agent = await register(live)
+    deposit = await _deposit(live, agent, amount_fiat="8.40", currency="INR")
+    assert deposit["status"] == "pending" and deposit["amount_ard"] == "100.000"
+    assert deposit["workflow_id"] == f"deposit:{deposit['id']}"
+    assert await _available(live, agent) == "100.000"
+
+    confirm = f"{WALLET}/deposit/{deposit['id']}/confirm"
+    first = await live.post(confirm, headers=bearer(operator_token))
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "completed"
+    again = await live.post(confirm, headers=bearer(operator_token))
+    assert again.status_code == 200 and again.json() == first.json()
+    assert await _available(live, agent) == "200.000"
+    assert (await live.get(f"{WALLET}/balance", headers=agent["headers"])).json()[
+        "total_deposited"
+    ] == "100.000"
+
+
+async def test_agents_never_confirm_deposits(live: httpx.AsyncClient) -> None:
+    agent = await register(live)
+    deposit = await _deposit(live, agent)
+    confirm = f"{WALLET}/deposit/{deposit['id']}/confirm"
+    assert_problem(await live.post(confirm, headers=agent["headers"]), 403)
+    assert_problem(await live.post(confirm), 401)
+    assert await _available(live, agent) == "100.000"
+
+
+async def test_signed_provider_callback_confirms(live: httpx.AsyncClient) -> None:
+    agent = await register(live)
+    deposit = await _deposit(live, agent)
+    confirm = f"{WALLET}/deposit/{deposit['id']}/confirm"
+    body = json.dumps({"deposit_id": deposit["id"], "status": "paid"}).encode()
+    now = int(time.time())
+    forged = {
+        "webhook-id": "m1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": signatures.sign("wrong", "m1", now, body),
+    }
+    assert_problem(await live.post(confirm, content=body, headers=forged), 401)
+    stale = {
+        "webhook-id": "m1",
+        "webhook-timestamp": str(now - 3600),
+        "webhook-signature": signatures.sign(PROVIDER_SECRET, "m1", now - 3600, body),
+    }
+    assert_problem(await live.post(confirm, content=body, headers=stale), 401)
+    signed = {
+        "webhook-id": "m1",
+        "webhook-timestamp": str(now),
+        "webhook-signature": signatures.sign(PROVIDER_SECRET, "m1", now, body),
+    }
+    response = await live.post(confirm, content=body, headers=signed)
+    assert response.status_code == 200, response.text
+    assert await _available(live, agent) == "10100.000"
+
+
+async def test_unknown_deposit_is_404(live: httpx.AsyncClient, operator_token: str) -> None:
+    for deposit_id in (str(uuid.uuid4()), "not-an-id"):
+        response = await live.post(
+            f"{WALLET}/deposit/{deposit_id}/confirm", headers=bearer(operator_token)
+        )
+        assert_problem(response, 404, "deposit_not_found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount_fiat": "0"},
+        {"amount_fiat": "-5"},
+        {"amount_fiat": "1.005"},
+        {"amount_fiat": "NaN"},
+        {"amount_fiat": "10", "currency": "JPY"},
+        {"amount_fiat": "1e9"},
+    ],
+)
+async def test_bad_deposits_are_422(live: httpx.AsyncClient, body: dict[str, str]) -> None:
+    agent = await register(live)
+    response = await live.post(f"{WALLET}/deposit", headers=agent["headers"], json=body)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_expired_deposit_cannot_be_confirmed(
+    settings: Settings,
+    temporal_dev: WorkflowEnvironment,
+    live: httpx.AsyncClient,
+    operator_token: str,
+) -> None:
+    agent = await register(live)
+    settings.deposit_expiry_seconds = 1
+    deposit = await _deposit(live, agent)
+    result = await temporal_dev.client.get_workflow_handle(deposit["workflow_id"]).result()
+    assert result["status"] == "expired"
+    confirm = await live.post(
+        f"{WALLET}/deposit/{deposit['id']}/confirm", headers=bearer(operator_token)
+    )
+    assert_problem(confirm, 409, "invalid_state")
+    assert await _available(live, agent) == "100.000"
+
+
+async def test_deposit_window_on_the_time_skipping_server(
+    settings: Settings,
+    temporal_time_skipping: WorkflowEnvironment,
+    start_worker: StartWorker,
+    api: httpx.AsyncClient,
+) -> None:
+    agent = await register(api)
+    await start_worker(temporal_time_skipping.client)
+    terms = DepositTerms(
+        deposit_id=uuid.uuid4(),
+        agent_id=uuid.UUID(agent["id"]),
+        amount_fiat=Decimal("5.00"),
+        currency="USD",
+        expires_at=await temporal_time_skipping.get_current_time() + timedelta(hours=24),
+    )
+    handle = await temporal_time_skipping.client.start_workflow(
+        DEPOSIT_WORKFLOW,
+        terms,
+        id=f"deposit:{terms.deposit_id}",
+        task_queue=settings.temporal_task_queue,
+        result_type=DepositState,
+    )
+    result = await handle.result()  # a day passes in moments
+    assert result.status == "expired" and result.amount_units == 5_000_000
