@@ -15,7 +15,7 @@ async def mint(
 ) -> None:
     async with unit_of_work(sessions) as session:
         account = await ledger.open_account(session, "agent", uuid.UUID(str(agent_id)))
-        issuance = await ledger.system(session, ledger.System.ISSUANCE)
+        issuance = ledger.System.ISSUANCE
         await ledger.record(
             session,
             f"test-mint:{uuid.uuid4()}",

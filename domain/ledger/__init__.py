@@ -1,6 +1,6 @@
 """The credit ledger. Integer units only; imports no other domain."""
 
-from domain.ledger.accounts import TIERS, System, Tier, add_volume, open_account, system
+from domain.ledger.accounts import TIERS, System, Tier, add_volume, open_account
 from domain.ledger.chain import Verdict, verify
 from domain.ledger.chain import lock_head as lock
 from domain.ledger.fees import FeeSplit, split
@@ -39,7 +39,6 @@ __all__ = [
     "record",
     "split",
     "supply",
-    "system",
     "verify",
     "void",
 ]

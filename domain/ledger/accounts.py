@@ -22,6 +22,11 @@ class System(StrEnum):
     PAYOUT_CLEARING = "payout_clearing"  # open redemptions
     PAID_OUT = "paid_out"  # completed redemptions; never leave
 
+    @property
+    def id(self) -> uuid.UUID:
+        """Fixed ids, seeded by the migration that creates the ledger: no lookup needed."""
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"agentchains:system:{self.value}")
+
 
 class Tier(NamedTuple):
     name: str
@@ -82,13 +87,6 @@ async def of(session: AsyncSession, owner_kind: str, owner_id: uuid.UUID) -> Led
     account = await find(session, owner_kind, owner_id)
     if account is None:
         raise AccountNotFound(f"No {owner_kind} account for {owner_id}")
-    return account
-
-
-async def system(session: AsyncSession, name: System) -> LedgerAccount:
-    account = await find(session, "system", name.value)
-    if account is None:
-        raise RuntimeError(f"system account {name} missing: run the migrations")
     return account
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.errors import InvalidState, PaymentRequired, RuleViolation
 from domain.ledger import chain
-from domain.ledger.accounts import System, system
+from domain.ledger.accounts import System
 from models.ledger import LedgerAccount, LedgerEntry, LedgerHold, LedgerMovement
 
 
@@ -146,7 +146,7 @@ async def hold(
     session: AsyncSession, key: str, account_id: uuid.UUID, amount: int, reference: tuple[str, str]
 ) -> LedgerHold:
     """Move `amount` into escrow, pending; it counts against the account's available balance."""
-    escrow = await system(session, System.ESCROW)
+    escrow = System.ESCROW
     recorded = await record(
         session,
         key,
@@ -207,7 +207,7 @@ async def void(session: AsyncSession, hold_key: str, key: str) -> Recorded:
     placed, replay = await _resolve(session, hold_key, "voided", key)
     if replay is not None:
         return replay
-    escrow = await system(session, System.ESCROW)
+    escrow = System.ESCROW
     recorded = await record(
         session,
         key,

@@ -21,7 +21,7 @@ async def open_agent_wallet(session: AsyncSession, agent_id: uuid.UUID, bonus_un
     account = await ledger.open_account(session, AGENT, agent_id)
     if bonus_units <= 0:
         return
-    issuance = await ledger.system(session, ledger.System.ISSUANCE)
+    issuance = ledger.System.ISSUANCE
     recorded = await ledger.record(
         session,
         f"signup:{agent_id}",

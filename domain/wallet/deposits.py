@@ -86,7 +86,7 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
     if deposit.status != "pending":
         raise InvalidState(f"Deposit {deposit_id} is {deposit.status}")
     account = await ledger.open_account(session, "agent", deposit.agent_id)
-    issuance = await ledger.system(session, ledger.System.ISSUANCE)
+    issuance = ledger.System.ISSUANCE
     await ledger.record(
         session,
         f"deposit:{deposit_id}",

@@ -42,8 +42,8 @@ async def transfer(
         settings.token_burn_pct,
         tier_named(sender_account.tier).discount,
     )
-    treasury = await ledger.system(session, ledger.System.TREASURY)
-    burn = await ledger.system(session, ledger.System.BURN)
+    treasury = ledger.System.TREASURY
+    burn = ledger.System.BURN
     legs = [
         ledger.Leg(sender_account.id, receiver_account.id, fees.receiver),
         ledger.Leg(sender_account.id, treasury.id, fees.treasury),

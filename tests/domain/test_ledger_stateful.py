@@ -129,9 +129,9 @@ class LedgerMachine(RuleBasedStateMachine):
         split = ledger.split(amount, FEE, BURN)
 
         async def go(session: Any) -> None:
-            escrow = await ledger.system(session, ledger.System.ESCROW)
-            treasury = await ledger.system(session, ledger.System.TREASURY)
-            burn = await ledger.system(session, ledger.System.BURN)
+            escrow = ledger.System.ESCROW
+            treasury = ledger.System.TREASURY
+            burn = ledger.System.BURN
             account = await self._account(session, payee)
             legs = [
                 ledger.Leg(escrow.id, account.id, split.receiver),
@@ -168,7 +168,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         async def go(session: Any) -> None:
             account = await self._account(session, agent)
-            issuance = await ledger.system(session, ledger.System.ISSUANCE)
+            issuance = ledger.System.ISSUANCE
             await ledger.record(
                 session,
                 f"prop-deposit:{uuid.uuid4()}",
@@ -185,7 +185,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         async def go(session: Any) -> None:
             account = await self._account(session, agent)
-            sink = await ledger.system(session, ledger.System.BURN)
+            sink = ledger.System.BURN
             await ledger.record(
                 session,
                 f"prop-burn:{uuid.uuid4()}",
