@@ -1,8 +1,7 @@
-"""Quality proofs: hash commitments a buyer can check before buying and again on delivery.
+"""Quality proofs: hash commitments (not zero-knowledge) checked before buying and on delivery.
 
-These are commitments, not zero-knowledge proofs: the public inputs (bloom filter bits, top-level
-schema, size, quality) are revealed, and each commitment binds the seller to them. Pure
-functions only: no database, no I/O.
+The public inputs (bloom filter bits, top-level schema, size, quality) are revealed; each
+commitment binds the seller to them. Pure functions: no database, no I/O.
 """
 
 import hashlib
@@ -129,7 +128,8 @@ def _top_level_fields(document: object) -> dict[str, str]:
 
 def _json_strings(document: object) -> str:
     """Keys and string values, so words written as `\\u00e9` escapes are found too."""
-    parts, pending = [], [document]
+    parts: list[str] = []
+    pending: list[object] = [document]
     while pending:  # iterative: the document may be nested deeper than the recursion limit
         item = pending.pop()
         if isinstance(item, dict):
@@ -311,18 +311,13 @@ def _as_names(values: Iterable[object] | None) -> list[str]:
     return [item if isinstance(item, str) else str(item) for item in items]
 
 
-def _bloom_of(proof: Proof | None) -> BloomFilter | None:
-    if proof is None:
-        return None
-    try:
-        bloom = BloomFilter.from_hex(proof.public_inputs["filter"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return bloom if bloom.commitment() == proof.commitment else None
-
-
 def _check_keywords(proof: Proof | None, keywords: list[str]) -> dict[str, Any]:
-    bloom = _bloom_of(proof)
+    try:
+        bloom = BloomFilter.from_hex(proof.public_inputs["filter"]) if proof else None
+    except (KeyError, TypeError, ValueError):
+        bloom = None
+    if bloom is not None and proof is not None and bloom.commitment() != proof.commitment:
+        bloom = None  # tampered bits count as no filter
     words = {word: bloom is not None and bloom.probably_contains(word) for word in keywords}
     result: dict[str, Any] = {"passed": all(words.values()), "words": words}
     if bloom is None:

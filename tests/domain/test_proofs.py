@@ -217,7 +217,9 @@ def test_metadata_commitment_is_canonical() -> None:
     assert base == metadata_commitment(10, "news", plus_two, Decimal("0.5"))
     assert base != metadata_commitment(11, "news", FRESH, Decimal("0.5"))
     assert base != metadata_commitment(10, "code", FRESH, Decimal("0.5"))
-    assert base != metadata_commitment(10, "news", FRESH + timedelta(microseconds=1), Decimal("0.5"))
+    assert base != metadata_commitment(
+        10, "news", FRESH + timedelta(microseconds=1), Decimal("0.5")
+    )
     assert base != metadata_commitment(10, "news", FRESH, Decimal("0.51"))
 
 
@@ -245,7 +247,9 @@ def test_generate_gives_the_four_proofs_with_consistent_commitments() -> None:
     proof = by_type(proofs)
     assert proof["merkle_root"].commitment == merkle_root(data)
     assert proof["schema"].commitment == proof["schema"].public_inputs["schema_hash"]
-    assert proof["metadata"].commitment == metadata_commitment(len(data), "web_search", FRESH, QUALITY)
+    assert proof["metadata"].commitment == metadata_commitment(
+        len(data), "web_search", FRESH, QUALITY
+    )
     assert proof["metadata"].public_inputs["quality"] == "0.85"
     json.dumps([p.public_inputs for p in proofs])  # storable as JSON
 
@@ -284,7 +288,7 @@ def test_verify_accepts_true_claims_and_rejects_false_ones(
     assert not verify(proofs, min_size=len(data) + 1)[0]
     assume(quality < 1)
     ok, checks = verify(proofs, min_quality=quality + Decimal("0.001"))
-    assert not ok and checks["min_quality"]["actual"] == str(quality.normalize()) or quality == 0
+    assert not ok and checks["min_quality"]["passed"] is False
 
 
 @given(st.text(max_size=300))
