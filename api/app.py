@@ -1,19 +1,23 @@
 """The FastAPI application factory: `uvicorn api.app:create_app --factory`."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, outbox
 from api.middleware import RequestIdMiddleware
-from api.routes import agents, health, operators, wallet
+from api.routes import agents, discovery, health, listings, operators, proofs, seller, wallet
 from api.state import AppState
 from core.db import create_engine, session_factory
 from core.logging import configure_logging
 from core.settings import Settings, get_settings
 from core.temporal import connect
+from domain.content.cdn import ContentDelivery
 from domain.content.store import open_store
 
 API_PREFIX = "/api/v1"
@@ -32,16 +36,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         # Lazy: the API starts (and reports `degraded`) while Temporal is still coming up.
         temporal = await connect(settings.temporal_address, settings.temporal_namespace, lazy=True)
+        content = open_store(
+            settings.content_store_path,
+            settings.azure_storage_connection_string,
+            settings.azure_storage_container,
+        )
+        delivery = ContentDelivery(
+            content, Path(settings.cdn_warm_path), settings.cdn_hot_cache_max_bytes
+        )
+        sessions = session_factory(engine)
         app.state.services = AppState(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
-            content=open_store(settings.content_store_path),
+            sessions=sessions,
+            content=content,
+            delivery=delivery,
             temporal=temporal,
+        )
+        follower = asyncio.create_task(
+            outbox.follow(sessions, {"cdn_decay": lambda _: delivery.decay()})
         )
         try:
             yield
         finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+            if close := getattr(content, "close", None):
+                await close()
             await engine.dispose()
 
     app = FastAPI(
@@ -59,6 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
     )
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, agents, operators, wallet):
+    for module in (health, agents, operators, wallet, listings, discovery, seller, proofs):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

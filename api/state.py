@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from core.settings import Settings
+from domain.content.cdn import ContentDelivery
 from domain.content.store import ContentStore
 
 
@@ -15,4 +16,5 @@ class AppState:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     content: ContentStore
+    delivery: ContentDelivery
     temporal: Client

@@ -27,6 +27,7 @@ def housekeeping_workflow(run_at: str) -> str:
 
 
 LEDGER_AUDIT_SCHEDULE = "ledger-audit"
+CDN_DECAY_SCHEDULE = "cdn-decay"
 
 
 def deposit_workflow(deposit_id: uuid.UUID) -> str:

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     # CDN
     cdn_hot_cache_max_bytes: int = 268_435_456
     cdn_decay_interval_seconds: int = 60
+    cdn_warm_path: str = "./data/cdn_warm"
 
     # Creator economy
     creator_royalty_pct: Decimal = Decimal("1.0")
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     deposit_expiry_seconds: int = 86_400
     payment_webhook_secret: str = ""
     ledger_audit_interval_minutes: int = 60
+
+    # Listings
+    listing_max_content_bytes: int = 1_048_576
 
     # Idempotency records are kept at least this long
     idempotency_key_ttl_hours: int = 24

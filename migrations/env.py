@@ -11,6 +11,14 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
+# Full-text search structures are dialect-specific and created by hand in the migrations.
+HAND_MADE = ("listings_fts", "ix_data_listings_search")
+
+
+def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+    return not (name or "").startswith(HAND_MADE)
+
+
 def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or get_settings().database_url
     ensure_sqlite_directory(url)
@@ -21,6 +29,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -12,10 +12,12 @@ from models.ledger import (
     LedgerHold,
     LedgerMovement,
 )
+from models.listings import DataListing, QualityProof, SearchSignal
 from models.operators import Operator
 
 __all__ = [
     "Base",
+    "DataListing",
     "Deposit",
     "Event",
     "IdempotencyKey",
@@ -25,5 +27,7 @@ __all__ = [
     "LedgerHold",
     "LedgerMovement",
     "Operator",
+    "QualityProof",
     "RegisteredAgent",
+    "SearchSignal",
 ]

@@ -6,10 +6,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.content import ContentActivities
 from activities.deposits import DepositActivities
 from activities.idempotency import IdempotencyActivities
 from activities.ledger import LedgerActivities
 from core.settings import Settings
+from workflows.cache_decay import CacheDecayWorkflow
 from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.ledger_audit import LedgerAuditWorkflow
@@ -33,19 +35,26 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     idempotency = IdempotencyActivities(deps.sessions)
     deposits = DepositActivities(deps.sessions)
     ledger = LedgerActivities(deps.sessions)
+    content = ContentActivities(deps.sessions)
     return [
         idempotency.purge_expired,
         deposits.open,
         deposits.credit,
         deposits.expire,
         ledger.audit,
+        content.announce_decay,
     ]
 
 
 def task_queues(settings: Settings) -> dict[str, TaskQueue]:
     return {
         settings.temporal_task_queue: TaskQueue(
-            workflows=[HousekeepingWorkflow, DepositWorkflow, LedgerAuditWorkflow],
+            workflows=[
+                HousekeepingWorkflow,
+                DepositWorkflow,
+                LedgerAuditWorkflow,
+                CacheDecayWorkflow,
+            ],
             activities=_main_activities,
         ),
     }

@@ -54,6 +54,12 @@ def definitions(settings: Settings) -> list[ScheduleDefinition]:
             every=timedelta(minutes=settings.ledger_audit_interval_minutes),
             workflow_id=ids.LEDGER_AUDIT_SCHEDULE,
         ),
+        ScheduleDefinition(
+            id=ids.CDN_DECAY_SCHEDULE,
+            workflow="CacheDecayWorkflow",
+            every=timedelta(seconds=settings.cdn_decay_interval_seconds),
+            workflow_id=ids.CDN_DECAY_SCHEDULE,
+        ),
     ]
 
 

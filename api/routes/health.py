@@ -55,3 +55,9 @@ async def get_health(state: State) -> dict[str, Any]:
         "counts": database.pop("counts", {}),
         "dependencies": dependencies,
     }
+
+
+@router.get("/health/cdn")
+async def cdn_health(state: State) -> dict[str, Any]:
+    """Per-tier hits and misses, hot-tier bytes used of the budget, promotions, evictions."""
+    return state.delivery.stats()

@@ -3,8 +3,9 @@
 Every successful `get` counts one access to its key. An item enters the hot tier on the access
 that takes its counter above `promote_after` (so with the default 10 it is promoted on the 11th
 access and served hot from the 12th). The hot tier never holds more than `hot_max_bytes`; to
-make room it evicts the least-frequently-used entries, but only entries used no more often than
-the newcomer, otherwise the newcomer stays out.
+make room it evicts the least-frequently-used entries, but only entries used less often than the
+newcomer (ties keep the incumbent, so equally popular items do not churn); otherwise the
+newcomer stays out.
 
 `decay()` halves every counter (integer division). An entry is *cold* when its halved counter
 is 0, i.e. its counter was 0 or 1 before the decay: at most one access since the previous decay
@@ -195,19 +196,19 @@ class ContentDelivery:
         self._promotions += 1
 
     def _victims_to_fit(self, size: int, newcomer_count: int) -> list[str] | None:
-        """The least-used hot keys whose removal makes room, or None if the newcomer must
-        not displace entries used more often than itself."""
+        """The least-used hot keys whose removal makes room, or None if that would take an
+        entry used at least as often as the newcomer."""
         needed = self._hot_bytes + size - self.hot_max_bytes
         victims: list[str] = []
         for count in sorted(self._hot_by_count):
-            if needed <= 0 or count > newcomer_count:
+            if needed <= 0 or count >= newcomer_count:
                 break
             for key in self._hot_by_count[count]:
                 if needed <= 0:
                     break
                 victims.append(key)
                 needed -= len(self._hot[key])
-        return victims if needed <= 0 else None
+        return victims
 
     def _evict(self, key: str) -> None:
         count = self._counts[key]

@@ -102,5 +102,12 @@ class HashFS:
         await asyncio.to_thread(probe)
 
 
-def open_store(content_store_path: str) -> ContentStore:
+def open_store(
+    content_store_path: str, azure_connection_string: str = "", azure_container: str = ""
+) -> ContentStore:
+    """Azure Blob when a connection string is configured, else HashFS on local disk."""
+    if azure_connection_string:
+        from domain.content.azure import AzureBlobStore
+
+        return AzureBlobStore(azure_connection_string, azure_container)
     return HashFS(content_store_path)

@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.events import Event
@@ -21,3 +22,20 @@ def emit(
     event = Event(type=event_type, payload=payload, audience=[str(a) for a in audience])
     session.add(event)
     return event
+
+
+async def latest_sequence(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.max(Event.sequence))) or 0)
+
+
+async def since(
+    session: AsyncSession, sequence: int, types: Iterable[str], limit: int = 500
+) -> list[Event]:
+    """Events after `sequence`, oldest first: what an outbox follower has not seen yet."""
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.sequence > sequence, Event.type.in_(list(types)))
+        .order_by(Event.sequence)
+        .limit(limit)
+    )
+    return list(rows)

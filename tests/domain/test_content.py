@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.core.pipeline.transport import AsyncioRequestsTransport
 from azure.storage.blob.aio import BlobServiceClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -115,10 +117,9 @@ async def test_promoted_after_more_than_ten_accesses(tmp_path: Path) -> None:
     tiers = [(await cdn.get(key))[1] for _ in range(12)]
     assert tiers == ["cold"] + ["warm"] * 10 + ["hot"]
     stats = cdn.stats()
-    assert stats["hot"] | {"hit_rate": None} == {
+    assert {k: v for k, v in stats["hot"].items() if k != "hit_rate"} == {
         "hits": 1,
         "misses": 11,
-        "hit_rate": None,
         "bytes_used": len(b"popular"),
         "max_bytes": MiB,
         "entries": 1,
@@ -126,9 +127,9 @@ async def test_promoted_after_more_than_ten_accesses(tmp_path: Path) -> None:
         "evictions": 0,
     }
     assert (stats["warm"]["hits"], stats["warm"]["misses"], stats["cold"]["hits"]) == (10, 1, 1)
-    assert stats["requests"] == 12 and stats["hit_rate"] == round(11 / 12, 4)
-    assert all(type(v) is int for tier in ("hot", "warm", "cold") for k, v in stats[tier].items()
-               if k != "hit_rate")
+    assert stats["requests"] == 12
+    assert stats["hit_rate"] == round(11 / 12, 4)
+    assert stats["hot"]["hit_rate"] == round(1 / 12, 4)
 
 
 async def test_decay_halves_counters_and_evicts_cold_entries(tmp_path: Path) -> None:
@@ -149,13 +150,8 @@ async def test_decay_halves_counters_and_evicts_cold_entries(tmp_path: Path) -> 
     cdn.decay()  # 2 -> 1: still warm enough
     cdn.decay()  # 1 -> 0: cold, leaves the hot tier
     assert cdn.accesses(hot_key) == 0
-    assert cdn.stats()["hot"] | {"hit_rate": None} == {
-        **cdn.stats()["hot"],
-        "bytes_used": 0,
-        "entries": 0,
-        "evictions": 1,
-        "hit_rate": None,
-    }
+    hot = cdn.stats()["hot"]
+    assert (hot["bytes_used"], hot["entries"], hot["evictions"]) == (0, 0, 1)
     assert await cdn.get(hot_key) == (b"hot", "warm")
 
 
@@ -172,17 +168,18 @@ async def test_decay_every_runs_in_the_background(tmp_path: Path) -> None:
 
 async def test_least_frequently_used_entry_makes_room(tmp_path: Path) -> None:
     cdn = _delivery(tmp_path, hot_max_bytes=200, promote_after=0)
-    often, seldom, newcomer = (await cdn.put(bytes([n]) * 100) for n in range(3))  # noqa: B035
-    for key, accesses in ((often, 5), (seldom, 2)):
+    often, seldom, newcomer = [await cdn.put(bytes([n]) * 100) for n in range(3)]
+    for key, accesses in ((often, 5), (seldom, 3)):
         for _ in range(accesses):
             await cdn.get(key)
     assert cdn.stats()["hot"]["entries"] == 2
 
-    await cdn.get(newcomer)  # used once: may not displace entries used more often
-    assert (await cdn.get(seldom))[1] == "hot"  # seldom now at 3
-    for _ in range(2):
-        await cdn.get(newcomer)  # newcomer at 3: displaces seldom (3), never often (5)
+    for _ in range(3):
+        await cdn.get(newcomer)  # at 1, 2, 3: may not displace seldom (3) or often (5)
+        assert cdn.stats()["hot"]["promotions"] == 2
+    await cdn.get(newcomer)  # at 4: displaces seldom, never often
     assert [(await cdn.get(k))[1] for k in (often, newcomer, seldom)] == ["hot", "hot", "warm"]
+    assert cdn.stats()["hot"]["evictions"] == 1
     assert cdn.stats()["hot"]["bytes_used"] == 200
 
 
@@ -352,8 +349,15 @@ async def azure_store(azurite: str) -> AsyncIterator[AzureBlobStore]:
         yield store
 
 
+def _service(connection_string: str) -> BlobServiceClient:
+    # aiohttp is not installed; use the same transport as AzureBlobStore.
+    return BlobServiceClient.from_connection_string(
+        connection_string, transport=AsyncioRequestsTransport()
+    )
+
+
 async def _container_exists(connection_string: str, container: str) -> bool:
-    async with BlobServiceClient.from_connection_string(connection_string) as service:
+    async with _service(connection_string) as service:
         return bool(await service.get_container_client(container).exists())
 
 
@@ -390,14 +394,14 @@ async def test_azure_check_writes_a_probe_and_cleans_up(azurite: str) -> None:
     container = f"test-{uuid.uuid4().hex}"
     async with AzureBlobStore(azurite, container) as store:
         await store.check()
-    async with BlobServiceClient.from_connection_string(azurite) as service:
+    async with _service(azurite) as service:
         names = [b.name async for b in service.get_container_client(container).list_blobs()]
     assert names == []
 
 
 async def test_azure_check_fails_when_unreachable() -> None:
     async with AzureBlobStore(_connection_string(_free_port()), "x", retry_total=0) as store:
-        with pytest.raises(Exception, match="(?i)connect"):
+        with pytest.raises(ServiceRequestError):
             await store.check()
 
 

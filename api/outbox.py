@@ -1,0 +1,40 @@
+"""Every API process follows the outbox for the events it must act on itself.
+
+The cache-decay workflow runs once per interval in the worker, but the hot tier lives in each
+API process: the workflow writes a `cdn_decay` event and every process applies it.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import unit_of_work
+from domain import events
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, object]], Awaitable[None] | None]
+
+
+async def follow(
+    sessions: async_sessionmaker[AsyncSession],
+    handlers: dict[str, Handler],
+    poll_seconds: float = 1.0,
+) -> None:
+    """Run until cancelled; starts after the newest event, so a restart replays nothing."""
+    async with unit_of_work(sessions) as session:
+        seen = await events.latest_sequence(session)
+    while True:
+        try:
+            async with unit_of_work(sessions) as session:
+                batch = await events.since(session, seen, handlers)
+            for event in batch:
+                result = handlers[event.type](event.payload)
+                if asyncio.iscoroutine(result):
+                    await result
+                seen = event.sequence
+        except Exception:
+            log.exception("outbox follower failed; retrying")
+        await asyncio.sleep(poll_seconds)

@@ -1,0 +1,56 @@
+"""Discovery: search active listings; every search is logged as a demand signal."""
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import OptionalAgentId, Session
+from api.routes.listings import present
+from api.schemas.common import PageNumber, PageSize
+from api.schemas.listings import Category, ListingList, UsdcFilter
+from core.errors import NotFound
+from core.ids import parse_id
+from domain.listings import discovery
+
+router = APIRouter(tags=["discovery"])
+
+
+@router.get("/discover", response_model=ListingList)
+async def discover(
+    request: Request,
+    session: Session,
+    agent: OptionalAgentId,
+    q: Annotated[str | None, Query(max_length=500)] = None,
+    category: Category | None = None,
+    min_price: Annotated[UsdcFilter | None, Query()] = None,
+    max_price: Annotated[UsdcFilter | None, Query()] = None,
+    min_quality: Annotated[Decimal | None, Query(ge=0, le=1)] = None,
+    max_age_hours: Annotated[int | None, Query(ge=1, le=24 * 365)] = None,
+    seller_id: Annotated[str | None, Query(max_length=64)] = None,
+    sort_by: discovery.Sort = "relevance",
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
+) -> ListingList:
+    seller: uuid.UUID | None = None
+    if seller_id is not None and (seller := parse_id(seller_id)) is None:
+        raise NotFound(f"Agent {seller_id} not found", code="agent_not_found")
+    search = discovery.Search(
+        q=q,
+        category=category,
+        min_price_units=min_price,
+        max_price_units=max_price,
+        min_quality=min_quality,
+        max_age_hours=max_age_hours,
+        seller_id=seller,
+        sort_by=sort_by,
+        page=page,
+        page_size=page_size,
+    )
+    client = request.client.host if request.client else "unknown"
+    requester = f"agent:{agent}" if agent else f"anonymous:{client}"
+    total, rows = await discovery.discover(session, search, requester)
+    return ListingList(
+        total=total, page=page, page_size=page_size, results=await present(session, rows)
+    )

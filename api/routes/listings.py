@@ -1,0 +1,117 @@
+"""Listings: publish, browse, change, delist. The content itself is never returned here."""
+
+import base64
+import binascii
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import AgentId, Session, State
+from api.schemas.common import PageNumber, PageSize
+from api.schemas.listings import (
+    Category,
+    ListingCreate,
+    ListingList,
+    ListingResponse,
+    ListingUpdate,
+    SellerRef,
+)
+from core.errors import RuleViolation
+from core.settings import Settings
+from domain import listings
+
+router = APIRouter(prefix="/listings", tags=["listings"])
+
+
+class ContentTooLarge(RuleViolation):
+    code = "content_too_large"
+
+
+def draft_of(body: ListingCreate, settings: Settings) -> listings.Draft:
+    if body.content is not None:
+        content = body.content.encode()
+    else:
+        try:
+            content = base64.b64decode(body.content_base64 or "", validate=True)
+        except binascii.Error:
+            raise RuleViolation(
+                "content_base64 is not valid base64", code="invalid_base64"
+            ) from None
+    if len(content) > settings.listing_max_content_bytes:
+        raise ContentTooLarge(
+            f"content is {len(content)} bytes; the limit is {settings.listing_max_content_bytes}"
+        )
+    return listings.Draft(
+        title=body.title,
+        category=body.category,
+        content=content,
+        content_type=body.content_type,
+        price_units=body.price_usdc,
+        description=body.description,
+        details=body.metadata,
+        tags=tuple(body.tags),
+        quality_score=body.quality_score,
+    )
+
+
+_RENAMED = {"seller", "price_usdc", "metadata"}
+
+
+async def present(session: AsyncSession, rows: list[listings.Listing]) -> list[ListingResponse]:
+    names = await listings.seller_names(session, rows)
+    return [
+        ListingResponse(
+            **{k: getattr(row, k) for k in ListingResponse.model_fields if k not in _RENAMED},
+            seller=SellerRef(id=row.seller_id, name=names.get(row.seller_id, "")),
+            price_usdc=row.price_units,
+            metadata=row.details,
+        )
+        for row in rows
+    ]
+
+
+@router.post("", status_code=201, response_model=ListingResponse)
+async def create(body: ListingCreate, seller: AgentId, session: Session, state: State) -> Any:
+    """Store the content, generate its four quality proofs, announce `listing_created`."""
+    [listing] = await listings.publish(
+        session, state.delivery, seller, [draft_of(body, state.settings)]
+    )
+    return (await present(session, [listing]))[0]
+
+
+@router.get("", response_model=ListingList)
+async def browse(
+    session: Session,
+    category: Category | None = None,
+    status: str | None = None,
+    page: PageNumber = 1,
+    page_size: PageSize = 20,
+) -> ListingList:
+    total, rows = await listings.page(
+        session, category=category, status=status, page=page, page_size=page_size
+    )
+    return ListingList(
+        total=total, page=page, page_size=page_size, results=await present(session, rows)
+    )
+
+
+@router.get("/{listing_id}", response_model=ListingResponse)
+async def get(listing_id: str, session: Session) -> ListingResponse:
+    return (await present(session, [await listings.get(session, listing_id)]))[0]
+
+
+@router.put("/{listing_id}", response_model=ListingResponse)
+async def update(
+    listing_id: str, body: ListingUpdate, seller: AgentId, session: Session
+) -> ListingResponse:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "price_usdc" in changes:
+        changes["price_units"] = changes.pop("price_usdc")
+    listing = await listings.update(session, listing_id, seller, changes)
+    return (await present(session, [listing]))[0]
+
+
+@router.delete("/{listing_id}", response_model=ListingResponse)
+async def delist(listing_id: str, seller: AgentId, session: Session) -> ListingResponse:
+    return (await present(session, [await listings.delist(session, listing_id, seller)]))[0]

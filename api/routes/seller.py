@@ -1,0 +1,62 @@
+"""Seller tools: atomic bulk listing and price suggestions."""
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import ValidationError
+
+from api.deps import AgentId, Session, State
+from api.routes.listings import draft_of, present
+from api.schemas.listings import (
+    BulkList,
+    BulkListed,
+    ListingCreate,
+    PriceRange,
+    PriceSuggestion,
+    PriceSuggestRequest,
+)
+from core.errors import AppError, RuleViolation
+from domain import listings
+from domain.listings import pricing
+
+router = APIRouter(prefix="/seller", tags=["seller"])
+
+
+@router.post("/bulk-list", status_code=201, response_model=BulkListed)
+async def bulk_list(body: BulkList, seller: AgentId, session: Session, state: State) -> BulkListed:
+    """All items are listed, or none: a 422 names every bad item."""
+    drafts, bad = [], []
+    for index, item in enumerate(body.items):
+        try:
+            drafts.append(draft_of(ListingCreate.model_validate(item), state.settings))
+        except ValidationError as exc:
+            bad.append(
+                {
+                    "index": index,
+                    "errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()],
+                }
+            )
+        except AppError as exc:
+            bad.append({"index": index, "errors": [{"loc": [], "msg": exc.detail}]})
+    if bad:
+        raise RuleViolation(
+            f"{len(bad)} of {len(body.items)} items are invalid; none were listed",
+            code="invalid_items",
+            items=bad,
+        )
+    created = await listings.publish(session, state.delivery, seller, drafts)
+    return BulkListed(created=len(created), listings=await present(session, created))
+
+
+@router.post("/price-suggest", response_model=PriceSuggestion)
+async def price_suggest(body: PriceSuggestRequest, seller: AgentId, session: Session) -> Any:
+    s = await pricing.suggest(session, body.category, body.quality_score)
+    return PriceSuggestion(
+        category=body.category,
+        suggested_price=s.suggested_units,
+        competitors=s.competitors,
+        median_price=s.median_units,
+        price_range=PriceRange(min=s.min_units, max=s.max_units),
+        demand_searches=s.demand_searches,
+        strategy=s.strategy,
+    )

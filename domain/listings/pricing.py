@@ -1,0 +1,60 @@
+"""Price suggestions from the competition and the demand in a category."""
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from models.listings import DataListing, SearchSignal
+
+DEFAULT_PRICE_UNITS = 5_000  # 0.005 USDC with no competitors
+FLOOR_UNITS = 1_000  # 0.001 USDC
+HOT_CATEGORY_SEARCHES = 100
+HOT_PREMIUM = Decimal("1.15")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    suggested_units: int
+    competitors: int
+    median_units: int | None
+    min_units: int | None
+    max_units: int | None
+    demand_searches: int
+    strategy: str
+
+
+async def suggest(session: AsyncSession, category: str, quality: Decimal) -> Suggestion:
+    prices_and_quality = (
+        await session.execute(
+            select(DataListing.price_units, DataListing.quality_score).where(
+                DataListing.status == "active", DataListing.category == category
+            )
+        )
+    ).all()
+    since = utcnow() - timedelta(hours=24)
+    searches = int(
+        await session.scalar(
+            select(func.count(SearchSignal.id)).where(
+                SearchSignal.category == category, SearchSignal.created_at >= since
+            )
+        )
+        or 0
+    )
+    if not prices_and_quality:
+        return Suggestion(DEFAULT_PRICE_UNITS, 0, None, None, None, searches, "default")
+    prices = [p for p, _ in prices_and_quality]
+    average_quality = sum((q for _, q in prices_and_quality), Decimal(0)) / len(prices)
+    median = Decimal(statistics.median(prices))
+    price = median * (quality / average_quality if average_quality else Decimal(1))
+    strategy = "quality_adjusted_median"
+    if searches > HOT_CATEGORY_SEARCHES:
+        price, strategy = price * HOT_PREMIUM, "high_demand_premium"
+    ceiling = Decimal(max(prices)) * Decimal("1.5")
+    price = min(max(price, Decimal(FLOOR_UNITS)), ceiling)
+    units = int(price.quantize(Decimal(1), ROUND_HALF_UP))
+    return Suggestion(units, len(prices), int(median), min(prices), max(prices), searches, strategy)

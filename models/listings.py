@@ -1,0 +1,80 @@
+"""Listings (cached computation results for sale), their quality proofs, and search signals."""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.clock import utcnow
+from models.base import Base, Timestamps, UUIDKey
+from models.ledger import Units
+
+CATEGORIES = ("web_search", "code_analysis", "document_summary", "api_response", "computation")
+
+
+class DataListing(UUIDKey, Timestamps, Base):
+    __tablename__ = "data_listings"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('web_search', 'code_analysis', 'document_summary', 'api_response', "
+            "'computation')",
+            name="category",
+        ),
+        CheckConstraint("status IN ('active', 'paused', 'delisted')", name="status"),
+        CheckConstraint("price_units > 0 AND price_units <= 1000000000", name="price_range"),
+        CheckConstraint("quality_score >= 0 AND quality_score <= 1", name="quality_range"),
+        Index("ix_data_listings_status_category", "status", "category"),
+        Index("ix_data_listings_status_price", "status", "price_units"),
+        Index("ix_data_listings_status_freshness", "status", "freshness_at"),
+        Index("ix_data_listings_status_quality", "status", "quality_score"),
+        Index("ix_data_listings_seller", "seller_id", "status"),
+    )
+
+    seller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registered_agents.id"))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    category: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(71))
+    content_size: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(100))
+    price_units: Mapped[int] = mapped_column(Units)
+    currency: Mapped[str] = mapped_column(String(8), default="USDC")
+    details: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    quality_score: Mapped[Decimal] = mapped_column(Numeric(4, 3))
+    freshness_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(10), default="active")
+    access_count: Mapped[int] = mapped_column(default=0)
+    # title, description and tags as one text: the full-text index reads it
+    # (PostgreSQL: GIN over to_tsvector; SQLite: the listings_fts FTS5 table, kept by triggers).
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class QualityProof(UUIDKey, Base):
+    __tablename__ = "zk_proofs"
+
+    listing_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_listings.id"), index=True)
+    proof_type: Mapped[str] = mapped_column(String(20))
+    commitment: Mapped[str] = mapped_column(String(600))
+    public_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SearchSignal(UUIDKey, Base):
+    """One search (discover, auto-match, express): the raw material of demand aggregation."""
+
+    __tablename__ = "search_signals"
+
+    query: Mapped[str] = mapped_column(String(500), default="")
+    pattern: Mapped[str] = mapped_column(String(500), default="", index=True)
+    category: Mapped[str | None] = mapped_column(String(32))
+    requester: Mapped[str] = mapped_column(String(80))
+    matched_count: Mapped[int] = mapped_column(default=0)
+    led_to_purchase: Mapped[bool] = mapped_column(default=False)
+    max_price_units: Mapped[int | None] = mapped_column(Units)
+    source: Mapped[str] = mapped_column(String(20), default="discover")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
