@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Azurite (a real Azure Blob endpoint for the content-store tests), from npm.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 install: $(STAMP)
 
 ## Temporal dev server (UI :8233) + worker + API (:8000, Swagger at /docs); Ctrl-C stops all three.
@@ -28,7 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 ## Lint, type-check, layer rules, then the whole suite on real PostgreSQL and real Temporal.
-test: lint
+test: lint $(NODE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -23,12 +23,14 @@ async def follow(
     handlers: dict[str, Handler],
     poll_seconds: float = 1.0,
 ) -> None:
-    """Run until cancelled; starts after the newest event, so a restart replays nothing."""
-    async with unit_of_work(sessions) as session:
-        seen = await events.latest_sequence(session)
+    """Run until cancelled; starts after the newest event, so a restart replays nothing.
+    A database that is down delays the follower; it never stops the API."""
+    seen: int | None = None
     while True:
         try:
             async with unit_of_work(sessions) as session:
+                if seen is None:
+                    seen = await events.latest_sequence(session)
                 batch = await events.since(session, seen, handlers)
             for event in batch:
                 result = handlers[event.type](event.payload)

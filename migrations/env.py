@@ -12,7 +12,7 @@ target_metadata = models.Base.metadata
 
 
 # Full-text search structures are dialect-specific and created by hand in the migrations.
-HAND_MADE = ("listings_fts", "ix_data_listings_search")
+HAND_MADE = ("listings_fts", "ix_data_listings_search", "search_vector")
 
 
 def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:

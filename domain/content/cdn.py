@@ -7,13 +7,14 @@ make room it evicts the least-frequently-used entries, but only entries used les
 newcomer (ties keep the incumbent, so equally popular items do not churn); otherwise the
 newcomer stays out.
 
-`decay()` halves every counter (integer division). An entry is *cold* when its halved counter
-is 0, i.e. its counter was 0 or 1 before the decay: at most one access since the previous decay
-once older history is halved away. Cold entries leave the hot tier and their counters are
-forgotten; their bytes remain in the warm and cold tiers.
+`decay()` halves every counter (integer division). An entry is *cold* when its counter is at
+most 1 as a decay runs, so halving takes it to 0. Since a counter is "half the previous one plus
+the accesses since the previous decay", cold means: no access in the last interval and at most 3
+counted before it, or exactly one access and at most 1 counted before it. Cold entries leave the
+hot tier and their counters are forgotten; their bytes remain in the warm and cold tiers.
 
-Safe under asyncio concurrency: the hot tier and counters are only changed between awaits, and
-concurrent misses for the same key share one warm/cold fetch.
+Safe under asyncio concurrency: the hot tier and the counters are only changed by code that does
+not await, and concurrent misses for the same key share one warm/cold fetch.
 """
 
 import asyncio
@@ -68,12 +69,14 @@ class ContentDelivery:
 
     async def get(self, key: str) -> tuple[bytes, Tier]:
         """The bytes stored under `key` and the tier that served them."""
-        digest_of(key)  # refuse a hostile key before any tier sees it
-        hot = self._hot.get(key)
+        # Hot keys were validated on their way in, so a hit needs no regex; anything else is
+        # validated before the warm or cold tier sees it.
+        hot = self._hot.get(key) if isinstance(key, str) else None
         if hot is not None:
             self._hits["hot"] += 1
             self._count_access(key)
             return hot, "hot"
+        digest_of(key)
         try:
             data, tier = await asyncio.shield(self._shared_fetch(key))
         except ContentMissing:
@@ -98,7 +101,7 @@ class ContentDelivery:
             self._hot_bytes -= len(self._hot.pop(key))
             self._evictions += 1
         by_count: dict[int, dict[str, None]] = {}
-        for group in self._hot_by_count.values():  # keep arrival order within each group
+        for group in self._hot_by_count.values():
             for key in group:
                 if key in self._hot:
                     by_count.setdefault(self._counts[key], {})[key] = None
@@ -208,7 +211,7 @@ class ContentDelivery:
                     break
                 victims.append(key)
                 needed -= len(self._hot[key])
-        return victims
+        return victims if needed <= 0 else None
 
     def _evict(self, key: str) -> None:
         count = self._counts[key]

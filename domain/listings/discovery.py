@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, literal_column, select, text
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -21,6 +21,8 @@ from models.listings import DataListing, SearchSignal
 Sort = Literal["relevance", "price_asc", "price_desc", "freshness", "quality"]
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 16
+TOTAL_CAP = 1_000  # `total` counts matches up to this many (ADR 0007)
+RANK_CANDIDATES = 1_000  # PostgreSQL ranks at most this many matches by relevance (ADR 0007)
 
 
 def words_of(query: str | None) -> list[str]:
@@ -64,10 +66,12 @@ def _filtered(search: Search) -> Select[Any]:
     return query
 
 
-def _with_text(query: Select[Any], words: list[str], dialect: str) -> tuple[Select[Any], Any]:
+def _with_text(
+    query: Select[Any], words: list[str], dialect: str
+) -> tuple[Select[Any], ColumnElement[Any]]:
     """Restrict to listings matching every word; return the relevance expression too."""
     if dialect == "postgresql":
-        vector = func.to_tsvector(literal_column("'english'"), DataListing.search_text)
+        vector: ColumnElement[Any] = literal_column("data_listings.search_vector")  # GIN-indexed
         tsquery = func.plainto_tsquery(literal_column("'english'"), " ".join(words))
         return query.where(vector.op("@@")(tsquery)), func.ts_rank(vector, tsquery).desc()
     match = " ".join(f'"{w}"' for w in words)
@@ -81,7 +85,7 @@ def _with_text(query: Select[Any], words: list[str], dialect: str) -> tuple[Sele
     return query, fts.c.rank.asc()  # FTS5 rank is bm25: lower is better
 
 
-_ORDER = {
+_ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
     "price_asc": (DataListing.price_units.asc(),),
     "price_desc": (DataListing.price_units.desc(),),
     "freshness": (DataListing.freshness_at.desc(),),
@@ -92,17 +96,24 @@ _ORDER = {
 async def discover(
     session: AsyncSession, search: Search, requester: str
 ) -> tuple[int, list[DataListing]]:
-    words = words_of(search.q)
-    query, relevance = _filtered(search), None
+    words, dialect = words_of(search.q), session.get_bind().dialect.name
+    query: Select[Any] = _filtered(search)
+    relevance: ColumnElement[Any] | None = None
     if words:
-        query, relevance = _with_text(query, words, session.get_bind().dialect.name)
-    order = _ORDER.get(search.sort_by) or (
-        (relevance,) if relevance is not None else _ORDER["freshness"]
-    )
-    total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        query, relevance = _with_text(query, words, dialect)
+    capped = query.with_only_columns(DataListing.id).limit(TOTAL_CAP).subquery()
+    total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+    order = _ORDER.get(search.sort_by)
+    if order is None and relevance is None:
+        order = _ORDER["freshness"]
+    elif order is None and relevance is not None:
+        order = (relevance,)
+        if dialect == "postgresql":  # rank a bounded candidate set, not every match
+            candidates = query.with_only_columns(DataListing.id).limit(RANK_CANDIDATES)
+            query = select(DataListing).where(DataListing.id.in_(candidates.scalar_subquery()))
     rows = list(
         await session.scalars(
-            query.order_by(*order, DataListing.id)
+            query.order_by(*(order or ()), DataListing.id)
             .offset((search.page - 1) * search.page_size)
             .limit(search.page_size)
         )

@@ -90,8 +90,11 @@ def upgrade() -> None:
 def _create_full_text_search() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "CREATE INDEX ix_data_listings_search ON data_listings "
-            "USING gin (to_tsvector('english', search_text))"
+            "ALTER TABLE data_listings ADD COLUMN search_vector tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', search_text)) STORED"
+        )
+        op.execute(
+            "CREATE INDEX ix_data_listings_search ON data_listings USING gin (search_vector)"
         )
         return
     op.execute(
@@ -118,6 +121,7 @@ def _create_full_text_search() -> None:
 def _drop_full_text_search() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_data_listings_search")
+        op.execute("ALTER TABLE data_listings DROP COLUMN IF EXISTS search_vector")
         return
     for trigger in ("listings_fts_insert", "listings_fts_delete", "listings_fts_update"):
         op.execute(f"DROP TRIGGER IF EXISTS {trigger}")

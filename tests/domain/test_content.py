@@ -32,17 +32,8 @@ AZURITE_ACCOUNT_KEY = (
 )
 MiB = 1024 * 1024
 
-HOSTILE_KEYS: list[Any] = [
-    "../../etc/passwd",
-    "sha256:../../etc/passwd",
-    "sha256:" + "z" * 64,
-    "sha256:" + "a" * 63,
-    "sha256:" + "a" * 65,
-    "sha256:" + "A" * 64,
-    "sha256:" + "a" * 64 + "\n",
-    "a" * 64,
-    "",
-    None,
+HOSTILE_KEYS: list[Any] = ["../../etc/passwd", "sha256:../../etc/passwd", "a" * 64, "", None] + [
+    "sha256:" + tail for tail in ("z" * 64, "a" * 63, "a" * 65, "A" * 64, "a" * 64 + "\n")
 ]
 PAYLOADS = {
     "empty": b"",
@@ -50,6 +41,11 @@ PAYLOADS = {
     "random": os.urandom(4096),
     "one_mib": os.urandom(MiB),
 }
+
+
+def _shard(root: Path, key: str) -> Path:
+    digest = key.removeprefix("sha256:")
+    return root / digest[:2] / digest[2:4] / digest
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -67,8 +63,7 @@ async def test_hashfs_round_trip_is_byte_exact(tmp_path: Path, data: bytes) -> N
     assert await store.put(data) == key
     assert await store.get(key) == data
     assert await store.exists(key)
-    digest = key.removeprefix("sha256:")
-    assert (tmp_path / digest[:2] / digest[2:4] / digest).read_bytes() == data
+    assert _shard(tmp_path, key).read_bytes() == data
 
 
 async def test_hashfs_missing_content(tmp_path: Path) -> None:
@@ -99,11 +94,10 @@ def _delivery(root: Path, hot_max_bytes: int = MiB, **options: Any) -> ContentDe
 async def test_every_tier_serves_byte_exact_content(tmp_path: Path, data: bytes) -> None:
     cdn = _delivery(tmp_path, hot_max_bytes=2 * MiB, promote_after=2)
     key = await cdn.put(data)
-    digest = key.removeprefix("sha256:")
     assert await cdn.get(key) == (data, "cold")
-    assert (tmp_path / "warm" / digest[:2] / digest[2:4] / digest).read_bytes() == data
+    assert _shard(tmp_path / "warm", key).read_bytes() == data
 
-    (tmp_path / "cold" / digest[:2] / digest[2:4] / digest).unlink()
+    _shard(tmp_path / "cold", key).unlink()
     assert await cdn.get(key) == (data, "warm")
     assert await cdn.get(key) == (data, "warm")  # third access: promoted
 
@@ -117,18 +111,12 @@ async def test_promoted_after_more_than_ten_accesses(tmp_path: Path) -> None:
     tiers = [(await cdn.get(key))[1] for _ in range(12)]
     assert tiers == ["cold"] + ["warm"] * 10 + ["hot"]
     stats = cdn.stats()
-    assert {k: v for k, v in stats["hot"].items() if k != "hit_rate"} == {
-        "hits": 1,
-        "misses": 11,
-        "bytes_used": len(b"popular"),
-        "max_bytes": MiB,
-        "entries": 1,
-        "promotions": 1,
-        "evictions": 0,
-    }
+    counters = {k: v for k, v in stats["hot"].items() if k != "hit_rate"}
+    assert counters == dict(hits=1, misses=11, bytes_used=7, max_bytes=MiB, entries=1,
+                            promotions=1, evictions=0)  # fmt: skip
+    assert all(type(v) is int for v in counters.values())
     assert (stats["warm"]["hits"], stats["warm"]["misses"], stats["cold"]["hits"]) == (10, 1, 1)
-    assert stats["requests"] == 12
-    assert stats["hit_rate"] == round(11 / 12, 4)
+    assert (stats["requests"], stats["hit_rate"]) == (12, round(11 / 12, 4))
     assert stats["hot"]["hit_rate"] == round(1 / 12, 4)
 
 
@@ -214,8 +202,7 @@ async def test_delivery_refuses_hostile_keys_without_touching_disk(
 async def test_corrupted_cold_content_is_refused_and_not_cached(tmp_path: Path) -> None:
     cdn = _delivery(tmp_path)
     key = content_key(b"genuine")
-    digest = key.removeprefix("sha256:")
-    path = tmp_path / "cold" / digest[:2] / digest[2:4] / digest
+    path = _shard(tmp_path / "cold", key)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"tampered")
     with pytest.raises(ContentCorrupted):
@@ -356,11 +343,6 @@ def _service(connection_string: str) -> BlobServiceClient:
     )
 
 
-async def _container_exists(connection_string: str, container: str) -> bool:
-    async with _service(connection_string) as service:
-        return bool(await service.get_container_client(container).exists())
-
-
 @pytest.mark.parametrize("data", PAYLOADS.values(), ids=PAYLOADS.keys())
 async def test_azure_round_trip_is_byte_exact(azure_store: AzureBlobStore, data: bytes) -> None:
     key = await azure_store.put(data)  # creates the container on first use
@@ -387,7 +369,8 @@ async def test_azure_refuses_hostile_keys(azurite: str, key: Any) -> None:
             await store.get(key)
         with pytest.raises(InvalidContentKey):
             await store.exists(key)
-    assert not await _container_exists(azurite, container)
+    async with _service(azurite) as service:
+        assert not await service.get_container_client(container).exists()
 
 
 async def test_azure_check_writes_a_probe_and_cleans_up(azurite: str) -> None:

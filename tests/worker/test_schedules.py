@@ -13,10 +13,10 @@ async def test_schedules_are_created_once_and_updated_in_place(
 ) -> None:
     client = temporal_dev.client
     settings = make_settings(sqlite_url, tmp_path)
-    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit"]
+    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit", "cdn-decay"]
 
     settings.ledger_audit_interval_minutes = 15
-    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit"]
+    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit", "cdn-decay"]
 
     audit = await client.get_schedule_handle("ledger-audit").describe()
     assert audit.schedule.spec.intervals[0].every == timedelta(minutes=15)
