@@ -10,13 +10,7 @@ from temporalio.exceptions import ApplicationError
 from core.db import unit_of_work
 from core.errors import InvalidState
 from domain.wallet import deposits
-from models.deposits import Deposit
 from workflows.messages import DepositState, DepositTerms
-
-
-def _state(deposit: Deposit) -> DepositState:
-    fields = {k: getattr(deposit, k) for k in DepositState.model_fields if k != "deposit_id"}
-    return DepositState(deposit_id=deposit.id, **fields)
 
 
 @dataclass
@@ -27,17 +21,19 @@ class DepositActivities:
     async def open(self, terms: DepositTerms) -> DepositState:
         async with unit_of_work(self.sessions) as session:
             deposit = await deposits.open_deposit(session, **terms.model_dump())
-            return _state(deposit)
+            return DepositState.model_validate(deposit)
 
     @activity.defn(name="deposits.credit")
     async def credit(self, deposit_id: uuid.UUID, confirmed_by: str) -> DepositState:
         try:
             async with unit_of_work(self.sessions) as session:
-                return _state(await deposits.credit(session, deposit_id, confirmed_by))
+                return DepositState.model_validate(
+                    await deposits.credit(session, deposit_id, confirmed_by)
+                )
         except InvalidState as exc:
             raise ApplicationError(exc.detail, type="InvalidState", non_retryable=True) from exc
 
     @activity.defn(name="deposits.expire")
     async def expire(self, deposit_id: uuid.UUID) -> DepositState:
         async with unit_of_work(self.sessions) as session:
-            return _state(await deposits.expire(session, deposit_id))
+            return DepositState.model_validate(await deposits.expire(session, deposit_id))

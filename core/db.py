@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Select, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -78,3 +78,14 @@ def sync_url(database_url: str) -> str:
     if url.drivername == "sqlite+aiosqlite":
         url = url.set(drivername="sqlite")
     return url.render_as_string(hide_password=False)
+
+
+async def paginate(
+    session: AsyncSession, query: Select[Any], *order: Any, page: int, page_size: int
+) -> tuple[int, list[Any]]:
+    """The total number of rows and one page of them (pages count from 1)."""
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
+    )
+    return int(total or 0), list(rows)

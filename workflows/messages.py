@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 DEPOSIT_WORKFLOW = "DepositWorkflow"
 CONFIRM_DEPOSIT = "confirm"
@@ -25,7 +25,11 @@ class DepositTerms(BaseModel):
 
 
 class DepositState(BaseModel):
-    deposit_id: uuid.UUID
+    """A deposit as workflows and callers see it; reads a `Deposit` row directly."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    deposit_id: uuid.UUID = Field(validation_alias=AliasChoices("deposit_id", "id"))
     agent_id: uuid.UUID
     status: str
     amount_fiat: Decimal

@@ -181,9 +181,7 @@ async def confirm_deposit(
         )
     except temporal.WorkflowGone:
         async with unit_of_work(state.sessions) as session:
-            recorded = await deposits.get(session, key)
-        fields = {k: getattr(recorded, k) for k in DepositState.model_fields if k != "deposit_id"}
-        confirmed = DepositState(deposit_id=recorded.id, **fields)
+            confirmed = DepositState.model_validate(await deposits.get(session, key))
     if confirmed.status != "completed":
         raise InvalidState(f"Deposit {deposit_id} is {confirmed.status}")
     return _deposit_response(confirmed)

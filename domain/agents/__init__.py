@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import paginate
 from core.errors import Conflict, Forbidden, NotFound
 from core.ids import parse_id
 from domain import events
@@ -86,13 +87,8 @@ async def list_agents(
         query = query.where(RegisteredAgent.agent_type == agent_type)
     if status:
         query = query.where(RegisteredAgent.status == status)
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = await session.execute(
-        query.order_by(RegisteredAgent.created_at.desc(), RegisteredAgent.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return total, list(rows.scalars())
+    order = (RegisteredAgent.created_at.desc(), RegisteredAgent.id)
+    return await paginate(session, query, *order, page=page, page_size=page_size)
 
 
 async def count(session: AsyncSession) -> int:

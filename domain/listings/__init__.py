@@ -6,10 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import paginate
 from core.errors import Forbidden, InvalidState, NotFound
 from core.ids import parse_id
 from domain import events, proofs
@@ -162,13 +163,8 @@ async def page(
         query = query.where(DataListing.category == category)
     if status:
         query = query.where(DataListing.status == status)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(DataListing.created_at.desc(), DataListing.id)
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    )
-    return int(total or 0), list(rows)
+    order = (DataListing.created_at.desc(), DataListing.id)
+    return await paginate(session, query, *order, page=page, page_size=page_size)
 
 
 async def proofs_of(session: AsyncSession, listing_id: str) -> list[QualityProof]:
