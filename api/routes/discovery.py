@@ -4,7 +4,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import OptionalAgentId, Session
 from api.routes.listings import present
@@ -32,7 +32,7 @@ async def discover(
     sort_by: discovery.Sort = "relevance",
     page: PageNumber = 1,
     page_size: PageSize = 20,
-) -> ListingList:
+) -> Response:
     seller: uuid.UUID | None = None
     if seller_id is not None and (seller := parse_id(seller_id)) is None:
         raise NotFound(f"Agent {seller_id} not found", code="agent_not_found")
@@ -51,6 +51,7 @@ async def discover(
     client = request.client.host if request.client else "unknown"
     requester = f"agent:{agent}" if agent else f"anonymous:{client}"
     total, rows = await discovery.discover(session, search, requester)
-    return ListingList(
+    page_of = ListingList(
         total=total, page=page, page_size=page_size, results=await present(session, rows)
     )
+    return Response(page_of.model_dump_json(), media_type="application/json")
