@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,7 +84,7 @@ async def create(body: ListingCreate, seller: AgentId, session: Session, state: 
 async def browse(
     session: Session,
     category: Category | None = None,
-    status: str | None = None,
+    status: Literal["active", "paused", "delisted"] | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> ListingList:
