@@ -68,3 +68,11 @@ async def test_degraded_not_500_when_a_dependency_is_down(
     assert body["status"] == "degraded"
     assert body["dependencies"][down]["status"] == "down"  # type: ignore[index]
     assert body["dependencies"][down]["error"]  # type: ignore[index]
+
+
+async def test_cdn_health_reports_each_tier(api: httpx.AsyncClient) -> None:
+    body = (await api.get("/api/v1/health/cdn")).json()
+    assert {"hot", "warm", "cold"} <= body.keys()
+    assert body["hot"]["max_bytes"] == 268_435_456
+    assert body["hot"]["bytes_used"] <= body["hot"]["max_bytes"]
+    assert {"promotions", "evictions", "entries"} <= body["hot"].keys()
