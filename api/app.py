@@ -11,7 +11,17 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, outbox
 from api.middleware import RequestIdMiddleware
-from api.routes import agents, discovery, health, listings, operators, proofs, seller, wallet
+from api.routes import (
+    agents,
+    discovery,
+    health,
+    listings,
+    operators,
+    proofs,
+    purchases,
+    seller,
+    wallet,
+)
 from api.state import AppState
 from core.db import create_engine, session_factory
 from core.logging import configure_logging
@@ -81,6 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
     )
     app.add_middleware(RequestIdMiddleware)
-    for module in (health, agents, operators, wallet, listings, discovery, seller, proofs):
+    for module in (
+        health,
+        agents,
+        operators,
+        wallet,
+        listings,
+        discovery,
+        seller,
+        proofs,
+        purchases,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -7,7 +7,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.errors import InvalidState, NotFound, Unavailable
+from core.errors import AppError, InvalidState, NotFound, PaymentRequired, Unavailable
 
 T = TypeVar("T")
 
@@ -16,6 +16,15 @@ class WorkflowGone(NotFound):
     """No running workflow with this id (never started, or already closed)."""
 
     code = "workflow_not_running"
+
+
+def refusal(cause: BaseException | None) -> AppError:
+    """The problem a workflow's business refusal stands for (its ApplicationError type is the
+    problem code)."""
+    if not isinstance(cause, ApplicationError):
+        return InvalidState(str(cause))
+    kind = PaymentRequired if cause.type == "insufficient_credits" else InvalidState
+    return kind(cause.message, code=cause.type or kind.code)
 
 
 async def start(client: Client, workflow: str, arg: Any, *, id: str, task_queue: str) -> None:
@@ -40,9 +49,7 @@ async def update(
     try:
         return await handle.execute_update(update, arg, result_type=result_type)
     except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        detail = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise InvalidState(detail) from exc
+        raise refusal(exc.cause) from exc
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise WorkflowGone(exc.message) from exc

@@ -37,3 +37,11 @@ def deposit_workflow(deposit_id: uuid.UUID) -> str:
 def transfer_key(sender_id: uuid.UUID, idempotency_key: str | None) -> str:
     """The ledger key of a transfer: from the caller's Idempotency-Key when given."""
     return f"transfer:{sender_id}:{idempotency_key or uuid.uuid4().hex}"
+
+
+def purchase_workflow(transaction_id: uuid.UUID) -> str:
+    return f"purchase:{transaction_id}"
+
+
+def verification_workflow(transaction_id: uuid.UUID) -> str:
+    return f"verify:{transaction_id}"

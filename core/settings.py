@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     payment_webhook_secret: str = ""
     ledger_audit_interval_minutes: int = 60
 
+    # Purchases: the window to pay, to deliver, and to verify
+    purchase_delivery_timeout: int = 86_400
+
     # Listings
     listing_max_content_bytes: int = 1_048_576
 

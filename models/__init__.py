@@ -14,6 +14,7 @@ from models.ledger import (
 )
 from models.listings import DataListing, QualityProof, SearchSignal
 from models.operators import Operator
+from models.purchases import Transaction, VerificationRecord
 
 __all__ = [
     "Base",
@@ -30,4 +31,6 @@ __all__ = [
     "QualityProof",
     "RegisteredAgent",
     "SearchSignal",
+    "Transaction",
+    "VerificationRecord",
 ]

@@ -27,6 +27,7 @@ from core.process import flush_and_exit
 from core.security import TokenKind, create_token
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES, binary
+from domain.content.store import open_store
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
@@ -35,6 +36,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_SECRET = "test-secret-" + "x" * 32
+PROVIDER_SECRET = "whsec-test-provider"
 
 _exit_status: int | None = None
 
@@ -199,7 +201,8 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
         chosen = worker_settings or settings
         engine = create_engine(chosen.database_url)
         engines.append(engine)
-        workers = build_workers(client, Dependencies(chosen, session_factory(engine)))
+        store = open_store(chosen.content_store_path)
+        workers = build_workers(client, Dependencies(chosen, session_factory(engine), store))
         for worker in workers:
             running.append(worker)
             asyncio.create_task(worker.run())  # noqa: RUF006 (shut down below)
@@ -209,3 +212,18 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
     await asyncio.gather(*(w.shutdown() for w in running))
     for engine in engines:
         await engine.dispose()
+
+
+@pytest.fixture
+async def live(
+    settings: Settings, temporal_dev: WorkflowEnvironment, start_worker: StartWorker
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app wired to a real Temporal dev server with this code's worker running."""
+    settings.temporal_address = temporal_address(temporal_dev.client)
+    settings.payment_webhook_secret = PROVIDER_SECRET
+    await start_worker(temporal_dev.client)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
+            yield client

@@ -11,6 +11,7 @@ from temporalio.worker import Worker
 from core.db import create_engine, session_factory
 from core.settings import Settings
 from core.temporal import connect
+from domain.content.store import open_store
 from worker import schedules
 from worker.registry import Dependencies, task_queues
 
@@ -46,7 +47,12 @@ async def _connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
 
 async def run(settings: Settings) -> None:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-    deps = Dependencies(settings=settings, sessions=session_factory(engine))
+    content = open_store(
+        settings.content_store_path,
+        settings.azure_storage_connection_string,
+        settings.azure_storage_container,
+    )
+    deps = Dependencies(settings=settings, sessions=session_factory(engine), content=content)
     client = await _connect_with_retry(settings)
     await schedules.ensure(client, settings)
     workers = build_workers(client, deps)

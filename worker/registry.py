@@ -10,11 +10,15 @@ from activities.content import ContentActivities
 from activities.deposits import DepositActivities
 from activities.idempotency import IdempotencyActivities
 from activities.ledger import LedgerActivities
+from activities.purchases import PurchaseActivities
 from core.settings import Settings
+from domain.content.store import ContentStore
 from workflows.cache_decay import CacheDecayWorkflow
+from workflows.delivery_verification import DeliveryVerificationWorkflow
 from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.ledger_audit import LedgerAuditWorkflow
+from workflows.purchase import PurchaseWorkflow
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Dependencies:
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
+    content: ContentStore
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     deposits = DepositActivities(deps.sessions)
     ledger = LedgerActivities(deps.sessions)
     content = ContentActivities(deps.sessions)
+    purchases = PurchaseActivities(deps.sessions, deps.settings, deps.content)
     return [
         idempotency.purge_expired,
         deposits.open,
@@ -43,6 +49,12 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         deposits.expire,
         ledger.audit,
         content.announce_decay,
+        purchases.pay,
+        purchases.deliver,
+        purchases.deliver_from_store,
+        purchases.verify,
+        purchases.settle,
+        purchases.release,
     ]
 
 
@@ -54,6 +66,8 @@ def task_queues(settings: Settings) -> dict[str, TaskQueue]:
                 DepositWorkflow,
                 LedgerAuditWorkflow,
                 CacheDecayWorkflow,
+                PurchaseWorkflow,
+                DeliveryVerificationWorkflow,
             ],
             activities=_main_activities,
         ),

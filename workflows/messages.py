@@ -50,3 +50,27 @@ class AuditReport(BaseModel):
     chain: dict[str, Any]
     supply: dict[str, Any]
     valid: bool
+
+
+PURCHASE_WORKFLOW = "PurchaseWorkflow"
+CONFIRM_PAYMENT, DELIVER, VERIFY = "confirm_payment", "deliver", "verify"
+
+
+class PurchaseTerms(BaseModel):
+    transaction_id: uuid.UUID
+    express: bool = False
+    window_seconds: int = (
+        86_400  # to pay, to deliver, and to verify before verification is automatic
+    )
+
+
+class PurchaseState(BaseModel):
+    transaction_id: uuid.UUID
+    status: str
+    delivered_hash: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class Delivery(BaseModel):
+    delivered_hash: str

@@ -3,7 +3,6 @@
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,29 +10,13 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from core import signatures
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register
-from tests.conftest import StartWorker, bearer, temporal_address
+from tests.conftest import PROVIDER_SECRET, StartWorker, bearer
 from workflows.messages import DEPOSIT_WORKFLOW, DepositState, DepositTerms
 
 WALLET = "/api/v1/wallet"
-PROVIDER_SECRET = "whsec-test-provider"
-
-
-@pytest.fixture
-async def live(
-    settings: Settings, temporal_dev: WorkflowEnvironment, start_worker: StartWorker
-) -> AsyncIterator[httpx.AsyncClient]:
-    settings.temporal_address = temporal_address(temporal_dev.client)
-    settings.payment_webhook_secret = PROVIDER_SECRET
-    await start_worker(temporal_dev.client)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
-            yield client
 
 
 async def _deposit(

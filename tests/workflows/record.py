@@ -12,6 +12,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -21,12 +22,25 @@ from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.process import flush_and_exit
 from core.temporal import SEARCH_ATTRIBUTES, binary
-from domain import agents
+from domain import agents, listings, purchases
+from domain.content.store import open_store
 from tests.conftest import make_settings
 from worker.cli import migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
-from workflows.messages import CONFIRM_DEPOSIT, DEPOSIT_WORKFLOW, Confirmation, DepositTerms
+from workflows.messages import (
+    CONFIRM_DEPOSIT,
+    CONFIRM_PAYMENT,
+    DELIVER,
+    DEPOSIT_WORKFLOW,
+    PURCHASE_WORKFLOW,
+    VERIFY,
+    Confirmation,
+    Delivery,
+    DepositTerms,
+    PurchaseState,
+    PurchaseTerms,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -49,6 +63,24 @@ async def _deposit(client: Client, queue: str, agent_id: uuid.UUID, seconds: int
     )
 
 
+async def _purchase(
+    client: Client,
+    queue: str,
+    sessions: Any,
+    buyer: uuid.UUID,
+    listing: uuid.UUID,
+    *,
+    express: bool,
+    window: int = 3600,
+) -> WorkflowHandle[Any, PurchaseState]:
+    async with unit_of_work(sessions) as session:
+        tx = await purchases.open_purchase(session, uuid.uuid4(), buyer, str(listing), express)
+    terms = PurchaseTerms(transaction_id=tx.id, express=express, window_seconds=window)
+    return await client.start_workflow(
+        PURCHASE_WORKFLOW, terms, id=tx.workflow_id, task_queue=queue, result_type=PurchaseState
+    )
+
+
 async def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite+aiosqlite:///{tmp}/record.db"
@@ -56,15 +88,31 @@ async def main() -> None:
     settings = make_settings(url, tmp)
     engine = create_engine(url)
     sessions = session_factory(engine)
+    store = open_store(settings.content_store_path)
     async with unit_of_work(sessions) as session:
         agent = await agents.register(session, "recorder", "both", agents.AgentProfile(), 100_000)
+        seller = await agents.register(session, "seller", "both", agents.AgentProfile(), 0)
+        [item] = await listings.publish(
+            session,
+            store,
+            seller.id,
+            [
+                listings.Draft(
+                    title="recorded",
+                    category="web_search",
+                    content=b"recorded result",
+                    content_type="text/plain",
+                    price_units=5_000,
+                )
+            ],
+        )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
     )
     client, queue = env.client, settings.temporal_task_queue
-    [worker] = build_workers(client, Dependencies(settings, sessions))
+    [worker] = build_workers(client, Dependencies(settings, sessions, store))
     async with worker:
         for name in ("HousekeepingWorkflow", "LedgerAuditWorkflow", "CacheDecayWorkflow"):
             handle = await client.start_workflow(name, id=f"{name}-recorded", task_queue=queue)
@@ -73,6 +121,21 @@ async def main() -> None:
         await confirmed.execute_update(CONFIRM_DEPOSIT, Confirmation(confirmed_by="operator:rec"))
         await _save(confirmed, "DepositWorkflow-confirmed")
         await _save(await _deposit(client, queue, agent.id, 1), "DepositWorkflow-expired")
+        bought = await _purchase(client, queue, sessions, agent.id, item.id, express=False)
+        await bought.execute_update(CONFIRM_PAYMENT)
+        await bought.execute_update(
+            DELIVER, Delivery(delivered_hash=await store.put(b"recorded result"))
+        )
+        await bought.execute_update(VERIFY)
+        await _save(bought, "PurchaseWorkflow-completed")
+        tx_id = (await bought.result()).transaction_id
+        await _save(client.get_workflow_handle(f"verify:{tx_id}"), "DeliveryVerificationWorkflow")
+        express = await _purchase(client, queue, sessions, agent.id, item.id, express=True)
+        await _save(express, "PurchaseWorkflow-express")
+        await _save(
+            await _purchase(client, queue, sessions, agent.id, item.id, express=False, window=1),
+            "PurchaseWorkflow-expired",
+        )
     await env.shutdown()
     await engine.dispose()
 

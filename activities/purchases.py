@@ -1,0 +1,79 @@
+"""Purchase steps: each one unit of work, safe to retry (ledger keys come from the transaction)."""
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.db import unit_of_work
+from core.errors import AppError
+from core.settings import Settings
+from domain import listings, proofs, purchases
+from domain.content.store import ContentStore, content_key
+from models.purchases import Transaction
+from workflows.messages import PurchaseState
+
+
+def _state(tx: Transaction) -> PurchaseState:
+    return PurchaseState(
+        transaction_id=tx.id,
+        status=tx.status,
+        delivered_hash=tx.delivered_hash,
+        error_message=tx.error_message,
+    )
+
+
+def _refusal(exc: AppError) -> ApplicationError:
+    """A business refusal is final: no retry, and its code reaches the caller."""
+    return ApplicationError(exc.detail, type=exc.code, non_retryable=True)
+
+
+@dataclass
+class PurchaseActivities:
+    sessions: async_sessionmaker[AsyncSession]
+    settings: Settings
+    content: ContentStore
+
+    @activity.defn(name="purchases.pay")
+    async def pay(self, tx_id: uuid.UUID) -> PurchaseState:
+        try:
+            async with unit_of_work(self.sessions) as session:
+                return _state(await purchases.pay(session, tx_id))
+        except AppError as exc:
+            raise _refusal(exc) from exc
+
+    @activity.defn(name="purchases.deliver")
+    async def deliver(self, tx_id: uuid.UUID, delivered_hash: str) -> PurchaseState:
+        async with unit_of_work(self.sessions) as session:
+            return _state(await purchases.deliver(session, tx_id, delivered_hash))
+
+    @activity.defn(name="purchases.deliver_from_store")
+    async def deliver_from_store(self, tx_id: uuid.UUID) -> PurchaseState:
+        """Express: the seller's stored content is the delivery."""
+        async with unit_of_work(self.sessions) as session:
+            tx = await purchases.get(session, tx_id)
+            return _state(await purchases.deliver(session, tx_id, tx.content_hash))
+
+    @activity.defn(name="purchases.verify")
+    async def verify(self, tx_id: uuid.UUID) -> bool:
+        """Hash the delivered bytes and check them against the listing's hash and merkle root."""
+        async with unit_of_work(self.sessions) as session:
+            tx = await purchases.get(session, tx_id)
+            committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+        data = await self.content.get(tx.delivered_hash or "")
+        async with unit_of_work(self.sessions) as session:
+            return await purchases.record_verification(
+                session, tx_id, content_key(data), proofs.verify_delivery(data, committed)
+            )
+
+    @activity.defn(name="purchases.settle")
+    async def settle(self, tx_id: uuid.UUID) -> PurchaseState:
+        async with unit_of_work(self.sessions) as session:
+            return _state(await purchases.settle(session, tx_id, self.settings))
+
+    @activity.defn(name="purchases.release")
+    async def release(self, tx_id: uuid.UUID, status: str, reason: str) -> PurchaseState:
+        async with unit_of_work(self.sessions) as session:
+            return _state(await purchases.release(session, tx_id, status, reason))

@@ -1,0 +1,81 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Page, Request
+from api.schemas.listings import PriceOut
+from api.schemas.money import ArdOut
+
+
+class Initiate(Request):
+    listing_id: Annotated[str, Field(max_length=64)]
+
+
+class PaymentDetails(BaseModel):
+    pay_to_address: str
+    network: str
+    asset: str
+    amount_usdc: PriceOut
+    facilitator_url: str
+    simulated: bool
+
+
+class Initiated(BaseModel):
+    transaction_id: uuid.UUID
+    status: str
+    amount_usdc: PriceOut
+    amount_ard: ArdOut
+    payment_details: PaymentDetails
+    content_hash: str
+
+
+class DeliverRequest(Request):
+    content: str
+
+
+class TransactionResponse(BaseModel):
+    id: uuid.UUID
+    listing_id: uuid.UUID
+    buyer_id: uuid.UUID
+    seller_id: uuid.UUID
+    amount_usdc: PriceOut
+    amount_ard: ArdOut
+    fee_ard: ArdOut
+    status: str
+    payment_method: str
+    payment_tx_hash: str | None
+    content_hash: str
+    delivered_hash: str | None
+    verification_status: str
+    error_message: str | None
+    initiated_at: datetime
+    paid_at: datetime | None
+    delivered_at: datetime | None
+    verified_at: datetime | None
+    completed_at: datetime | None
+    workflow_id: str
+
+
+class TransactionList(Page):
+    transactions: list[TransactionResponse]
+
+
+class ExpressRequest(Request):
+    payment_method: Literal["token"] = "token"
+
+
+class ExpressResult(BaseModel):
+    transaction_id: uuid.UUID
+    listing_id: uuid.UUID
+    content: str
+    content_encoding: Literal["utf-8", "base64"]
+    content_hash: str
+    price_usdc: PriceOut
+    amount_ard: ArdOut
+    fee_ard: ArdOut
+    buyer_balance: ArdOut
+    seller_id: uuid.UUID
+    delivery_ms: int
+    cache_hit: bool

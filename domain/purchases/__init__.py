@@ -1,0 +1,265 @@
+"""Purchases: each step is one unit of work, called by the PurchaseWorkflow's activities.
+
+Credits move only through idempotent ledger movements keyed by the transaction
+(`purchase:{tx}:hold`, `:settle`, `:bonus`, `:release`), so a retried step changes nothing.
+"""
+
+import contextlib
+import uuid
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import ids
+from core.clock import utcnow
+from core.db import paginate
+from core.errors import InvalidState, NotFound, RuleViolation
+from core.settings import Settings
+from domain import events, ledger, listings
+from domain.ledger.accounts import of as account_of
+from domain.ledger.accounts import tier_named
+from models.purchases import Transaction, VerificationRecord
+
+FINAL = ("completed", "disputed", "refunded", "expired", "failed")
+
+
+class TransactionNotFound(NotFound):
+    code = "transaction_not_found"
+
+
+class OwnListing(RuleViolation):
+    code = "own_listing"
+
+
+class ListingInactive(InvalidState):
+    code = "listing_inactive"
+
+
+def _announce(session: AsyncSession, tx: Transaction, event_type: str) -> None:
+    events.emit(
+        session,
+        event_type,
+        {
+            "transaction_id": str(tx.id),
+            "listing_id": str(tx.listing_id),
+            "status": tx.status,
+            "amount_units": tx.amount_units,
+        },
+        audience=[tx.buyer_id, tx.seller_id],
+    )
+
+
+async def open_purchase(
+    session: AsyncSession, tx_id: uuid.UUID, buyer_id: uuid.UUID, listing_id: str, express: bool
+) -> Transaction:
+    """The transaction for this id (a retried request finds the first), or a new one."""
+    existing = await session.get(Transaction, tx_id)
+    if existing is not None:
+        if str(existing.listing_id) != str(listing_id):
+            raise RuleViolation(
+                "This Idempotency-Key bought another listing", code="idempotency_key_reused"
+            )
+        return existing
+    listing = await listings.get(session, listing_id)
+    if listing.seller_id == buyer_id:
+        raise OwnListing("Agents cannot buy their own listings")
+    if listing.status != listings.ACTIVE:
+        raise ListingInactive(f"Listing {listing_id} is {listing.status}")
+    tx = Transaction(
+        id=tx_id,
+        listing_id=listing.id,
+        buyer_id=buyer_id,
+        seller_id=listing.seller_id,
+        amount_units=listing.price_units,
+        fee_units=0,
+        status="payment_pending",
+        payment_method="token",
+        content_hash=listing.content_hash,
+        express=express,
+        verification_status="pending",
+        initiated_at=utcnow(),
+        workflow_id=ids.purchase_workflow(tx_id),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(tx)
+    except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
+        return _same_purchase(await get(session, tx_id), listing_id)
+    _announce(session, tx, "transaction_initiated")
+    return tx
+
+
+def _same_purchase(existing: Transaction, listing_id: str) -> Transaction:
+    if str(existing.listing_id) != str(listing_id):
+        raise RuleViolation(
+            "This Idempotency-Key bought another listing", code="idempotency_key_reused"
+        )
+    return existing
+
+
+async def get(session: AsyncSession, tx_id: uuid.UUID | str) -> Transaction:
+    key = tx_id if isinstance(tx_id, uuid.UUID) else ids.parse_id(tx_id)
+    tx = await session.get(Transaction, key) if key else None
+    if tx is None:
+        raise TransactionNotFound(f"Transaction {tx_id} not found")
+    return tx
+
+
+async def for_party(session: AsyncSession, tx_id: str, caller: uuid.UUID) -> Transaction:
+    """Only the buyer and the seller see a transaction; to anyone else it does not exist."""
+    tx = await get(session, tx_id)
+    if caller not in (tx.buyer_id, tx.seller_id):
+        raise TransactionNotFound(f"Transaction {tx_id} not found")
+    return tx
+
+
+async def page(
+    session: AsyncSession,
+    caller: uuid.UUID,
+    *,
+    status: str | None,
+    role: str | None,
+    page: int,
+    page_size: int,
+) -> tuple[int, list[Transaction]]:
+    mine = {
+        "buyer": Transaction.buyer_id == caller,
+        "seller": Transaction.seller_id == caller,
+    }.get(role or "", or_(Transaction.buyer_id == caller, Transaction.seller_id == caller))
+    query = select(Transaction).where(mine)
+    if status:
+        query = query.where(Transaction.status == status)
+    order = (Transaction.initiated_at.desc(), Transaction.id)
+    return await paginate(session, query, *order, page=page, page_size=page_size)
+
+
+def _hold_key(tx: Transaction) -> str:
+    return f"purchase:{tx.id}:hold"
+
+
+async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
+    """Hold the price on the buyer's credits (402 when not available)."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if tx.status != "payment_pending":
+        return tx
+    buyer = await account_of(session, "agent", tx.buyer_id)
+    await ledger.hold(
+        session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
+    )
+    tx.status, tx.paid_at = "payment_confirmed", utcnow()
+    _announce(session, tx, "payment_confirmed")
+    return tx
+
+
+async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) -> Transaction:
+    tx = await get(session, tx_id)
+    if tx.status == "payment_confirmed":
+        tx.status, tx.delivered_hash, tx.delivered_at = "delivered", delivered_hash, utcnow()
+        _announce(session, tx, "content_delivered")
+    return tx
+
+
+async def record_verification(
+    session: AsyncSession, tx_id: uuid.UUID, actual_hash: str, merkle_matched: bool
+) -> bool:
+    tx = await get(session, tx_id)
+    matched = actual_hash == tx.content_hash and merkle_matched
+    session.add(
+        VerificationRecord(
+            transaction_id=tx.id,
+            expected_hash=tx.content_hash,
+            actual_hash=actual_hash,
+            matched=matched,
+            merkle_matched=merkle_matched,
+        )
+    )
+    tx.verification_status, tx.verified_at = ("verified" if matched else "failed"), utcnow()
+    return matched
+
+
+async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
+    """Escrow to the seller (minus the buyer-tier-discounted fee: treasury and burn), then the
+    quality bonus from the treasury when it can pay it in full."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if tx.status in FINAL:
+        return tx
+    buyer = await account_of(session, "agent", tx.buyer_id)
+    seller = await account_of(session, "agent", tx.seller_id)
+    fees = ledger.split(
+        tx.amount_units,
+        settings.token_platform_fee_pct,
+        settings.token_burn_pct,
+        tier_named(buyer.tier).discount,
+    )
+    escrow = ledger.System.ESCROW
+    legs = [
+        ledger.Leg(escrow.id, seller.id, fees.receiver),
+        ledger.Leg(escrow.id, ledger.System.TREASURY.id, fees.treasury),
+        ledger.Leg(escrow.id, ledger.System.BURN.id, fees.burned),
+    ]
+    await ledger.post(
+        session,
+        _hold_key(tx),
+        f"purchase:{tx.id}:settle",
+        ledger.Movement(
+            "purchase",
+            [g for g in legs if g.amount],
+            tx.amount_units,
+            fee_amount=fees.fee,
+            burn_amount=fees.burned,
+            reference_type="transaction",
+            reference_id=str(tx.id),
+        ),
+    )
+    ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
+    ledger.add_volume(seller, earned=fees.receiver)
+    await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
+    tx.status, tx.fee_units, tx.completed_at = "completed", fees.fee, utcnow()
+    _announce(session, tx, "transaction_completed")
+    return tx
+
+
+async def _quality_bonus(
+    session: AsyncSession,
+    tx: Transaction,
+    seller_account: uuid.UUID,
+    proceeds: int,
+    settings: Settings,
+) -> None:
+    listing = await listings.get(session, tx.listing_id)
+    if listing.quality_score < settings.token_quality_threshold:
+        return
+    bonus = int(proceeds * settings.token_quality_bonus_pct)
+    if bonus <= 0:
+        return
+    # When the treasury cannot cover the whole bonus, none is paid.
+    with contextlib.suppress(ledger.InsufficientCredits):
+        await ledger.record(
+            session,
+            f"purchase:{tx.id}:bonus",
+            ledger.Movement(
+                "quality_bonus",
+                [ledger.Leg(ledger.System.TREASURY.id, seller_account, bonus)],
+                bonus,
+                reference_type="transaction",
+                reference_id=str(tx.id),
+            ),
+        )
+
+
+async def release(session: AsyncSession, tx_id: uuid.UUID, status: str, reason: str) -> Transaction:
+    """Return held credits to the buyer (if any were held) and close as `status`."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if tx.status in FINAL:
+        return tx
+    if tx.paid_at is not None:
+        await ledger.void(session, _hold_key(tx), f"purchase:{tx.id}:release")
+    tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
+    _announce(
+        session, tx, "transaction_disputed" if status == "disputed" else f"transaction_{status}"
+    )
+    return tx

@@ -1,0 +1,256 @@
+"""Purchases end to end: the API, a real worker and a real Temporal server."""
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import unit_of_work
+from core.settings import Settings
+from domain import purchases
+from tests.api.helpers import assert_problem, register
+from tests.api.test_listings import listing
+from tests.conftest import StartWorker
+from tests.ledger_helpers import assert_invariants, balances
+from workflows.messages import PURCHASE_WORKFLOW, PurchaseState, PurchaseTerms
+
+Sessions = async_sessionmaker[AsyncSession]
+CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
+
+
+async def _listing(api: httpx.AsyncClient, seller: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    body = listing(**{"content": CONTENT, "price_usdc": "0.005", "quality_score": "0.5", **fields})
+    response = await api.post("/api/v1/listings", headers=seller["headers"], json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def _initiate(api: httpx.AsyncClient, buyer: dict[str, Any], listing_id: str) -> str:
+    response = await api.post(
+        "/api/v1/transactions/initiate", headers=buyer["headers"], json={"listing_id": listing_id}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "payment_pending"
+    return str(response.json()["transaction_id"])
+
+
+async def _wallet(api: httpx.AsyncClient, agent: dict[str, Any]) -> dict[str, str]:
+    body: dict[str, str] = (
+        await api.get("/api/v1/wallet/balance", headers=agent["headers"])
+    ).json()
+    return body
+
+
+async def test_four_steps_with_exact_balances(live: httpx.AsyncClient, sessions: Sessions) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    before = await balances(sessions)
+    tx = await _initiate(live, buyer, item["id"])
+    paths = f"/api/v1/transactions/{tx}"
+
+    paid = await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "payment_confirmed"
+    wallet = await _wallet(live, buyer)
+    assert (wallet["available"], wallet["held"], wallet["balance"]) == (
+        "95.000",
+        "5.000",
+        "100.000",
+    )
+
+    delivered = await live.post(
+        f"{paths}/deliver", headers=seller["headers"], json={"content": CONTENT}
+    )
+    assert delivered.json()["status"] == "delivered"
+    fetched = await live.get(f"{paths}/content", headers=buyer["headers"])
+    assert fetched.text == CONTENT and fetched.headers["content-type"] == "application/json"
+
+    done = await live.post(f"{paths}/verify", headers=buyer["headers"])
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (body["status"], body["verification_status"], body["fee_ard"]) == (
+        "completed",
+        "verified",
+        "0.100",
+    )
+    after = await balances(sessions)
+    assert after[buyer["id"]] == 95_000
+    assert after[seller["id"]] == 100_000 + 4_900
+    assert after["treasury"] - before["treasury"] == 50
+    assert after["burn"] - before["burn"] == 50
+    assert after["escrow"] == before["escrow"]
+    assert (await _wallet(live, buyer))["held"] == "0.000"
+    await assert_invariants(sessions)
+
+
+async def test_mismatched_delivery_is_disputed_and_refunded(
+    live: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    paths = f"/api/v1/transactions/{tx}"
+    await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
+    await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "forged"})
+    verdict = (await live.post(f"{paths}/verify", headers=buyer["headers"])).json()
+    assert (verdict["status"], verdict["verification_status"]) == ("disputed", "failed")
+    wallet = await _wallet(live, buyer)
+    assert (wallet["available"], wallet["held"]) == ("100.000", "0.000")
+    await assert_invariants(sessions)
+
+
+async def test_parties_and_states(live: httpx.AsyncClient) -> None:
+    seller, buyer, stranger = await register(live), await register(live), await register(live)
+    item = await _listing(live, seller)
+    tx = await _initiate(live, buyer, item["id"])
+    paths = f"/api/v1/transactions/{tx}"
+    assert_problem(await live.get(paths, headers=stranger["headers"]), 404)
+    assert_problem(await live.post(f"{paths}/confirm-payment", headers=stranger["headers"]), 404)
+    assert_problem(await live.post(f"{paths}/confirm-payment", headers=seller["headers"]), 403)
+    assert_problem(
+        await live.post(f"{paths}/deliver", headers=buyer["headers"], json={"content": "x"}), 403
+    )
+    assert_problem(
+        await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "x"}),
+        409,
+        "invalid_state",
+    )
+    assert (
+        await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
+    ).status_code == 200
+    assert_problem(await live.post(f"{paths}/confirm-payment", headers=buyer["headers"]), 409)
+    assert_problem(await live.post(f"{paths}/verify", headers=buyer["headers"]), 409)
+    mine = (
+        await live.get("/api/v1/transactions", headers=seller["headers"], params={"role": "seller"})
+    ).json()
+    assert tx in {t["id"] for t in mine["transactions"]}
+    assert (await live.get(paths, headers=seller["headers"])).json()[
+        "status"
+    ] == "payment_confirmed"
+
+
+async def test_own_and_inactive_listings_are_refused(live: httpx.AsyncClient) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    own = await live.post(
+        "/api/v1/transactions/initiate", headers=seller["headers"], json={"listing_id": item["id"]}
+    )
+    assert_problem(own, 422, "own_listing")
+    await live.put(
+        f"/api/v1/listings/{item['id']}", headers=seller["headers"], json={"status": "paused"}
+    )
+    paused = await live.post(
+        "/api/v1/transactions/initiate", headers=buyer["headers"], json={"listing_id": item["id"]}
+    )
+    assert_problem(paused, 409, "listing_inactive")
+    unknown = await live.post(
+        "/api/v1/transactions/initiate",
+        headers=buyer["headers"],
+        json={"listing_id": str(uuid.uuid4())},
+    )
+    assert_problem(unknown, 404, "listing_not_found")
+
+
+async def test_express_buys_in_one_call(live: httpx.AsyncClient, sessions: Sessions) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    response = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["content"] == CONTENT and body["content_hash"] == item["content_hash"]
+    assert body["buyer_balance"] == "95.000" and body["fee_ard"] == "0.100"
+    assert int(response.headers["X-Delivery-Ms"]) == body["delivery_ms"] >= 0
+    await assert_invariants(sessions)
+
+
+async def test_express_without_credits_is_402_and_leaves_no_hold(
+    live: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller, **{"price_usdc": "0.5"})  # 500 ARD > 100
+    response = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    assert_problem(response, 402, "insufficient_credits")
+    wallet = await _wallet(live, buyer)
+    assert (wallet["available"], wallet["held"]) == ("100.000", "0.000")
+    await assert_invariants(sessions)
+
+
+async def test_same_key_express_20_times_charges_once(
+    live: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    headers = {**buyer["headers"], "Idempotency-Key": f"buy-{uuid.uuid4()}"}
+    responses = await asyncio.gather(
+        *(live.post(f"/api/v1/express/{item['id']}", headers=headers, json={}) for _ in range(20))
+    )
+    assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
+    assert len({r.json()["transaction_id"] for r in responses}) == 1
+    assert (await balances(sessions))[buyer["id"]] == 95_000
+    await assert_invariants(sessions)
+
+
+async def test_concurrent_express_buys_stop_at_the_balance(
+    live: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller, **{"price_usdc": "0.03"})  # 30 ARD: 100 ARD covers 3
+    responses = await asyncio.gather(
+        *(
+            live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+            for _ in range(12)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * 3 + [402] * 9, [r.text for r in responses if r.status_code != 200]
+    assert (await balances(sessions))[buyer["id"]] == 10_000
+    await assert_invariants(sessions)
+
+
+async def test_undelivered_purchase_expires_and_refunds(
+    live: httpx.AsyncClient,
+    settings: Settings,
+    sessions: Sessions,
+    temporal_dev: WorkflowEnvironment,
+) -> None:
+    settings.purchase_delivery_timeout = 2  # the seller has two seconds to deliver
+    seller, buyer = await register(live), await register(live)
+    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    paid = await live.post(f"/api/v1/transactions/{tx}/confirm-payment", headers=buyer["headers"])
+    assert paid.status_code == 200 and (await balances(sessions))[buyer["id"]] == 95_000
+    handle = temporal_dev.client.get_workflow_handle(f"purchase:{tx}", result_type=PurchaseState)
+    assert (await handle.result()).status == "expired"
+    assert (await balances(sessions))[buyer["id"]] == 100_000
+    late = await live.post(
+        f"/api/v1/transactions/{tx}/deliver", headers=seller["headers"], json={"content": CONTENT}
+    )
+    assert_problem(late, 404, "workflow_not_running")
+    await assert_invariants(sessions)
+
+
+async def test_unpaid_purchase_expires_on_the_time_skipping_server(
+    settings: Settings,
+    sessions: Sessions,
+    api: httpx.AsyncClient,
+    temporal_time_skipping: WorkflowEnvironment,
+    start_worker: StartWorker,
+) -> None:
+    seller, buyer = await register(api), await register(api)
+    item = await _listing(api, seller)
+    async with unit_of_work(sessions) as session:
+        tx = await purchases.open_purchase(
+            session, uuid.uuid4(), uuid.UUID(buyer["id"]), item["id"], express=False
+        )
+    await start_worker(temporal_time_skipping.client)
+    result = await temporal_time_skipping.client.execute_workflow(
+        PURCHASE_WORKFLOW,
+        PurchaseTerms(transaction_id=tx.id, window_seconds=86_400),
+        id=tx.workflow_id,
+        task_queue=settings.temporal_task_queue,
+        result_type=PurchaseState,
+    )  # nobody pays: a day passes in moments
+    assert result.status == "expired"
+    assert (await balances(sessions))[buyer["id"]] == 100_000

@@ -1,0 +1,175 @@
+"""A purchase as a saga: hold -> delivery -> verification (child) -> settle, or release.
+
+Token mode. Each window (pay, deliver, verify) lasts `window_seconds`: an unpaid purchase
+expires, an undelivered one is refunded as `expired`, an unverified one is verified
+automatically. Express runs the same steps at once, with the seller's stored content.
+"""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.purchases import PurchaseActivities
+    from core.ids import verification_workflow
+    from workflows.delivery_verification import DeliveryVerificationWorkflow
+    from workflows.messages import (
+        CONFIRM_PAYMENT,
+        DELIVER,
+        PURCHASE_WORKFLOW,
+        VERIFY,
+        Delivery,
+        PurchaseState,
+        PurchaseTerms,
+    )
+
+STEP = timedelta(seconds=30)
+ANSWERED = RetryPolicy(maximum_attempts=3)  # a caller waits on these: answer, don't loop
+DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))  # money must finish moving
+FINAL = ("completed", "disputed", "refunded", "expired", "failed")
+
+
+@workflow.defn(name=PURCHASE_WORKFLOW)
+class PurchaseWorkflow:
+    def __init__(self) -> None:
+        self._state: PurchaseState | None = None
+        self._busy = 0
+        self._closing = False
+        self._verify_requested = False
+
+    @property
+    def status(self) -> str:
+        return self._state.status if self._state else "payment_pending"
+
+    @workflow.run
+    async def run(self, terms: PurchaseTerms) -> PurchaseState:
+        tx = terms.transaction_id
+        self._state = PurchaseState(transaction_id=tx, status="payment_pending")
+        if terms.express:
+            return await self._express(terms)
+        window = timedelta(seconds=terms.window_seconds)
+        if not await self._within(window, lambda: self.status != "payment_pending"):
+            return await self._release(tx, "expired", "not paid within the window")
+        if not await self._within(window, lambda: self.status != "payment_confirmed"):
+            return await self._release(tx, "expired", "not delivered within the window")
+        await self._within(window, lambda: self._verify_requested)
+        return await self._verify_and_close(tx)
+
+    async def _express(self, terms: PurchaseTerms) -> PurchaseState:
+        tx = terms.transaction_id
+        try:
+            self._state = await self._step(PurchaseActivities.pay, tx, retry=ANSWERED)
+        except ActivityError as err:
+            reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+            closed = await self._release(tx, "failed", reason)
+            code = err.cause.type if isinstance(err.cause, ApplicationError) else None
+            self._state = closed.model_copy(update={"error_code": code})
+            return self._state
+        self._state = await self._step(PurchaseActivities.deliver_from_store, tx)
+        return await self._verify_and_close(tx)
+
+    async def _within(self, window: timedelta, done: Callable[[], bool]) -> bool:
+        """Wait for `done`; when the window closes, refuse new updates and let running ones end."""
+        try:
+            await workflow.wait_condition(done, timeout=window)
+            return True
+        except TimeoutError:
+            self._closing = True
+            await workflow.wait_condition(lambda: self._busy == 0)
+            self._closing = False
+            return done()
+
+    async def _verify_and_close(self, tx: UUID) -> PurchaseState:
+        matched = await workflow.execute_child_workflow(
+            DeliveryVerificationWorkflow.run,
+            tx,
+            id=verification_workflow(tx),
+        )
+        if matched:
+            self._state = await self._step(PurchaseActivities.settle, tx)
+        else:
+            await self._release(tx, "disputed", "delivered content does not match the listing")
+        assert self._state is not None
+        return self._state
+
+    async def _release(self, tx: UUID, status: str, reason: str) -> PurchaseState:
+        self._state = await workflow.execute_activity_method(
+            PurchaseActivities.release,
+            args=[tx, status, reason],
+            start_to_close_timeout=STEP,
+            retry_policy=DURABLE,
+            summary=f"Close as {status}: {reason}",
+        )
+        return self._state
+
+    async def _step(
+        self, method: object, *args: object, retry: RetryPolicy = DURABLE
+    ) -> PurchaseState:
+        state: PurchaseState = await workflow.execute_activity_method(
+            method,
+            args=list(args),
+            start_to_close_timeout=STEP,
+            retry_policy=retry,  # type: ignore[call-overload]
+        )
+        return state
+
+    async def _in_update(self, method: Any, *args: Any) -> PurchaseState:
+        """Run a step for an update; a business refusal fails the update, not the purchase."""
+        self._busy += 1
+        try:
+            self._state = await self._step(method, *args, retry=ANSWERED)
+            return self._state
+        except ActivityError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError):
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
+            raise ApplicationError(str(err), type="unavailable", non_retryable=True) from err
+        finally:
+            self._busy -= 1
+
+    def _require(self, status: str) -> None:
+        if self._closing or self.status != status or self._busy:
+            raise ApplicationError(
+                f"This purchase is {self.status}, not {status}", type="invalid_state"
+            )
+
+    @workflow.update(name=CONFIRM_PAYMENT)
+    async def confirm_payment(self) -> PurchaseState:
+        return await self._in_update(PurchaseActivities.pay, self._tx)
+
+    @confirm_payment.validator
+    def _validate_payment(self) -> None:
+        self._require("payment_pending")
+
+    @workflow.update(name=DELIVER)
+    async def deliver(self, delivery: Delivery) -> PurchaseState:
+        return await self._in_update(PurchaseActivities.deliver, self._tx, delivery.delivered_hash)
+
+    @deliver.validator
+    def _validate_delivery(self, delivery: Delivery) -> None:
+        self._require("payment_confirmed")
+
+    @workflow.update(name=VERIFY)
+    async def verify(self) -> PurchaseState:
+        self._verify_requested = True
+        await workflow.wait_condition(lambda: self.status in FINAL)
+        assert self._state is not None
+        return self._state
+
+    @verify.validator
+    def _validate_verify(self) -> None:
+        self._require("delivered")
+
+    @workflow.query
+    def state(self) -> PurchaseState | None:
+        return self._state
+
+    @property
+    def _tx(self) -> UUID:
+        assert self._state is not None
+        return self._state.transaction_id
