@@ -76,4 +76,5 @@ class PurchaseActivities:
     @activity.defn(name="purchases.release")
     async def release(self, tx_id: uuid.UUID, status: str, reason: str) -> PurchaseState:
         async with unit_of_work(self.sessions) as session:
-            return _state(await purchases.release(session, tx_id, status, reason))
+            window = self.settings.purchase_delivery_timeout
+            return _state(await purchases.release(session, tx_id, status, reason, window))

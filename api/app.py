@@ -19,6 +19,7 @@ from api.routes import (
     operators,
     proofs,
     purchases,
+    reputation,
     seller,
     wallet,
 )
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         seller,
         proofs,
         purchases,
+        reputation,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -15,8 +15,10 @@ from models.ledger import (
 from models.listings import DataListing, QualityProof, SearchSignal
 from models.operators import Operator
 from models.purchases import Transaction, VerificationRecord
+from models.reputation import AgentStats
 
 __all__ = [
+    "AgentStats",
     "Base",
     "DataListing",
     "Deposit",

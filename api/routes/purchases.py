@@ -77,7 +77,13 @@ async def _open(
         )
     except Unavailable:
         async with unit_of_work(state.sessions) as session:
-            await purchases.release(session, tx.id, "failed", "the purchase could not start")
+            await purchases.release(
+                session,
+                tx.id,
+                "failed",
+                "the purchase could not start",
+                state.settings.purchase_delivery_timeout,
+            )
         raise
     return tx
 

@@ -16,7 +16,7 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import InvalidState, NotFound, RuleViolation
 from core.settings import Settings
-from domain import events, ledger, listings
+from domain import events, ledger, listings, reputation
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
 from models.purchases import Transaction, VerificationRecord
@@ -218,6 +218,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     ledger.add_volume(seller, earned=fees.receiver)
     await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
     tx.status, tx.fee_units, tx.completed_at = "completed", fees.fee, utcnow()
+    await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     _announce(session, tx, "transaction_completed")
     return tx
 
@@ -250,7 +251,9 @@ async def _quality_bonus(
         )
 
 
-async def release(session: AsyncSession, tx_id: uuid.UUID, status: str, reason: str) -> Transaction:
+async def release(
+    session: AsyncSession, tx_id: uuid.UUID, status: str, reason: str, window_seconds: int
+) -> Transaction:
     """Return held credits to the buyer (if any were held) and close as `status`."""
     await ledger.lock(session)
     tx = await get(session, tx_id)
@@ -259,7 +262,6 @@ async def release(session: AsyncSession, tx_id: uuid.UUID, status: str, reason: 
     if tx.paid_at is not None:
         await ledger.void(session, _hold_key(tx), f"purchase:{tx.id}:release")
     tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
-    _announce(
-        session, tx, "transaction_disputed" if status == "disputed" else f"transaction_{status}"
-    )
+    await reputation.record_closed(session, tx, window_seconds)
+    _announce(session, tx, f"transaction_{status}")
     return tx

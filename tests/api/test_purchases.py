@@ -254,3 +254,34 @@ async def test_unpaid_purchase_expires_on_the_time_skipping_server(
     )  # nobody pays: a day passes in moments
     assert result.status == "expired"
     assert (await balances(sessions))[buyer["id"]] == 100_000
+
+
+async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> None:
+    seller, buyer = await register(live), await register(live)
+    fresh = (await live.get(f"/api/v1/reputation/{seller['id']}")).json()
+    assert fresh["composite_score"] == "0.500" and fresh["total_transactions"] == 0
+    item = await _listing(live, seller)
+    assert (
+        await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    ).status_code == 200
+    sold = (await live.get(f"/api/v1/reputation/{seller['id']}")).json()
+    # delivered 1/1, verified 1/1, delivered within a second, 1 transaction of 100
+    assert sold["composite_score"] == "0.901", sold
+    assert (sold["sales_completed"], sold["total_volume_usdc"]) == (1, "0.005000")
+
+    tx = await _initiate(live, buyer, item["id"])
+    paths = f"/api/v1/transactions/{tx}"
+    await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
+    await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "forged"})
+    verdict = await live.post(f"{paths}/verify", headers=buyer["headers"])
+    assert verdict.json()["status"] == "disputed", verdict.text
+    disputed = (await live.get(f"/api/v1/reputation/{seller['id']}")).json()
+    assert disputed["sales_disputed"] == 1
+    # delivered 2/2, verified 1/2, fast, 2 transactions: 0.4 + 0.15 + 0.2 + 0.002
+    assert disputed["composite_score"] == "0.752", disputed
+    assert (await live.get(f"/api/v1/reputation/{buyer['id']}")).json()["purchases"] == 2
+    board = (await live.get("/api/v1/reputation/leaderboard", params={"limit": 100})).json()
+    ranks = [e["rank"] for e in board["entries"]]
+    assert ranks == list(range(1, len(ranks) + 1))
+    assert seller["id"] in {e["agent_id"] for e in board["entries"]}
+    assert_problem(await live.get("/api/v1/reputation/nobody"), 404)
