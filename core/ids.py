@@ -22,10 +22,6 @@ def parse_id(value: str) -> uuid.UUID | None:
 HOUSEKEEPING_SCHEDULE = "housekeeping"
 
 
-def housekeeping_workflow(run_at: str) -> str:
-    return f"housekeeping:{run_at}"
-
-
 LEDGER_AUDIT_SCHEDULE = "ledger-audit"
 CDN_DECAY_SCHEDULE = "cdn-decay"
 

@@ -107,12 +107,6 @@ class ContentDelivery:
                     by_count.setdefault(self._counts[key], {})[key] = None
         self._hot_by_count = by_count
 
-    async def decay_every(self, interval_seconds: float) -> None:
-        """Run `decay()` forever at a fixed interval; cancel the task to stop it."""
-        while True:
-            await asyncio.sleep(interval_seconds)
-            self.decay()
-
     def stats(self) -> dict[str, Any]:
         """Per tier, `hits` counts requests it served and `misses` requests it passed down
         (callers that shared one fetch each count once)."""

@@ -7,8 +7,6 @@ from datetime import datetime
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.money import ard_to_units
-from core.settings import Settings
 from domain import events, ledger
 from domain.ledger.accounts import of as account_of
 from models.ledger import LedgerAccount, LedgerEntry, LedgerMovement
@@ -121,7 +119,3 @@ async def history(
         for movement, out_units, into_units in rows
     ]
     return int(total or 0), lines
-
-
-def signup_bonus_units(settings: Settings) -> int:
-    return ard_to_units(settings.token_signup_bonus)

@@ -143,17 +143,6 @@ async def test_decay_halves_counters_and_evicts_cold_entries(tmp_path: Path) -> 
     assert await cdn.get(hot_key) == (b"hot", "warm")
 
 
-async def test_decay_every_runs_in_the_background(tmp_path: Path) -> None:
-    cdn = _delivery(tmp_path)
-    key = await cdn.put(b"x")
-    for _ in range(8):
-        await cdn.get(key)
-    task = asyncio.create_task(cdn.decay_every(0.01))
-    await asyncio.sleep(0.2)
-    task.cancel()
-    assert cdn.accesses(key) == 0
-
-
 async def test_least_frequently_used_entry_makes_room(tmp_path: Path) -> None:
     cdn = _delivery(tmp_path, hot_max_bytes=200, promote_after=0)
     often, seldom, newcomer = [await cdn.put(bytes([n]) * 100) for n in range(3)]
