@@ -144,7 +144,7 @@ async def deposit(
         task_queue=state.settings.temporal_task_queue,
     )
     units = deposits.units_for(body.amount_fiat, body.currency)
-    reference = f"DEP-{deposit_id.hex[:12].upper()}"
+    reference = deposits.payment_reference(deposit_id)
     response = DepositResponse(
         id=deposit_id,
         agent_id=agent,

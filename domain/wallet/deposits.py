@@ -37,6 +37,11 @@ class DepositNotFound(NotFound):
     code = "deposit_not_found"
 
 
+def payment_reference(deposit_id: uuid.UUID) -> str:
+    """What the payer quotes so the provider's callback can be matched to the deposit."""
+    return f"DEP-{deposit_id.hex[:12].upper()}"
+
+
 def units_for(amount_fiat: Decimal, currency: str) -> int:
     """Credits bought, rounded down to the unit: never more than was paid for."""
     ard = amount_fiat / CURRENCIES[currency].rate_per_ard
@@ -62,7 +67,7 @@ async def open_deposit(
         amount_fiat=amount_fiat,
         currency=currency,
         amount_units=units_for(amount_fiat, currency),
-        payment_reference=f"DEP-{deposit_id.hex[:12].upper()}",
+        payment_reference=payment_reference(deposit_id),
         expires_at=expires_at,
     )
     session.add(deposit)
