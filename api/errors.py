@@ -21,7 +21,7 @@ _CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_
 def problem(
     status: int, code: str, detail: str, *, title: str | None = None, **extra: Any
 ) -> JSONResponse:
-    headers = {}
+    headers = dict(extra.pop("headers", None) or {})
     if (retry := extra.pop("retry_after", None)) is not None:
         headers["Retry-After"] = str(retry)
     body = {

@@ -3,7 +3,7 @@
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,11 +23,21 @@ def refusal(cause: BaseException | None) -> AppError:
     problem code)."""
     if not isinstance(cause, ApplicationError):
         return InvalidState(str(cause))
-    kind = PaymentRequired if cause.type == "insufficient_credits" else InvalidState
+    paying = (cause.type or "").startswith(("insufficient_", "payment_"))
+    kind = PaymentRequired if paying else InvalidState
     return kind(cause.message, code=cause.type or kind.code)
 
 
-async def start(client: Client, workflow: str, arg: Any, *, id: str, task_queue: str) -> None:
+async def start(
+    client: Client,
+    workflow: str,
+    arg: Any,
+    *,
+    id: str,
+    task_queue: str,
+    search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty,
+    summary: str | None = None,
+) -> None:
     """Start, or find the one already running with this business id."""
     try:
         await client.start_workflow(
@@ -36,6 +46,8 @@ async def start(client: Client, workflow: str, arg: Any, *, id: str, task_queue:
             id=id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=search_attributes,
+            static_summary=summary,
         )
     except RPCError as exc:
         raise Unavailable(f"Could not start the workflow: {exc.message}") from exc

@@ -12,6 +12,7 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
+NO_WALLET = "0x0000000000000000000000000000000000000000"
 
 
 class Settings(BaseSettings):
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     payment_mode: Literal["simulated", "testnet", "mainnet"] = "simulated"
     x402_facilitator_url: str = "https://x402.org/facilitator"
     x402_network: str = "base-sepolia"
+    x402_pay_to: str = NO_WALLET  # the platform's wallet; required in testnet/mainnet mode
+    x402_asset: str = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"  # USDC on Base Sepolia
+    x402_max_timeout_seconds: int = 300
 
     # Content storage
     content_store_path: str = "./data/content_store"
@@ -113,6 +117,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "JWT_SECRET_KEY must be set to a real secret when ENVIRONMENT=production"
             )
+        if self.payment_mode != "simulated" and self.x402_pay_to == NO_WALLET:
+            raise ValueError("X402_PAY_TO must be the platform's wallet when PAYMENT_MODE is x402")
         return self
 
     @property

@@ -9,11 +9,17 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 # Typed search attributes operators use to find workflows in the Temporal UI.
-AGENT_ID = SearchAttributeKey.for_keyword("AgentId")
+AGENT_ID = SearchAttributeKey.for_keyword_list("AgentId")  # a purchase's buyer and seller
 LISTING_ID = SearchAttributeKey.for_keyword("ListingId")
 TRANSACTION_STATUS = SearchAttributeKey.for_keyword("TransactionStatus")
 CREATOR_ID = SearchAttributeKey.for_keyword("CreatorId")
 SEARCH_ATTRIBUTES = (AGENT_ID, LISTING_ID, TRANSACTION_STATUS, CREATOR_ID)
+
+
+def search_attribute_flag(key: SearchAttributeKey) -> str:
+    """`Name=Type` as `temporal server start-dev --search-attribute` takes it."""
+    kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
+    return f"{key.name}={kind.title().replace('_', '')}"
 
 
 async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:

@@ -16,6 +16,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -178,6 +180,13 @@ async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
+    )
+    # Registered as the dev server registers them, so workflows that upsert them run here too.
+    searchable = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in SEARCH_ATTRIBUTES
+    }
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(namespace=env.client.namespace, search_attributes=searchable)
     )
     yield env
     await env.shutdown()

@@ -16,7 +16,7 @@ from pathlib import Path
 from core.logging import configure_logging
 from core.process import exit_hard
 from core.settings import Settings, get_settings
-from core.temporal import SEARCH_ATTRIBUTES, binary
+from core.temporal import SEARCH_ATTRIBUTES, binary, search_attribute_flag
 
 STOP_GRACE_SECONDS = 20
 
@@ -42,7 +42,7 @@ def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
         "warn",
     ]
     for key in SEARCH_ATTRIBUTES:
-        temporal += ["--search-attribute", f"{key.name}=Keyword"]
+        temporal += ["--search-attribute", search_attribute_flag(key)]
     api = [
         sys.executable,
         "-m",

@@ -56,9 +56,17 @@ PURCHASE_WORKFLOW = "PurchaseWorkflow"
 CONFIRM_PAYMENT, DELIVER, VERIFY = "confirm_payment", "deliver", "verify"
 
 
+class Payment(BaseModel):
+    """An x402 payment as the buyer sent it (the header) and its identity."""
+
+    header: str
+    fingerprint: str
+
+
 class PurchaseTerms(BaseModel):
     transaction_id: uuid.UUID
     express: bool = False
+    payment: Payment | None = None  # x402 express: the payment sent with the request
     window_seconds: int = (
         86_400  # to pay, to deliver, and to verify before verification is automatic
     )

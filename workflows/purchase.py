@@ -1,8 +1,10 @@
-"""A purchase as a saga: hold -> delivery -> verification (child) -> settle, or release.
+"""A purchase as a saga: pay -> delivery -> verification (child) -> settle, or release.
 
-Token mode. Each window (pay, deliver, verify) lasts `window_seconds`: an unpaid purchase
-expires, an undelivered one is refunded as `expired`, an unverified one is verified
+Paying holds the price: on the buyer's credits (token mode), or out of a verified and settled
+x402 payment (x402 mode). Each window (pay, deliver, verify) lasts `window_seconds`: an unpaid
+purchase expires, an undelivered one is refunded as `expired`, an unverified one is verified
 automatically. Express runs the same steps at once, with the seller's stored content.
+The status is mirrored into the `TransactionStatus` search attribute for operators.
 """
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.purchases import PurchaseActivities
     from core.ids import verification_workflow
+    from core.temporal import TRANSACTION_STATUS
     from workflows.delivery_verification import DeliveryVerificationWorkflow
     from workflows.messages import (
         CONFIRM_PAYMENT,
@@ -24,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         PURCHASE_WORKFLOW,
         VERIFY,
         Delivery,
+        Payment,
         PurchaseState,
         PurchaseTerms,
     )
@@ -36,20 +40,27 @@ FINAL = ("completed", "disputed", "refunded", "expired", "failed")
 
 @workflow.defn(name=PURCHASE_WORKFLOW)
 class PurchaseWorkflow:
-    def __init__(self) -> None:
-        self._state: PurchaseState | None = None
+    @workflow.init
+    def __init__(self, terms: PurchaseTerms) -> None:
+        # The status starts in the search attributes given at start, so it is set here directly.
+        self._state = PurchaseState(transaction_id=terms.transaction_id, status="payment_pending")
         self._busy = 0
         self._closing = False
         self._verify_requested = False
 
     @property
     def status(self) -> str:
-        return self._state.status if self._state else "payment_pending"
+        return self._state.status
+
+    def _set(self, state: PurchaseState) -> PurchaseState:
+        if state.status != self._state.status:
+            workflow.upsert_search_attributes([TRANSACTION_STATUS.value_set(state.status)])
+        self._state = state
+        return state
 
     @workflow.run
     async def run(self, terms: PurchaseTerms) -> PurchaseState:
         tx = terms.transaction_id
-        self._state = PurchaseState(transaction_id=tx, status="payment_pending")
         if terms.express:
             return await self._express(terms)
         window = timedelta(seconds=terms.window_seconds)
@@ -63,15 +74,25 @@ class PurchaseWorkflow:
     async def _express(self, terms: PurchaseTerms) -> PurchaseState:
         tx = terms.transaction_id
         try:
-            self._state = await self._step(PurchaseActivities.pay, tx, retry=ANSWERED)
+            await self._pay(terms.payment)
         except ActivityError as err:
             reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
             closed = await self._release(tx, "failed", reason)
             code = err.cause.type if isinstance(err.cause, ApplicationError) else None
-            self._state = closed.model_copy(update={"error_code": code})
-            return self._state
-        self._state = await self._step(PurchaseActivities.deliver_from_store, tx)
+            return self._set(closed.model_copy(update={"error_code": code}))
+        self._set(await self._step(PurchaseActivities.deliver_from_store, tx))
         return await self._verify_and_close(tx)
+
+    async def _pay(self, payment: Payment | None) -> PurchaseState:
+        """Hold the price: on the buyer's credits, or out of a verified, settled x402 payment."""
+        tx = self._tx
+        if payment is None:
+            return self._set(await self._step(PurchaseActivities.pay, tx, retry=ANSWERED))
+        await self._step(PurchaseActivities.verify_payment, tx, payment, retry=ANSWERED)
+        settlement = await self._step(PurchaseActivities.settle_payment, tx, payment)
+        return self._set(
+            await self._step(PurchaseActivities.pay_x402, tx, payment.fingerprint, settlement)
+        )
 
     async def _within(self, window: timedelta, done: Callable[[], bool]) -> bool:
         """Wait for `done`; when the window closes, refuse new updates and let running ones end."""
@@ -91,39 +112,36 @@ class PurchaseWorkflow:
             id=verification_workflow(tx),
         )
         if matched:
-            self._state = await self._step(PurchaseActivities.settle, tx)
+            self._set(await self._step(PurchaseActivities.settle, tx))
         else:
             await self._release(tx, "disputed", "delivered content does not match the listing")
-        assert self._state is not None
         return self._state
 
     async def _release(self, tx: UUID, status: str, reason: str) -> PurchaseState:
-        self._state = await workflow.execute_activity_method(
+        closed = await workflow.execute_activity_method(
             PurchaseActivities.release,
             args=[tx, status, reason],
             start_to_close_timeout=STEP,
             retry_policy=DURABLE,
             summary=f"Close as {status}: {reason}",
         )
-        return self._state
+        return self._set(closed)
 
-    async def _step(
-        self, method: object, *args: object, retry: RetryPolicy = DURABLE
-    ) -> PurchaseState:
-        state: PurchaseState = await workflow.execute_activity_method(
+    async def _step(self, method: Any, *args: Any, retry: RetryPolicy = DURABLE) -> Any:
+        return await workflow.execute_activity_method(
             method,
             args=list(args),
             start_to_close_timeout=STEP,
-            retry_policy=retry,  # type: ignore[call-overload]
+            retry_policy=retry,
+            summary=method.__doc__.splitlines()[0] if method.__doc__ else None,
         )
-        return state
 
-    async def _in_update(self, method: Any, *args: Any) -> PurchaseState:
+    async def _in_update(self, step: Callable[[], Any]) -> PurchaseState:
         """Run a step for an update; a business refusal fails the update, not the purchase."""
         self._busy += 1
         try:
-            self._state = await self._step(method, *args, retry=ANSWERED)
-            return self._state
+            state: PurchaseState = await step()
+            return state
         except ActivityError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError):
@@ -139,16 +157,21 @@ class PurchaseWorkflow:
             )
 
     @workflow.update(name=CONFIRM_PAYMENT)
-    async def confirm_payment(self) -> PurchaseState:
-        return await self._in_update(PurchaseActivities.pay, self._tx)
+    async def confirm_payment(self, payment: Payment | None = None) -> PurchaseState:
+        return await self._in_update(lambda: self._pay(payment))
 
     @confirm_payment.validator
-    def _validate_payment(self) -> None:
+    def _validate_payment(self, payment: Payment | None = None) -> None:
         self._require("payment_pending")
 
     @workflow.update(name=DELIVER)
     async def deliver(self, delivery: Delivery) -> PurchaseState:
-        return await self._in_update(PurchaseActivities.deliver, self._tx, delivery.delivered_hash)
+        async def step() -> PurchaseState:
+            delivered = delivery.delivered_hash
+            step_args = (PurchaseActivities.deliver, self._tx, delivered)
+            return self._set(await self._step(*step_args, retry=ANSWERED))
+
+        return await self._in_update(step)
 
     @deliver.validator
     def _validate_delivery(self, delivery: Delivery) -> None:
@@ -158,7 +181,6 @@ class PurchaseWorkflow:
     async def verify(self) -> PurchaseState:
         self._verify_requested = True
         await workflow.wait_condition(lambda: self.status in FINAL)
-        assert self._state is not None
         return self._state
 
     @verify.validator
@@ -166,10 +188,9 @@ class PurchaseWorkflow:
         self._require("delivered")
 
     @workflow.query
-    def state(self) -> PurchaseState | None:
+    def state(self) -> PurchaseState:
         return self._state
 
     @property
     def _tx(self) -> UUID:
-        assert self._state is not None
         return self._state.transaction_id

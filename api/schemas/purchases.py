@@ -63,7 +63,7 @@ class TransactionList(Page):
 
 
 class ExpressRequest(Request):
-    payment_method: Literal["token"] = "token"
+    payment_method: Literal["token", "x402"] = "token"
 
 
 class ExpressResult(BaseModel):
@@ -79,3 +79,14 @@ class ExpressResult(BaseModel):
     seller_id: uuid.UUID
     delivery_ms: int
     cache_hit: bool
+
+
+class ContentCheck(Request):
+    transaction_id: Annotated[str, Field(max_length=64)]
+    content: str
+
+
+class ContentVerdict(BaseModel):
+    verified: bool
+    expected_hash: str
+    actual_hash: str

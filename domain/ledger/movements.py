@@ -116,6 +116,14 @@ async def record(session: AsyncSession, key: str, movement: Movement) -> Recorde
     return Recorded(row, replayed=False)
 
 
+async def find(session: AsyncSession, key: str) -> LedgerMovement | None:
+    """The movement recorded under this idempotency key, if any."""
+    found: LedgerMovement | None = await session.scalar(
+        select(LedgerMovement).where(LedgerMovement.idempotency_key == key)
+    )
+    return found
+
+
 async def _debit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> None:
     result = await session.execute(
         update(LedgerAccount)

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import ids
 from core.clock import utcnow
 from core.db import paginate
-from core.errors import InvalidState, NotFound, RuleViolation
+from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from core.settings import Settings
-from domain import events, ledger, listings, reputation
+from domain import events, ledger, listings, proofs, reputation
+from domain.content.store import content_key
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
 from models.purchases import Transaction, VerificationRecord
@@ -36,6 +37,10 @@ class ListingInactive(InvalidState):
     code = "listing_inactive"
 
 
+class PaymentReplayed(PaymentRequired):
+    code = "payment_replayed"
+
+
 def _announce(session: AsyncSession, tx: Transaction, event_type: str) -> None:
     events.emit(
         session,
@@ -52,15 +57,12 @@ def _announce(session: AsyncSession, tx: Transaction, event_type: str) -> None:
 
 async def open_purchase(
     session: AsyncSession, tx_id: uuid.UUID, buyer_id: uuid.UUID, listing_id: str, express: bool
-) -> Transaction:
-    """The transaction for this id (a retried request finds the first), or a new one."""
+) -> tuple[Transaction, bool]:
+    """The transaction for this id (a retried request finds the first, and says so: True), or
+    a new one (False)."""
     existing = await session.get(Transaction, tx_id)
     if existing is not None:
-        if str(existing.listing_id) != str(listing_id):
-            raise RuleViolation(
-                "This Idempotency-Key bought another listing", code="idempotency_key_reused"
-            )
-        return existing
+        return _same_purchase(existing, listing_id), True
     listing = await listings.get(session, listing_id)
     if listing.seller_id == buyer_id:
         raise OwnListing("Agents cannot buy their own listings")
@@ -85,9 +87,9 @@ async def open_purchase(
         async with session.begin_nested():
             session.add(tx)
     except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
-        return _same_purchase(await get(session, tx_id), listing_id)
+        return _same_purchase(await get(session, tx_id), listing_id), True
     _announce(session, tx, "transaction_initiated")
-    return tx
+    return tx, False
 
 
 def _same_purchase(existing: Transaction, listing_id: str) -> Transaction:
@@ -153,6 +155,47 @@ async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
     return tx
 
 
+async def pay_x402(
+    session: AsyncSession, tx_id: uuid.UUID, payment: str, settlement: str
+) -> Transaction:
+    """Credit the settled x402 payment to the buyer and hold it, as one movement per payment."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if tx.status != "payment_pending":
+        return tx
+    buyer = await account_of(session, "agent", tx.buyer_id)
+    issued = ledger.Movement(
+        "x402_payment",
+        [ledger.Leg(ledger.System.ISSUANCE.id, buyer.id, tx.amount_units)],
+        tx.amount_units,
+        reference_type="transaction",
+        reference_id=str(tx.id),
+        details={"settlement": settlement},
+    )
+    try:
+        await ledger.record(session, payment_key(payment), issued)
+    except ledger.KeyReused as exc:
+        raise PaymentReplayed("This payment already paid another purchase") from exc
+    await ledger.hold(
+        session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
+    )
+    tx.status, tx.paid_at = "payment_confirmed", utcnow()
+    tx.payment_method, tx.payment_tx_hash = "x402", settlement[:200]
+    _announce(session, tx, "payment_confirmed")
+    return tx
+
+
+def payment_key(payment: str) -> str:
+    return f"x402:{payment}"
+
+
+async def refuse_replayed_payment(session: AsyncSession, tx_id: uuid.UUID, payment: str) -> None:
+    """A signed payment pays one purchase only (checked before the facilitator is asked)."""
+    paid = await ledger.find(session, payment_key(payment))
+    if paid is not None and paid.reference_id != str(tx_id):
+        raise PaymentReplayed("This payment already paid another purchase")
+
+
 async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) -> Transaction:
     tx = await get(session, tx_id)
     if tx.status == "payment_confirmed":
@@ -164,19 +207,35 @@ async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) 
 async def record_verification(
     session: AsyncSession, tx_id: uuid.UUID, actual_hash: str, merkle_matched: bool
 ) -> bool:
+    """The verification step of the purchase: its verdict becomes the transaction's."""
     tx = await get(session, tx_id)
-    matched = actual_hash == tx.content_hash and merkle_matched
-    session.add(
-        VerificationRecord(
-            transaction_id=tx.id,
-            expected_hash=tx.content_hash,
-            actual_hash=actual_hash,
-            matched=matched,
-            merkle_matched=merkle_matched,
-        )
+    record = _verification(session, tx, actual_hash, merkle_matched)
+    tx.verification_status = "verified" if record.matched else "failed"
+    tx.verified_at = utcnow()
+    return record.matched
+
+
+async def check_content(
+    session: AsyncSession, tx_id: str, caller: uuid.UUID, data: bytes
+) -> VerificationRecord:
+    """A party checks bytes against what the listing committed to; the purchase is unchanged."""
+    tx = await for_party(session, tx_id, caller)
+    committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+    return _verification(session, tx, content_key(data), proofs.verify_delivery(data, committed))
+
+
+def _verification(
+    session: AsyncSession, tx: Transaction, actual_hash: str, merkle_matched: bool
+) -> VerificationRecord:
+    record = VerificationRecord(
+        transaction_id=tx.id,
+        expected_hash=tx.content_hash,
+        actual_hash=actual_hash,
+        matched=actual_hash == tx.content_hash and merkle_matched,
+        merkle_matched=merkle_matched,
     )
-    tx.verification_status, tx.verified_at = ("verified" if matched else "failed"), utcnow()
-    return matched
+    session.add(record)
+    return record
 
 
 async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
@@ -220,6 +279,8 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     tx.status, tx.fee_units, tx.completed_at = "completed", fees.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     _announce(session, tx, "transaction_completed")
+    if tx.express:
+        _announce(session, tx, "express_purchase")
     return tx
 
 

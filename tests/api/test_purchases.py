@@ -10,7 +10,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import unit_of_work
 from core.settings import Settings
-from domain import purchases
+from domain import events, purchases
 from tests.api.helpers import assert_problem, register
 from tests.api.test_listings import listing
 from tests.conftest import StartWorker
@@ -197,16 +197,17 @@ async def test_concurrent_express_buys_stop_at_the_balance(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:
     seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller, **{"price_usdc": "0.03"})  # 30 ARD: 100 ARD covers 3
+    item = await _listing(live, seller, **{"price_usdc": "0.007"})  # 7 ARD: 100 ARD covers 14
     responses = await asyncio.gather(
         *(
             live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
-            for _ in range(12)
+            for _ in range(50)
         )
     )
     codes = sorted(r.status_code for r in responses)
-    assert codes == [200] * 3 + [402] * 9, [r.text for r in responses if r.status_code != 200]
-    assert (await balances(sessions))[buyer["id"]] == 10_000
+    assert codes == [200] * 14 + [402] * 36, [r.text for r in responses if r.status_code != 200]
+    assert (await balances(sessions))[buyer["id"]] == 2_000
+    assert (await _wallet(live, buyer))["held"] == "0.000"
     await assert_invariants(sessions)
 
 
@@ -241,7 +242,7 @@ async def test_unpaid_purchase_expires_on_the_time_skipping_server(
     seller, buyer = await register(api), await register(api)
     item = await _listing(api, seller)
     async with unit_of_work(sessions) as session:
-        tx = await purchases.open_purchase(
+        tx, _ = await purchases.open_purchase(
             session, uuid.uuid4(), uuid.UUID(buyer["id"]), item["id"], express=False
         )
     await start_worker(temporal_time_skipping.client)
@@ -285,3 +286,81 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
     assert ranks == list(range(1, len(ranks) + 1))
     assert seller["id"] in {e["agent_id"] for e in board["entries"]}
     assert_problem(await live.get("/api/v1/reputation/nobody"), 404)
+
+
+async def test_initiate_with_the_same_key_is_the_same_purchase(live: httpx.AsyncClient) -> None:
+    seller, buyer = await register(live), await register(live)
+    item, other = await _listing(live, seller), await _listing(live, seller)
+    headers = {**buyer["headers"], "Idempotency-Key": f"order-{uuid.uuid4()}"}
+    path = "/api/v1/transactions/initiate"
+    first = await live.post(path, headers=headers, json={"listing_id": item["id"]})
+    again = await live.post(path, headers=headers, json={"listing_id": item["id"]})
+    assert first.status_code == again.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert first.json()["transaction_id"] == again.json()["transaction_id"]
+    assert first.headers["Location"].endswith(first.json()["transaction_id"])
+    reused = await live.post(path, headers=headers, json={"listing_id": other["id"]})
+    assert_problem(reused, 422, "idempotency_key_reused")
+
+
+async def test_parties_check_content_against_the_listing(live: httpx.AsyncClient) -> None:
+    seller, buyer, stranger = await register(live), await register(live), await register(live)
+    item = await _listing(live, seller)
+    tx = await _initiate(live, buyer, item["id"])
+    genuine = await live.post(
+        "/api/v1/verify", headers=buyer["headers"], json={"transaction_id": tx, "content": CONTENT}
+    )
+    assert genuine.status_code == 200, genuine.text
+    assert genuine.json() == {
+        "verified": True,
+        "expected_hash": item["content_hash"],
+        "actual_hash": item["content_hash"],
+    }
+    forged = await live.post(
+        "/api/v1/verify", headers=seller["headers"], json={"transaction_id": tx, "content": "x"}
+    )
+    assert forged.json()["verified"] is False
+    assert forged.json()["actual_hash"] != item["content_hash"]
+    outsider = await live.post(
+        "/api/v1/verify", headers=stranger["headers"], json={"transaction_id": tx, "content": "x"}
+    )
+    assert_problem(outsider, 404, "transaction_not_found")
+    state = (await live.get(f"/api/v1/transactions/{tx}", headers=buyer["headers"])).json()
+    assert (state["status"], state["verification_status"]) == ("payment_pending", "pending")
+
+
+async def test_express_announces_itself_and_operators_can_find_it(
+    live: httpx.AsyncClient, sessions: Sessions, temporal_dev: WorkflowEnvironment
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    tx = bought.json()["transaction_id"]
+    async with unit_of_work(sessions) as session:
+        announced = [
+            e.type
+            for e in await events.since(session, 0, ["transaction_completed", "express_purchase"])
+            if e.payload["transaction_id"] == tx
+        ]
+    assert announced == ["transaction_completed", "express_purchase"]
+    query = (
+        f"AgentId = '{seller['id']}' AND ListingId = '{item['id']}'"
+        " AND TransactionStatus = 'completed'"
+    )
+    found: list[str] = []
+    for _ in range(50):  # visibility is eventually consistent
+        found = [w.id async for w in temporal_dev.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"purchase:{tx}"]
+
+
+async def test_x402_express_needs_x402_mode(live: httpx.AsyncClient) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    refused = await live.post(
+        f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={"payment_method": "x402"}
+    )
+    assert_problem(refused, 422, "x402_disabled")

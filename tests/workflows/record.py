@@ -74,7 +74,7 @@ async def _purchase(
     window: int = 3600,
 ) -> WorkflowHandle[Any, PurchaseState]:
     async with unit_of_work(sessions) as session:
-        tx = await purchases.open_purchase(session, uuid.uuid4(), buyer, str(listing), express)
+        tx, _ = await purchases.open_purchase(session, uuid.uuid4(), buyer, str(listing), express)
     terms = PurchaseTerms(transaction_id=tx.id, express=express, window_seconds=window)
     return await client.start_workflow(
         PURCHASE_WORKFLOW, terms, id=tx.workflow_id, task_queue=queue, result_type=PurchaseState

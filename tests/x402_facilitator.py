@@ -1,0 +1,162 @@
+"""A local x402 facilitator: `/verify` and `/settle` over HTTP, with the x402 package's types.
+
+It stands in for a chain: payers hold USDC balances, a payment is an authorization
+{from, to, value, nonce} signed with the payer's key (HMAC here, EIP-712 on a chain), and a
+nonce settles once. Settling the same payment again answers the first settlement, as a
+facilitator that checks the chain does; `fail_settles` makes the next settles answer 503.
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from x402.schemas import (
+    PaymentPayload,
+    PaymentRequirements,
+    SettleRequest,
+    SettleResponse,
+    VerifyRequest,
+    VerifyResponse,
+)
+
+from domain.purchases.x402 import encode_header
+
+
+def _signature(key: str, authorization: dict[str, Any]) -> str:
+    canonical = json.dumps(authorization, sort_keys=True, separators=(",", ":"))
+    return hmac.new(key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Chain:
+    balances: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    settled: dict[str, SettleResponse] = field(default_factory=dict)  # by signature
+    used_nonces: set[str] = field(default_factory=set)
+    settle_calls: int = 0
+    fail_settles: int = 0
+
+    def wallet(self, funds: int) -> str:
+        address = "0x" + uuid.uuid4().hex.ljust(40, "0")
+        self.balances[address], self.keys[address] = funds, uuid.uuid4().hex
+        return address
+
+    def pay(self, payer: str, asked: dict[str, Any], *, value: int | None = None) -> str:
+        """The X-PAYMENT header a buyer's wallet would send for these requirements."""
+        requirements = PaymentRequirements.model_validate(asked)
+        authorization = {
+            "from": payer,
+            "to": requirements.pay_to,
+            "value": str(value if value is not None else int(requirements.amount)),
+            "nonce": uuid.uuid4().hex,
+        }
+        payload = PaymentPayload(
+            payload={
+                "authorization": authorization,
+                "signature": _signature(self.keys[payer], authorization),
+            },
+            accepted=requirements,
+        )
+        return encode_header(payload)
+
+    def check(self, payload: PaymentPayload, asked: PaymentRequirements) -> str | None:
+        """Why this payment cannot pay these requirements, or None."""
+        authorization = payload.payload.get("authorization", {})
+        payer = authorization.get("from", "")
+        if payer not in self.keys:
+            return "unknown_payer"
+        expected = _signature(self.keys[payer], authorization)
+        if not hmac.compare_digest(expected, str(payload.payload.get("signature", ""))):
+            return "invalid_signature"
+        if authorization.get("to") != asked.pay_to:
+            return "wrong_recipient"
+        if int(authorization.get("value", 0)) < int(asked.amount):
+            return "insufficient_value"
+        if authorization.get("nonce") in self.used_nonces:
+            return "nonce_already_used"
+        if self.balances[payer] < int(authorization["value"]):
+            return "insufficient_funds"
+        return None
+
+    def settle(self, payload: PaymentPayload, asked: PaymentRequirements) -> SettleResponse:
+        signature = str(payload.payload.get("signature", ""))
+        if signature in self.settled:
+            return self.settled[signature]
+        refusal = self.check(payload, asked)
+        if refusal:
+            return SettleResponse(
+                success=False, error_reason=refusal, transaction="", network=asked.network
+            )
+        authorization = payload.payload["authorization"]
+        payer, value, nonce = authorization["from"], int(authorization["value"]), authorization["nonce"]
+        self.balances[payer] -= value
+        self.balances[asked.pay_to] = self.balances.get(asked.pay_to, 0) + value
+        self.used_nonces.add(nonce)
+        self.settled[signature] = SettleResponse(
+            success=True,
+            payer=payer,
+            transaction="0x" + hashlib.sha256(nonce.encode()).hexdigest(),
+            network=asked.network,
+            amount=str(value),
+        )
+        return self.settled[signature]
+
+
+def facilitator_app(chain: Chain) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/verify")
+    async def verify(body: VerifyRequest) -> JSONResponse:
+        refusal = chain.check(body.payment_payload, body.payment_requirements)
+        payer = body.payment_payload.payload.get("authorization", {}).get("from")
+        answer = VerifyResponse(is_valid=refusal is None, invalid_reason=refusal, payer=payer)
+        return JSONResponse(answer.model_dump(by_alias=True, exclude_none=True))
+
+    @app.post("/settle")
+    async def settle(body: SettleRequest) -> JSONResponse:
+        chain.settle_calls += 1
+        if chain.fail_settles > 0:
+            chain.fail_settles -= 1
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
+        answer = chain.settle(body.payment_payload, body.payment_requirements)
+        return JSONResponse(answer.model_dump(by_alias=True, exclude_none=True))
+
+    return app
+
+
+class Facilitator:
+    """The facilitator served by uvicorn on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.chain = Chain()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = uvicorn.Config(
+            facilitator_app(self.chain), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> "Facilitator":
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self._server.should_exit = True
+        if self._task:
+            await self._task
