@@ -96,7 +96,8 @@ class Chain:
                 success=False, error_reason=refusal, transaction="", network=asked.network
             )
         authorization = payload.payload["authorization"]
-        payer, value, nonce = authorization["from"], int(authorization["value"]), authorization["nonce"]
+        payer, value = authorization["from"], int(authorization["value"])
+        nonce = authorization["nonce"]
         self.balances[payer] -= value
         self.balances[asked.pay_to] = self.balances.get(asked.pay_to, 0) + value
         self.used_nonces.add(nonce)
@@ -152,7 +153,8 @@ class Facilitator:
 
     async def __aenter__(self) -> "Facilitator":
         self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
+        # uvicorn offers no startup event to wait on
+        while not self._server.started:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         return self
 

@@ -101,7 +101,8 @@ async def test_a_payment_pays_one_purchase_only(
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
     item = await _listing(live, seller)
-    first, second = await _initiate(live, buyer, item["id"]), await _initiate(live, buyer, item["id"])
+    first = await _initiate(live, buyer, item["id"])
+    second = await _initiate(live, buyer, item["id"])
     payment = chain.pay(payer, await _asked(live, buyer, first))
     assert (await _pay(live, buyer, first, payment)).status_code == 200
     again = await _pay(live, buyer, first, payment)
