@@ -13,12 +13,14 @@ from api import errors, outbox
 from api.middleware import RequestIdMiddleware
 from api.routes import (
     agents,
+    creators,
     discovery,
     health,
     listings,
     operators,
     proofs,
     purchases,
+    redemptions,
     reputation,
     seller,
     wallet,
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         proofs,
         purchases,
         reputation,
+        creators,
+        redemptions,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -17,7 +17,7 @@ from core import signatures
 from core.db import unit_of_work
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
-from domain import agents, idempotency, operators
+from domain import agents, creators, idempotency, operators
 
 
 def get_state(request: Request) -> AppState:
@@ -63,7 +63,7 @@ def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -
 async def _authenticate(
     state: AppState, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal:
-    """A valid token whose agent or operator is still active.
+    """A valid token whose agent, operator or creator is still active.
 
     The check runs in its own short transaction, so a request that later waits on a workflow
     holds no database transaction while it waits.
@@ -75,7 +75,7 @@ async def _authenticate(
         elif principal.kind is TokenKind.OPERATOR:
             active = await operators.get_active(session, principal.id) is not None
         else:
-            active = True
+            active = await creators.is_active(session, principal.id)
     if not active:
         raise Unauthorized(f"This {principal.kind} is deactivated or unknown", code="invalid_token")
     return principal

@@ -24,6 +24,7 @@ HOUSEKEEPING_SCHEDULE = "housekeeping"
 
 LEDGER_AUDIT_SCHEDULE = "ledger-audit"
 CDN_DECAY_SCHEDULE = "cdn-decay"
+MONTHLY_PAYOUT_SCHEDULE = "monthly-payout"
 
 
 def deposit_workflow(deposit_id: uuid.UUID) -> str:
@@ -41,3 +42,16 @@ def purchase_workflow(transaction_id: uuid.UUID) -> str:
 
 def verification_workflow(transaction_id: uuid.UUID) -> str:
     return f"verify:{transaction_id}"
+
+
+def redemption_workflow(redemption_id: uuid.UUID) -> str:
+    return f"redemption:{redemption_id}"
+
+
+def payout_workflow(creator_id: uuid.UUID, period: str) -> str:
+    """A creator's payout of one month (`YYYY-MM`): one workflow id, so one payout."""
+    return f"payout:{creator_id}:{period}"
+
+
+def payout_run_workflow(period: str) -> str:
+    return f"payout-run:{period}"

@@ -72,13 +72,25 @@ class Settings(BaseSettings):
     creator_min_withdrawal_ard: Decimal = Decimal("10000")
     creator_payout_day: int = 1
 
+    # Creator login: failed attempts allowed per sliding window, per email and per client
+    # address (counted in the database, so every API process shares them)
+    creator_login_max_failures_per_email: int = 10
+    creator_login_max_failures_per_client: int = 30
+    creator_login_window_seconds: int = 60
+    # How long a creator has to get an agent's signature over a claim challenge
+    creator_claim_challenge_ttl_seconds: int = 300
+
     # Redemption
     redemption_min_api_credits_ard: Decimal = Decimal("100")
     redemption_min_gift_card_ard: Decimal = Decimal("1000")
     redemption_min_bank_ard: Decimal = Decimal("10000")
     redemption_min_upi_ard: Decimal = Decimal("5000")
+    redemption_payout_attempts: int = 5  # provider calls before a redemption fails
+    redemption_retry_seconds: int = 1  # the first pause between them; doubles each time
     razorpay_key_id: str = ""
     razorpay_key_secret: str = ""
+    razorpay_base_url: str = "https://api.razorpay.com"
+    razorpay_account_number: str = ""
 
     # OpenClaw integration
     openclaw_webhook_max_retries: int = 3

@@ -2,6 +2,7 @@
 
 from models.agents import RegisteredAgent
 from models.base import Base
+from models.creators import Creator, CreatorLoginThrottle
 from models.deposits import Deposit
 from models.events import Event
 from models.idempotency import IdempotencyKey
@@ -15,11 +16,14 @@ from models.ledger import (
 from models.listings import DataListing, QualityProof, SearchSignal
 from models.operators import Operator
 from models.purchases import Transaction, VerificationRecord
+from models.redemptions import PayoutRun, Redemption
 from models.reputation import AgentStats
 
 __all__ = [
     "AgentStats",
     "Base",
+    "Creator",
+    "CreatorLoginThrottle",
     "DataListing",
     "Deposit",
     "Event",
@@ -30,7 +34,9 @@ __all__ = [
     "LedgerHold",
     "LedgerMovement",
     "Operator",
+    "PayoutRun",
     "QualityProof",
+    "Redemption",
     "RegisteredAgent",
     "SearchSignal",
     "Transaction",

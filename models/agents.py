@@ -1,7 +1,8 @@
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Index, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, UUIDKey
@@ -24,3 +25,5 @@ class RegisteredAgent(UUIDKey, Timestamps, Base):
     a2a_endpoint: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(10), default="active")
     last_seen_at: Mapped[datetime | None]
+    # The creator who proved control of this agent and collects its royalties; claimed once.
+    creator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("creators.id"), index=True)

@@ -11,10 +11,13 @@ from models.ledger import LedgerAccount
 
 
 async def mint(
-    sessions: async_sessionmaker[AsyncSession], agent_id: uuid.UUID | str, units: int
+    sessions: async_sessionmaker[AsyncSession],
+    owner_id: uuid.UUID | str,
+    units: int,
+    owner_kind: str = "agent",
 ) -> None:
     async with unit_of_work(sessions) as session:
-        account = await ledger.open_account(session, "agent", uuid.UUID(str(agent_id)))
+        account = await ledger.open_account(session, owner_kind, uuid.UUID(str(owner_id)))
         issuance = ledger.System.ISSUANCE
         await ledger.record(
             session,
@@ -43,3 +46,14 @@ async def assert_invariants(sessions: async_sessionmaker[AsyncSession]) -> None:
     assert supply.balanced, supply
     assert verdict.valid, verdict
     assert negative is None
+
+
+async def fund_treasury(sessions: async_sessionmaker[AsyncSession], units: int) -> None:
+    """Fees the treasury would have collected, so it can pay quality bonuses."""
+    async with unit_of_work(sessions) as session:
+        issuance, treasury = ledger.System.ISSUANCE, ledger.System.TREASURY
+        await ledger.record(
+            session,
+            f"test-treasury:{uuid.uuid4()}",
+            ledger.Movement("deposit", [ledger.Leg(issuance.id, treasury.id, units)], units),
+        )

@@ -11,6 +11,7 @@ from activities.deposits import DepositActivities
 from activities.idempotency import IdempotencyActivities
 from activities.ledger import LedgerActivities
 from activities.purchases import PurchaseActivities
+from activities.redemptions import RedemptionActivities
 from core.settings import Settings
 from domain.content.store import ContentStore
 from workflows.cache_decay import CacheDecayWorkflow
@@ -18,7 +19,9 @@ from workflows.delivery_verification import DeliveryVerificationWorkflow
 from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.ledger_audit import LedgerAuditWorkflow
+from workflows.monthly_payout import MonthlyPayoutWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.redemption import RedemptionWorkflow
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     ledger = LedgerActivities(deps.sessions)
     content = ContentActivities(deps.sessions)
     purchases = PurchaseActivities(deps.sessions, deps.settings, deps.content)
+    redemptions = RedemptionActivities(deps.sessions, deps.settings)
     return [
         idempotency.purge_expired,
         deposits.open,
@@ -58,6 +62,13 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         purchases.verify,
         purchases.settle,
         purchases.release,
+        redemptions.approve,
+        redemptions.pay_out,
+        redemptions.complete,
+        redemptions.refund,
+        redemptions.eligible_creators,
+        redemptions.open_payout,
+        redemptions.record_run,
     ]
 
 
@@ -71,6 +82,8 @@ def task_queues(settings: Settings) -> dict[str, TaskQueue]:
                 CacheDecayWorkflow,
                 PurchaseWorkflow,
                 DeliveryVerificationWorkflow,
+                RedemptionWorkflow,
+                MonthlyPayoutWorkflow,
             ],
             activities=_main_activities,
         ),

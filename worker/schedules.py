@@ -9,9 +9,11 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleUpdate,
     ScheduleUpdateInput,
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 class ScheduleDefinition:
     id: str
     workflow: str
-    every: timedelta
+    spec: ScheduleSpec
     workflow_id: str
 
     def build(self, task_queue: str) -> Schedule:
@@ -35,9 +37,22 @@ class ScheduleDefinition:
             action=ScheduleActionStartWorkflow(
                 self.workflow, id=self.workflow_id, task_queue=task_queue
             ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=self.every)]),
+            spec=self.spec,
             policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
         )
+
+
+def every(interval: timedelta) -> ScheduleSpec:
+    return ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)])
+
+
+def monthly(day: int) -> ScheduleSpec:
+    """At 00:00 UTC on this day of every month."""
+    midnight = [ScheduleRange(0)]
+    calendar = ScheduleCalendarSpec(
+        day_of_month=[ScheduleRange(day)], hour=midnight, minute=midnight, second=midnight
+    )
+    return ScheduleSpec(calendars=[calendar], time_zone_name="UTC")
 
 
 def definitions(settings: Settings) -> list[ScheduleDefinition]:
@@ -45,20 +60,26 @@ def definitions(settings: Settings) -> list[ScheduleDefinition]:
         ScheduleDefinition(
             id=ids.HOUSEKEEPING_SCHEDULE,
             workflow="HousekeepingWorkflow",
-            every=timedelta(hours=1),
+            spec=every(timedelta(hours=1)),
             workflow_id=ids.HOUSEKEEPING_SCHEDULE,
         ),
         ScheduleDefinition(
             id=ids.LEDGER_AUDIT_SCHEDULE,
             workflow="LedgerAuditWorkflow",
-            every=timedelta(minutes=settings.ledger_audit_interval_minutes),
+            spec=every(timedelta(minutes=settings.ledger_audit_interval_minutes)),
             workflow_id=ids.LEDGER_AUDIT_SCHEDULE,
         ),
         ScheduleDefinition(
             id=ids.CDN_DECAY_SCHEDULE,
             workflow="CacheDecayWorkflow",
-            every=timedelta(seconds=settings.cdn_decay_interval_seconds),
+            spec=every(timedelta(seconds=settings.cdn_decay_interval_seconds)),
             workflow_id=ids.CDN_DECAY_SCHEDULE,
+        ),
+        ScheduleDefinition(
+            id=ids.MONTHLY_PAYOUT_SCHEDULE,
+            workflow="MonthlyPayoutWorkflow",
+            spec=monthly(settings.creator_payout_day),
+            workflow_id="payout-run",  # Temporal appends the scheduled time
         ),
     ]
 

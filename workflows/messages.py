@@ -82,3 +82,46 @@ class PurchaseState(BaseModel):
 
 class Delivery(BaseModel):
     delivered_hash: str
+
+
+REDEMPTION_WORKFLOW = "RedemptionWorkflow"
+MONTHLY_PAYOUT_WORKFLOW = "MonthlyPayoutWorkflow"
+APPROVE, REJECT, CANCEL = "approve", "reject", "cancel"
+
+
+class RedemptionTerms(BaseModel):
+    redemption_id: uuid.UUID
+    redemption_type: str
+    approved: bool = False  # a monthly payout needs no operator approval
+    payout_attempts: int = 5
+    retry_seconds: int = 1  # the first pause between payout attempts; doubles each time
+
+
+class RedemptionStep(BaseModel):
+    status: str
+    at: datetime
+    note: str = ""
+
+
+class RedemptionState(BaseModel):
+    redemption_id: uuid.UUID
+    status: str
+    provider: str | None = None
+    provider_reference: str | None = None
+    reason: str | None = None
+    steps: list[RedemptionStep] = Field(default_factory=list)
+
+
+class Rejection(BaseModel):
+    reason: str
+
+
+class Payout(BaseModel):
+    provider: str
+    reference: str
+
+
+class PayoutRunSummary(BaseModel):
+    period: str
+    creators_paid: int
+    total_units: int

@@ -151,16 +151,21 @@ async def _credit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> 
 
 
 async def hold(
-    session: AsyncSession, key: str, account_id: uuid.UUID, amount: int, reference: tuple[str, str]
+    session: AsyncSession,
+    key: str,
+    account_id: uuid.UUID,
+    amount: int,
+    reference: tuple[str, str],
+    into: System = System.ESCROW,
 ) -> LedgerHold:
-    """Move `amount` into escrow, pending; it counts against the account's available balance."""
-    escrow = System.ESCROW
+    """Move `amount` into escrow (purchases) or payout clearing (redemptions), pending; it counts
+    against the account's available balance."""
     recorded = await record(
         session,
         key,
         Movement(
             "hold",
-            [Leg(account_id, escrow.id, amount)],
+            [Leg(account_id, into.id, amount)],
             amount,
             reference_type=reference[0],
             reference_id=reference[1],
@@ -215,13 +220,12 @@ async def void(session: AsyncSession, hold_key: str, key: str) -> Recorded:
     placed, replay = await _resolve(session, hold_key, "voided", key)
     if replay is not None:
         return replay
-    escrow = System.ESCROW
     recorded = await record(
         session,
         key,
         Movement(
             "release",
-            [Leg(escrow.id, placed.account_id, placed.amount)],
+            [Leg(await held_in(session, hold_key), placed.account_id, placed.amount)],
             placed.amount,
             reference_type=placed.reference_type,
             reference_id=placed.reference_id,
@@ -229,6 +233,17 @@ async def void(session: AsyncSession, hold_key: str, key: str) -> Recorded:
     )
     placed.status, placed.resolved_at = "voided", utcnow()
     return recorded
+
+
+async def held_in(session: AsyncSession, hold_key: str) -> uuid.UUID:
+    """The system account a hold moved its credits into."""
+    into = await session.scalar(
+        select(LedgerEntry.to_account_id)
+        .join(LedgerMovement, LedgerEntry.movement_id == LedgerMovement.id)
+        .where(LedgerMovement.idempotency_key == hold_key)
+    )
+    assert into is not None, hold_key
+    return into
 
 
 async def held(session: AsyncSession, account_id: uuid.UUID) -> int:

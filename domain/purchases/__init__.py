@@ -16,7 +16,7 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from core.settings import Settings
-from domain import events, ledger, listings, proofs, reputation
+from domain import creators, events, ledger, listings, proofs, reputation
 from domain.content.store import content_key
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
@@ -253,12 +253,18 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
         settings.token_burn_pct,
         tier_named(buyer.tier).discount,
     )
+    owner = await creators.owner_of(session, tx.seller_id)
+    royalty = _royalty(fees.receiver, settings) if owner else 0
     escrow = ledger.System.ESCROW
     legs = [
-        ledger.Leg(escrow.id, seller.id, fees.receiver),
+        ledger.Leg(escrow.id, seller.id, fees.receiver - royalty),
         ledger.Leg(escrow.id, ledger.System.TREASURY.id, fees.treasury),
         ledger.Leg(escrow.id, ledger.System.BURN.id, fees.burned),
     ]
+    if owner and royalty:
+        creator = await account_of(session, creators.CREATOR, owner)
+        legs.append(ledger.Leg(escrow.id, creator.id, royalty))
+        ledger.add_volume(creator, earned=royalty)
     await ledger.post(
         session,
         _hold_key(tx),
@@ -271,17 +277,25 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
             burn_amount=fees.burned,
             reference_type="transaction",
             reference_id=str(tx.id),
+            details={"royalty": royalty, "creator_id": str(owner) if owner else None},
         ),
     )
     ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
     ledger.add_volume(seller, earned=fees.receiver)
-    await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
+    same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
+    if not same_creator:  # two agents of one creator trading must not mint themselves a bonus
+        await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
     tx.status, tx.fee_units, tx.completed_at = "completed", fees.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     _announce(session, tx, "transaction_completed")
     if tx.express:
         _announce(session, tx, "express_purchase")
     return tx
+
+
+def _royalty(proceeds: int, settings: Settings) -> int:
+    """The owning creator's share of the seller's proceeds (rounded down: never more than them)."""
+    return min(proceeds, int(proceeds * settings.creator_royalty_pct))
 
 
 async def _quality_bonus(

@@ -1,11 +1,13 @@
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import ScheduleActionStartWorkflow
+from temporalio.client import ScheduleActionStartWorkflow, ScheduleRange
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import make_settings
 from worker import schedules
+
+NAMES = ["housekeeping", "ledger-audit", "cdn-decay", "monthly-payout"]
 
 
 async def test_schedules_are_created_once_and_updated_in_place(
@@ -13,10 +15,10 @@ async def test_schedules_are_created_once_and_updated_in_place(
 ) -> None:
     client = temporal_dev.client
     settings = make_settings(sqlite_url, tmp_path)
-    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit", "cdn-decay"]
+    assert await schedules.ensure(client, settings) == NAMES
 
     settings.ledger_audit_interval_minutes = 15
-    assert await schedules.ensure(client, settings) == ["housekeeping", "ledger-audit", "cdn-decay"]
+    assert await schedules.ensure(client, settings) == NAMES
 
     audit = await client.get_schedule_handle("ledger-audit").describe()
     assert audit.schedule.spec.intervals[0].every == timedelta(minutes=15)
@@ -24,5 +26,8 @@ async def test_schedules_are_created_once_and_updated_in_place(
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert action.workflow == "LedgerAuditWorkflow"
     assert action.task_queue == settings.temporal_task_queue
+    payout = (await client.get_schedule_handle("monthly-payout").describe()).schedule.spec
+    assert payout.time_zone_name == "UTC"
+    assert list(payout.calendars[0].day_of_month) == [ScheduleRange(settings.creator_payout_day)]
     listed = [s.id async for s in await client.list_schedules()]
     assert sorted(set(listed)) == sorted(listed)  # one of each, never duplicated

@@ -22,27 +22,38 @@ from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.process import flush_and_exit
 from core.temporal import SEARCH_ATTRIBUTES, binary
-from domain import agents, listings, purchases
+from domain import agents, creators, ledger, listings, purchases, redemptions
 from domain.content.store import open_store
+from domain.purchases import x402
 from tests.conftest import make_settings
+from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
 from workflows.messages import (
+    APPROVE,
     CONFIRM_DEPOSIT,
     CONFIRM_PAYMENT,
     DELIVER,
     DEPOSIT_WORKFLOW,
+    MONTHLY_PAYOUT_WORKFLOW,
     PURCHASE_WORKFLOW,
+    REDEMPTION_WORKFLOW,
+    REJECT,
     VERIFY,
     Confirmation,
     Delivery,
     DepositTerms,
+    Payment,
     PurchaseState,
     PurchaseTerms,
+    RedemptionState,
+    RedemptionTerms,
+    Rejection,
 )
 
 HISTORIES = Path(__file__).parent / "histories"
+PAY_TO = "0x" + "ab" * 20
 
 
 async def _save(handle: WorkflowHandle, name: str) -> None:
@@ -81,11 +92,96 @@ async def _purchase(
     )
 
 
+async def _creator(sessions: Any, units: int) -> uuid.UUID:
+    """A creator paid by UPI, with `units` credits."""
+    async with unit_of_work(sessions) as session:
+        email = f"{uuid.uuid4().hex[:8]}@example.com"
+        creator = await creators.register(
+            session, creators.Registration(email, "recorded password", "Recorder")
+        )
+        upi = {"payout_method": "upi", "payout_details": {"upi_id": "rec@okaxis"}}
+        await creators.update(session, creator.id, upi)
+        account = await ledger.open_account(session, "creator", creator.id)
+        issued = ledger.Leg(ledger.System.ISSUANCE.id, account.id, units)
+        await ledger.record(
+            session, f"record:{creator.id}", ledger.Movement("deposit", [issued], units)
+        )
+        return creator.id
+
+
+async def _redemption(
+    client: Client, queue: str, sessions: Any, settings: Any, kind: str, ard: int
+) -> WorkflowHandle[Any, RedemptionState]:
+    creator = await _creator(sessions, ard * 1000)
+    details = {} if kind == "api_credits" else {"upi_id": "rec@okaxis"}
+    async with unit_of_work(sessions) as session:
+        order = redemptions.Order(kind, ard * 1000, "INR", details)
+        row, _ = await redemptions.open_redemption(session, uuid.uuid4(), creator, order, settings)
+    terms = RedemptionTerms(redemption_id=row.id, redemption_type=kind)
+    return await client.start_workflow(
+        REDEMPTION_WORKFLOW,
+        terms,
+        id=row.workflow_id,
+        task_queue=queue,
+        result_type=RedemptionState,
+    )
+
+
+async def _record_redemptions(client: Client, queue: str, sessions: Any, settings: Any) -> None:
+    instant = await _redemption(client, queue, sessions, settings, "api_credits", 100)
+    await _save(instant, "RedemptionWorkflow-api-credits")
+    approved = await _redemption(client, queue, sessions, settings, "upi", 5_000)
+    await approved.execute_update(APPROVE)
+    await _save(approved, "RedemptionWorkflow-approved")
+    rejected = await _redemption(client, queue, sessions, settings, "upi", 5_000)
+    await rejected.execute_update(REJECT, Rejection(reason="recorded"))
+    await _save(rejected, "RedemptionWorkflow-rejected")
+    await _creator(sessions, 10_000_000)
+    run = await client.start_workflow(
+        MONTHLY_PAYOUT_WORKFLOW, "2030-01", id="payout-run:2030-01", task_queue=queue
+    )
+    await _save(run, "MonthlyPayoutWorkflow")
+
+
+async def _record_x402(
+    client: Client, queue: str, sessions: Any, facilitator: Facilitator, buyer: uuid.UUID, item: Any
+) -> None:
+    """An x402-paid purchase: the payment is verified and settled by the local facilitator."""
+    bought = await _purchase(client, queue, sessions, buyer, item.id, express=False)
+    asked = {
+        "scheme": "exact",
+        "network": "base-sepolia",
+        "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
+        "amount": str(item.price_units),
+        "payTo": PAY_TO,
+        "maxTimeoutSeconds": 300,
+        "extra": {"name": "USDC", "version": "2"},
+    }
+    header = facilitator.chain.pay(facilitator.chain.wallet(funds=1_000_000), asked)
+    await bought.execute_update(
+        CONFIRM_PAYMENT, Payment(header=header, fingerprint=x402.fingerprint(header))
+    )
+    await bought.execute_update(DELIVER, Delivery(delivered_hash=item.content_hash))
+    await bought.execute_update(VERIFY)
+    await _save(bought, "PurchaseWorkflow-x402")
+
+
 async def main() -> None:
+    async with Facilitator() as facilitator:
+        await _record(facilitator)
+
+
+async def _record(facilitator: Facilitator) -> None:
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite+aiosqlite:///{tmp}/record.db"
     migrate(url)
-    settings = make_settings(url, tmp)
+    settings = make_settings(
+        url,
+        tmp,
+        payment_mode="testnet",
+        x402_pay_to=PAY_TO,
+        x402_facilitator_url=facilitator.url,
+    )
     engine = create_engine(url)
     sessions = session_factory(engine)
     store = open_store(settings.content_store_path)
@@ -136,6 +232,8 @@ async def main() -> None:
             await _purchase(client, queue, sessions, agent.id, item.id, express=False, window=1),
             "PurchaseWorkflow-expired",
         )
+        await _record_x402(client, queue, sessions, facilitator, agent.id, item)
+        await _record_redemptions(client, queue, sessions, settings)
     await env.shutdown()
     await engine.dispose()
 

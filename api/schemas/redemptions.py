@@ -1,0 +1,79 @@
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Page, Request
+from api.schemas.money import ArdIn, ArdOut
+
+RedemptionType = Literal["api_credits", "gift_card", "bank_withdrawal", "upi"]
+
+
+class RedemptionRequest(Request):
+    redemption_type: RedemptionType
+    amount_ard: ArdIn
+    currency: Literal["USD", "INR", "EUR", "GBP"] = "USD"
+    payout_details: dict[str, Any] = Field(
+        default_factory=dict, description="Defaults to the creator's saved details for the type"
+    )
+
+
+class Step(BaseModel):
+    status: str
+    at: datetime
+    note: str
+
+
+class RedemptionResponse(BaseModel):
+    id: uuid.UUID
+    creator_id: uuid.UUID
+    redemption_type: str
+    amount_ard: ArdOut
+    currency: str
+    payout_details: dict[str, Any]
+    status: str
+    provider: str | None
+    provider_reference: str | None
+    reason: str | None
+    period: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    workflow_id: str
+    steps: list[Step] = Field(default_factory=list)
+
+
+class RedemptionList(Page):
+    redemptions: list[RedemptionResponse]
+
+
+class Method(BaseModel):
+    type: str
+    label: str
+    description: str
+    min_ard: ArdOut
+    min_usd: Decimal
+    processing_time: str
+
+
+class Methods(BaseModel):
+    methods: list[Method]
+
+
+class RejectRequest(Request):
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class PayoutRunResponse(BaseModel):
+    period: str
+    status: str
+    creators_paid: int
+    total_ard: ArdOut
+    runs: int
+    started_at: datetime
+    completed_at: datetime | None
+
+
+class PayoutRuns(Page):
+    payouts: list[PayoutRunResponse]
