@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,10 +89,6 @@ async def list_agents(
         query = query.where(RegisteredAgent.status == status)
     order = (RegisteredAgent.created_at.desc(), RegisteredAgent.id)
     return await paginate(session, query, *order, page=page, page_size=page_size)
-
-
-async def count(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count(RegisteredAgent.id)))).scalar_one()
 
 
 def _require_self(agent: RegisteredAgent, caller_id: uuid.UUID) -> None:

@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import agents
 from domain.content.store import ContentStore
+from models.agents import RegisteredAgent
+from models.listings import DataListing
+from models.purchases import Transaction
 
 
 async def database(session: AsyncSession) -> dict[str, Any]:
@@ -15,7 +17,11 @@ async def database(session: AsyncSession) -> dict[str, Any]:
 
 
 async def counts(session: AsyncSession) -> dict[str, int]:
-    return {"agents": await agents.count(session)}
+    tables = {"agents": RegisteredAgent, "listings": DataListing, "transactions": Transaction}
+    return {
+        name: int(await session.scalar(select(func.count()).select_from(table)) or 0)
+        for name, table in tables.items()
+    }
 
 
 async def content_store(store: ContentStore) -> dict[str, Any]:

@@ -38,7 +38,9 @@ async def test_ok_when_database_temporal_worker_and_store_are_up(
     assert deps["temporal"]["workers_polling"] >= 1
     assert deps["database"]["status"] == "ok"
     assert deps["content_store"]["backend"] == "hashfs"
-    assert isinstance(body["counts"], dict) and "agents" in body["counts"]
+    counts = body["counts"]
+    assert isinstance(counts, dict) and set(counts) == {"agents", "listings", "transactions"}
+    assert all(isinstance(n, int) and n >= 0 for n in counts.values())
 
 
 async def test_degraded_when_no_worker_polls(
