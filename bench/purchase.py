@@ -34,6 +34,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -41,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
 
     from bench.ledger import _drop, _scratch_database
     from core.process import exit_hard
-    from core.temporal import SEARCH_ATTRIBUTES, binary, connect, search_attribute_flag
+    from core.temporal import binary, connect, dev_server_flags
     from worker.cli import migrate
     from workflows.messages import PurchaseState, PurchaseTerms
 
@@ -134,10 +135,9 @@ def _start_stack(
     server += ["--port", str(temporal_port), "--headless", "--log-level", "error"]
     if args.temporal_db == "file":  # as `make run`; "memory" as the test suite's dev server
         server += ["--db-filename", f"{scratch}/temporal.db"]
+    server += dev_server_flags()  # as `make run`
     for value in args.dynamic_config:
         server += ["--dynamic-config-value", value]
-    for key in SEARCH_ATTRIBUTES:
-        server += ["--search-attribute", search_attribute_flag(key)]
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -297,6 +297,8 @@ def _timeline(history: WorkflowHistory) -> dict[str, float]:
             name = scheduled.activity_task_scheduled_event_attributes.activity_type.name
             phases[f"{name}.queue_ms"] = _ms(began, scheduled)
             phases[f"{name}.run_ms"] = _ms(event, began)
+        if event.HasField("marker_recorded_event_attributes"):  # a local activity's result
+            phases["local_activities"] = phases.get("local_activities", 0) + 1
         if event.HasField("child_workflow_execution_completed_event_attributes"):
             child = event.child_workflow_execution_completed_event_attributes
             phases["child_workflow_ms"] = _ms(event, by_id[child.initiated_event_id])
@@ -306,16 +308,17 @@ def _timeline(history: WorkflowHistory) -> dict[str, float]:
 
 async def _profile(client: Client, level: dict[str, Any], count: int) -> dict[str, Any]:
     """Medians over `count` purchases: the client's wait before the workflow started, the
-    workflow's own phases (its child's too, `verify:` for `purchase:`), and the wait after
-    it closed."""
+    workflow's own phases (its child's too, `verify:` for `purchase:`, when it has one), and
+    the wait after it closed."""
     rows = []
     for workflow_id, sent, latency in level["samples"][:count]:
         parent = await client.get_workflow_handle(workflow_id).fetch_history()
-        child_id = workflow_id.replace("purchase:", "verify:", 1)
-        child = await client.get_workflow_handle(child_id).fetch_history()
         first, last = parent.events[0], parent.events[-1]
         row = _timeline(parent)
-        row.update({f"child.{k}": v for k, v in _timeline(child).items()})
+        child_id = workflow_id.replace("purchase:", "verify:", 1)
+        with contextlib.suppress(RPCError):  # express verifies inline: no child
+            child = await client.get_workflow_handle(child_id).fetch_history()
+            row.update({f"child.{k}": v for k, v in _timeline(child).items()})
         row["before_workflow_ms"] = first.event_time.ToMilliseconds() - sent * 1000
         row["after_workflow_ms"] = (sent + latency) * 1000 - last.event_time.ToMilliseconds()
         rows.append(row)

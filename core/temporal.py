@@ -16,10 +16,26 @@ CREATOR_ID = SearchAttributeKey.for_keyword("CreatorId")
 SEARCH_ATTRIBUTES = (AGENT_ID, LISTING_ID, TRANSACTION_STATUS, CREATOR_ID)
 
 
+# The dev server has one history shard whose transfer queue is read at most 20 times a second
+# by default: every workflow task then waits ~40 ms in that queue. A dev server serving real
+# traffic (the embedded stack) reads it as often as it needs to.
+DEV_SERVER_DYNAMIC_CONFIG = ("history.transferProcessorMaxPollRPS=1000",)
+
+
 def search_attribute_flag(key: SearchAttributeKey) -> str:
     """`Name=Type` as `temporal server start-dev --search-attribute` takes it."""
     kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")
     return f"{key.name}={kind.title().replace('_', '')}"
+
+
+def dev_server_flags() -> list[str]:
+    """`temporal server start-dev` flags: our search attributes and the tuning above."""
+    flags = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", search_attribute_flag(key)]
+    for value in DEV_SERVER_DYNAMIC_CONFIG:
+        flags += ["--dynamic-config-value", value]
+    return flags
 
 
 async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:

@@ -28,7 +28,7 @@ from core.db import create_engine, session_factory
 from core.process import flush_and_exit
 from core.security import TokenKind, create_token
 from core.settings import Settings
-from core.temporal import SEARCH_ATTRIBUTES, binary
+from core.temporal import DEV_SERVER_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES, binary
 from domain.content.store import open_store
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
@@ -168,6 +168,9 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_extra_args=[
+            arg for value in DEV_SERVER_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", value)
+        ],
         data_converter=pydantic_data_converter,
     )
     yield env

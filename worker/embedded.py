@@ -16,7 +16,7 @@ from pathlib import Path
 from core.logging import configure_logging
 from core.process import exit_hard
 from core.settings import Settings, get_settings
-from core.temporal import SEARCH_ATTRIBUTES, binary, search_attribute_flag
+from core.temporal import binary, dev_server_flags
 
 STOP_GRACE_SECONDS = 20
 
@@ -41,8 +41,7 @@ def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
         "--log-level",
         "warn",
     ]
-    for key in SEARCH_ATTRIBUTES:
-        temporal += ["--search-attribute", search_attribute_flag(key)]
+    temporal += dev_server_flags()
     api = [
         sys.executable,
         "-m",

@@ -17,7 +17,7 @@ class DeliveryVerificationWorkflow:
         return await workflow.execute_activity_method(
             PurchaseActivities.verify,
             transaction_id,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=timedelta(seconds=30),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
             summary="Hash and merkle check of the delivered content",
         )

@@ -32,10 +32,18 @@ with workflow.unsafe.imports_passed_through():
         PurchaseTerms,
     )
 
-STEP = timedelta(seconds=30)
+STEP = timedelta(seconds=10)  # each step takes milliseconds; a lost one is retried this soon
 ANSWERED = RetryPolicy(maximum_attempts=3)  # a caller waits on these: answer, don't loop
 DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))  # money must finish moving
 FINAL = ("completed", "disputed", "refunded", "expired", "failed")
+
+
+def _refusal(err: BaseException) -> ApplicationError | None:
+    """The business refusal behind a failed step (a local activity raises it as it is)."""
+    if isinstance(err, ApplicationError):
+        return err
+    cause = err.cause if isinstance(err, ActivityError) else None
+    return cause if isinstance(cause, ApplicationError) else None
 
 
 @workflow.defn(name=PURCHASE_WORKFLOW)
@@ -47,6 +55,9 @@ class PurchaseWorkflow:
         self._busy = 0
         self._closing = False
         self._verify_requested = False
+        # Express with credits runs every step as a local activity: one workflow task, no
+        # round trips through the server between steps (x402 calls keep their own retries).
+        self._locally = terms.express and terms.payment is None
 
     @property
     def status(self) -> str:
@@ -75,10 +86,11 @@ class PurchaseWorkflow:
         tx = terms.transaction_id
         try:
             await self._pay(terms.payment)
-        except ActivityError as err:
-            reason = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
+        except (ActivityError, ApplicationError) as err:
+            refusal = _refusal(err)
+            reason = refusal.message if refusal else str(err)
             closed = await self._release(tx, "failed", reason)
-            code = err.cause.type if isinstance(err.cause, ApplicationError) else None
+            code = refusal.type if refusal else None
             return self._set(closed.model_copy(update={"error_code": code}))
         self._set(await self._step(PurchaseActivities.deliver_from_store, tx))
         return await self._verify_and_close(tx)
@@ -106,11 +118,12 @@ class PurchaseWorkflow:
             return done()
 
     async def _verify_and_close(self, tx: UUID) -> PurchaseState:
-        matched = await workflow.execute_child_workflow(
-            DeliveryVerificationWorkflow.run,
-            tx,
-            id=verification_workflow(tx),
-        )
+        if self._locally:
+            matched = await self._step(PurchaseActivities.verify, tx)
+        else:
+            matched = await workflow.execute_child_workflow(
+                DeliveryVerificationWorkflow.run, tx, id=verification_workflow(tx)
+            )
         if matched:
             self._set(await self._step(PurchaseActivities.settle, tx))
         else:
@@ -118,22 +131,29 @@ class PurchaseWorkflow:
         return self._state
 
     async def _release(self, tx: UUID, status: str, reason: str) -> PurchaseState:
-        closed = await workflow.execute_activity_method(
-            PurchaseActivities.release,
-            args=[tx, status, reason],
-            start_to_close_timeout=STEP,
-            retry_policy=DURABLE,
-            summary=f"Close as {status}: {reason}",
+        summary = f"Close as {status}: {reason}"
+        return self._set(
+            await self._step(PurchaseActivities.release, tx, status, reason, summary=summary)
         )
-        return self._set(closed)
 
-    async def _step(self, method: Any, *args: Any, retry: RetryPolicy = DURABLE) -> Any:
+    async def _step(
+        self, method: Any, *args: Any, retry: RetryPolicy = DURABLE, summary: str | None = None
+    ) -> Any:
+        summary = summary or (method.__doc__.splitlines()[0] if method.__doc__ else None)
+        if self._locally:
+            return await workflow.execute_local_activity_method(
+                method,
+                args=list(args),
+                start_to_close_timeout=STEP,
+                retry_policy=retry,
+                summary=summary,
+            )
         return await workflow.execute_activity_method(
             method,
             args=list(args),
             start_to_close_timeout=STEP,
             retry_policy=retry,
-            summary=method.__doc__.splitlines()[0] if method.__doc__ else None,
+            summary=summary,
         )
 
     async def _in_update(self, step: Callable[[], Any]) -> PurchaseState:
@@ -143,9 +163,9 @@ class PurchaseWorkflow:
             state: PurchaseState = await step()
             return state
         except ActivityError as err:
-            cause = err.cause
-            if isinstance(cause, ApplicationError):
-                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from err
+            if refusal := _refusal(err):
+                message, code = refusal.message, refusal.type
+                raise ApplicationError(message, type=code, non_retryable=True) from err
             raise ApplicationError(str(err), type="unavailable", non_retryable=True) from err
         finally:
             self._busy -= 1
