@@ -207,8 +207,11 @@ async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) 
 async def record_verification(
     session: AsyncSession, tx_id: uuid.UUID, actual_hash: str, merkle_matched: bool
 ) -> bool:
-    """The verification step of the purchase: its verdict becomes the transaction's."""
+    """The verification step of the purchase: its verdict becomes the transaction's (once: a
+    retried step answers the verdict already recorded)."""
     tx = await get(session, tx_id)
+    if tx.verification_status != "pending":
+        return tx.verification_status == "verified"
     record = _verification(session, tx, actual_hash, merkle_matched)
     tx.verification_status = "verified" if record.matched else "failed"
     tx.verified_at = utcnow()

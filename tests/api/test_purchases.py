@@ -5,12 +5,14 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import unit_of_work
 from core.settings import Settings
 from domain import events, purchases
+from models.purchases import VerificationRecord
 from tests.api.helpers import assert_problem, register
 from tests.api.test_listings import listing
 from tests.conftest import StartWorker
@@ -364,3 +366,19 @@ async def test_x402_express_needs_x402_mode(live: httpx.AsyncClient) -> None:
         f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={"payment_method": "x402"}
     )
     assert_problem(refused, 422, "x402_disabled")
+
+
+async def test_a_retried_verification_records_nothing_new(
+    live: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    tx = uuid.UUID(bought.json()["transaction_id"])
+    async with unit_of_work(sessions) as session:  # the step again, as a retry would run it
+        assert await purchases.record_verification(session, tx, "sha256:forged", False)
+    async with unit_of_work(sessions) as session:
+        records = await session.scalars(
+            select(VerificationRecord).where(VerificationRecord.transaction_id == tx)
+        )
+        assert [r.matched for r in records] == [True]
