@@ -280,3 +280,38 @@ async def test_a_suspended_creators_token_is_refused(
     assert_problem(await live.get(REDEMPTIONS, headers=creator["headers"]), 401, "invalid_token")
     refused = await _redeem(live, creator, "api_credits", "100")
     assert_problem(refused, 401, "invalid_token")
+
+
+@pytest.mark.parametrize(
+    ("kind", "ard", "details", "provider"),
+    [
+        ("gift_card", "1000", {"email": "asha@example.com"}, "simulated"),
+        ("bank_withdrawal", "10000", BANK, "razorpay"),
+    ],
+)
+async def test_every_paid_type_completes_with_exact_balances(
+    live: httpx.AsyncClient,
+    sessions: Sessions,
+    operator_token: str,
+    razorpay: RazorpayFake,
+    kind: str,
+    ard: str,
+    details: dict[str, str],
+    provider: str,
+) -> None:
+    creator = await _creator(live, sessions, 12_000)
+    before = await balances(sessions)
+    opened = await _redeem(live, creator, kind, ard, payout_details=details)
+    assert opened.status_code == 201, opened.text
+    rid = opened.json()["id"]
+    held = await balances(sessions)
+    assert held["payout_clearing"] - before["payout_clearing"] == int(ard) * 1000
+    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=bearer(operator_token))
+    done = await _settled(live, creator, rid)
+    assert (done["status"], done["provider"]) == ("completed", provider)
+    after = await balances(sessions)
+    assert after[creator["id"]] == 12_000_000 - int(ard) * 1000
+    assert after["paid_out"] - before["paid_out"] == int(ard) * 1000
+    assert after["payout_clearing"] == before["payout_clearing"]
+    assert len(razorpay.payouts) == (1 if provider == "razorpay" else 0)
+    await assert_invariants(sessions)
