@@ -44,6 +44,9 @@ class RedemptionActivities:
         """Send the money through the payout provider."""
         async with unit_of_work(self.sessions) as session:
             redemption = await redemptions.get(session, redemption_id)
+        if redemption.status != "processing":  # e.g. closed by the API when its start failed
+            message = f"Redemption {redemption_id} is {redemption.status}: nothing is paid"
+            raise ApplicationError(message, type="invalid_state", non_retryable=True)
         order = PayoutOrder(
             redemption_id=redemption.id,
             redemption_type=redemption.redemption_type,
@@ -95,8 +98,9 @@ class RedemptionActivities:
     @activity.defn(name="payouts.record_run")
     async def record_run(self, period: str) -> PayoutRunSummary:
         """Count the month's completed payouts."""
+        run_id = activity.info().workflow_run_id or ""
         async with unit_of_work(self.sessions) as session:
-            run = await redemptions.record_run(session, period)
+            run = await redemptions.record_run(session, period, run_id)
             return PayoutRunSummary(
                 period=run.period, creators_paid=run.creators_paid, total_units=run.total_units
             )

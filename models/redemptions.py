@@ -50,6 +50,11 @@ class PayoutRun(Base):
     status: Mapped[str] = mapped_column(String(12), default="running")
     creators_paid: Mapped[int] = mapped_column(default=0)
     total_units: Mapped[int] = mapped_column(Units, default=0)
-    runs: Mapped[int] = mapped_column(default=0)
+    run_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # each run counted once
+
+    @property
+    def runs(self) -> int:
+        return len(self.run_ids)
+
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None]

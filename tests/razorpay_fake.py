@@ -9,6 +9,7 @@ the same key with another body is refused. Knobs for tests:
 - `lose_answers`: make the payout, then answer 500 to the next N calls (a lost answer).
 - `delay_seconds`: wait this long before answering (to make a client time out).
 - `payout_status`: the status new payouts get ("processing"; "rejected" to refuse at once).
+- `in_flight` (read only): calls received and not answered yet.
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 VPA = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
@@ -117,6 +119,7 @@ class RazorpayFake:
         self.payouts: dict[str, dict[str, Any]] = {}  # by payout id
         self.idempotency: dict[str, tuple[str, str]] = {}  # key -> (canonical body, payout id)
         self.calls = 0
+        self.in_flight = 0  # calls received and not answered yet
         self.fail_next = 0
         self.fail_status = 500
         self.always_fail = False
@@ -168,6 +171,15 @@ class RazorpayFake:
 
     async def _payout(self, request: Request) -> JSONResponse:
         self.calls += 1
+        self.in_flight += 1
+        try:
+            return await self._answer(request)
+        except ClientDisconnect:  # the caller hung up before the body was read: nothing paid
+            return _error(499, "The client closed the request")
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: Request) -> JSONResponse:
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.always_fail or self.fail_next > 0:

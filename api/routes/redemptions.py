@@ -79,10 +79,8 @@ async def open_redemption(
     key = request.headers.get("Idempotency-Key")
     redemption_id = uuid.uuid5(creator, f"redemption:{key}") if key else uuid.uuid4()
     async with unit_of_work(state.sessions) as session:
-        details = body.payout_details
         saved = await creators.current(session, creator)
-        if not details and saved.payout_method == body.redemption_type:
-            details = saved.payout_details
+        details = redemptions.details_for(saved, body.redemption_type, body.payout_details)
         creators.check_payout_details(body.redemption_type, details)
         order = redemptions.Order(body.redemption_type, body.amount_ard, body.currency, details)
         row, replayed = await redemptions.open_redemption(

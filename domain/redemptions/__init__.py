@@ -24,6 +24,7 @@ from core.money import ard_to_units
 from core.settings import Settings
 from domain import events, ledger
 from domain.ledger.accounts import of as account_of
+from models.creators import Creator
 from models.redemptions import PayoutRun, Redemption
 
 TYPES = ("api_credits", "gift_card", "bank_withdrawal", "upi")
@@ -78,6 +79,15 @@ def methods(settings: Settings) -> list[dict[str, Any]]:
         }
         for kind, (label, description, timing) in _METHODS.items()
     ]
+
+
+def details_for(creator: Creator, kind: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Where the money goes: the details given, else the creator's saved ones for this method;
+    a gift card goes to the account's email unless another is given."""
+    details = dict(given or (creator.payout_details if creator.payout_method == kind else {}))
+    if kind == "gift_card" and "email" not in details:
+        details["email"] = creator.email
+    return details
 
 
 def hold_key(redemption: Redemption) -> str:
@@ -245,11 +255,11 @@ async def paid_api_credits(session: AsyncSession, creator_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
-async def record_run(session: AsyncSession, period: str) -> PayoutRun:
+async def record_run(session: AsyncSession, period: str, run_id: str) -> PayoutRun:
     """The month's payout run as it stands: every completed payout of the month counts once."""
     run = await session.get(PayoutRun, period, with_for_update=True)
     if run is None:
-        run = PayoutRun(period=period, runs=0)
+        run = PayoutRun(period=period, run_ids=[])
         session.add(run)
     paid = (
         await session.execute(
@@ -259,7 +269,8 @@ async def record_run(session: AsyncSession, period: str) -> PayoutRun:
         )
     ).one()
     run.creators_paid, run.total_units = int(paid[0]), int(paid[1])
-    run.runs += 1
+    if run_id not in run.run_ids:
+        run.run_ids = [*run.run_ids, run_id]
     run.status, run.completed_at = "completed", utcnow()
     return run
 

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.money import ard_to_units
 from core.settings import Settings
-from domain.redemptions import Order, open_redemption
+from domain.redemptions import Order, details_for, open_redemption
 from models.creators import Creator
 from models.ledger import LedgerAccount
 from models.redemptions import Redemption
@@ -66,7 +66,7 @@ async def open_payout(
         redemption_type=creator.payout_method,
         amount_units=account.balance,
         currency=CURRENCY.get(creator.payout_method, "USD"),
-        payout_details=creator.payout_details,
+        payout_details=details_for(creator, creator.payout_method, {}),
     )
     redemption, _ = await open_redemption(
         session, payout_id(creator_id, period), creator_id, order, settings, period=period

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('creators_paid', sa.Integer(), nullable=False),
     sa.Column('total_units', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('runs', sa.Integer(), nullable=False),
+    sa.Column('run_ids', sa.JSON(), nullable=False),
     sa.Column('started_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('period', name=op.f('pk_payout_runs'))

@@ -3,19 +3,16 @@
 The API runs in this process (the real app over httpx); the worker is its own OS process
 (`python -m worker`), pointed by environment variables at the session's Temporal dev server, a
 private namespace (the worker creates its schedules there, not in the shared one) and a private
-PostgreSQL database. It is killed with SIGKILL at random moments, KILLS times, and restarted.
+PostgreSQL database (see crash_harness). It is killed with SIGKILL at random moments, KILLS
+times, and restarted.
 Afterwards every purchase must have closed, nobody may be charged twice and the ledger must
 balance. Set CRASH_SEED to replay a run's random choices.
 """
 
 import asyncio
-import contextlib
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -25,26 +22,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from core.db import create_engine, session_factory, unit_of_work
-from core.settings import Settings
-from core.temporal import SEARCH_ATTRIBUTES, connect
+from core.db import unit_of_work
 from models.ledger import LedgerHold, LedgerMovement
 from models.purchases import Transaction, VerificationRecord
 from tests.api.helpers import register
 from tests.api.test_listings import listing
-from tests.conftest import TEST_SECRET, make_settings, temporal_address
 from tests.ledger_helpers import assert_invariants, balances
+from tests.workflows.crash_harness import (
+    WorkerProcess,
+    crash_rig,
+    sigkill_at_random,
+    still_running,
+    wait_closed,
+)
 from workflows.messages import PurchaseState
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -73,47 +68,6 @@ MIX = {
 BUYERS, SELLERS = 20, 4
 
 
-class WorkerProcess:
-    """`python -m worker` as a child process that can be killed and started again."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
-        self.process: subprocess.Popen[bytes] | None = None
-        self.unexpected_exits: list[int] = []
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "worker"], env=self.env, stdout=out, stderr=out
-            )
-
-    def check(self) -> None:
-        """Restart a worker that died on its own (and remember it: that is a finding)."""
-        if self.process is not None and self.process.poll() is not None:
-            self.unexpected_exits.append(self.process.returncode)
-            self.start()
-
-    def kill(self) -> None:
-        self.check()
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(30)
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 @dataclass
 class Run:
     """What the drivers and the chaos loop saw."""
@@ -122,40 +76,6 @@ class Run:
     in_flight: int = 0
     kills_in_flight: list[int] = field(default_factory=list)
     express_answers: list[tuple[str, int, str | None]] = field(default_factory=list)
-
-
-async def _private_namespace(dev: Client) -> str:
-    name = f"crash-{uuid.uuid4().hex[:8]}"
-    await dev.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=name, workflow_execution_retention_period=Duration(seconds=86_400)
-        )
-    )
-    kinds = {
-        key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in SEARCH_ATTRIBUTES
-    }
-    await dev.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(namespace=name, search_attributes=kinds)
-    )
-    return name
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_URL": settings.database_url,
-        "DB_POOL_SIZE": "10",
-        "CONTENT_STORE_PATH": settings.content_store_path,
-        "CDN_WARM_PATH": settings.cdn_warm_path,
-        "JWT_SECRET_KEY": TEST_SECRET,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "PURCHASE_DELIVERY_TIMEOUT": str(settings.purchase_delivery_timeout),
-        "WORKER_SHUTDOWN_TIMEOUT_SECONDS": "5",
-    }
 
 
 async def _listings(api: httpx.AsyncClient, sellers: list[Agent]) -> list[tuple[Agent, str, str]]:
@@ -227,41 +147,10 @@ async def _drive(run: Run, delay: float, purchase: Callable[[], Awaitable[None]]
 
 async def _chaos(run: Run, worker: WorkerProcess) -> None:
     """SIGKILL the worker at random moments of its life, KILLS times, restarting it each time."""
-    for _ in range(KILLS):
-        await asyncio.sleep(run.rng.uniform(*UPTIME_SECONDS))
-        worker.kill()
-        run.kills_in_flight.append(run.in_flight)
-        await asyncio.sleep(run.rng.uniform(*DOWNTIME_SECONDS))
-        worker.start()
-
-
-async def _wait_closed(
-    client: Client, workflow_ids: list[str], worker: WorkerProcess
-) -> dict[str, WorkflowExecutionStatus]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + CLOSE_TIMEOUT
-    closed: dict[str, WorkflowExecutionStatus] = {}
-    while len(closed) < len(workflow_ids) and loop.time() < deadline:
-        worker.check()
-        for workflow_id in set(workflow_ids) - closed.keys():
-            status = (await client.get_workflow_handle(workflow_id).describe()).status
-            if status not in (None, WorkflowExecutionStatus.RUNNING):
-                closed[workflow_id] = status
-        await asyncio.sleep(1)
-    return closed
-
-
-async def _still_running(client: Client) -> list[str]:
-    """Purchase and verification workflows visibility still lists as running."""
-    kinds = ", ".join(f"'{name}'" for name in PURCHASE_TYPES)
-    query = f"ExecutionStatus = 'Running' AND WorkflowType IN ({kinds})"
-    running: list[str] = []
-    for _ in range(20):  # visibility can trail the executions by a moment
-        running = [w.id async for w in client.list_workflows(query)]
-        if not running:
-            break
-        await asyncio.sleep(0.5)
-    return running
+    in_flight = await sigkill_at_random(
+        worker, run.rng, KILLS, UPTIME_SECONDS, DOWNTIME_SECONDS, lambda: run.in_flight
+    )
+    run.kills_in_flight.extend(in_flight)
 
 
 async def _purchases(
@@ -345,77 +234,52 @@ async def _duplicate_verifications(sessions: Sessions) -> int:
         return sum(1 for count in counts if count > 1)
 
 
-async def _delete_schedules(client: Client) -> None:
-    """The worker created its schedules in the private namespace; leave nothing firing."""
-    with contextlib.suppress(RPCError):
-        async for schedule in await client.list_schedules():
-            await client.get_schedule_handle(schedule.id).delete()
-
-
 async def test_purchases_survive_worker_sigkills(
     private_postgres_url: str, temporal_dev: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("CRASH_SEED", random.SystemRandom().randrange(2**32)))
     run = Run(rng=random.Random(seed))
-    namespace = await _private_namespace(temporal_dev.client)
-    settings = make_settings(
+    async with crash_rig(
         private_postgres_url,
+        temporal_dev,
         tmp_path,
-        temporal_address=temporal_address(temporal_dev.client),
-        temporal_namespace=namespace,
         purchase_delivery_timeout=WINDOW_SECONDS,
-        cdn_warm_path=str(tmp_path / "warm"),
         db_pool_size=20,
-    )
-    client = await connect(settings.temporal_address, namespace)
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
-    worker = WorkerProcess(_worker_env(settings), tmp_path / "worker.log")
-    app = create_app(settings)
-    try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://crash", timeout=None
-            ) as api,
-        ):
-            sellers = [await register(api) for _ in range(SELLERS)]
-            buyers = [await register(api) for _ in range(BUYERS)]
-            purchases = await _purchases(api, run, sellers, buyers)
-            start = await balances(sessions)
-            worker.start()
-            began = asyncio.get_running_loop().time()
-            drivers = [
-                _drive(run, run.rng.uniform(0, STAGGER_SECONDS), purchase) for purchase in purchases
-            ]
-            await asyncio.gather(_chaos(run, worker), *drivers)
-            driven = asyncio.get_running_loop().time() - began
+    ) as rig:
+        api, client, sessions, worker = rig.api, rig.client, rig.sessions, rig.worker
+        sellers = [await register(api) for _ in range(SELLERS)]
+        buyers = [await register(api) for _ in range(BUYERS)]
+        purchases = await _purchases(api, run, sellers, buyers)
+        start = await balances(sessions)
+        worker.start()
+        began = asyncio.get_running_loop().time()
+        drivers = [
+            _drive(run, run.rng.uniform(0, STAGGER_SECONDS), purchase) for purchase in purchases
+        ]
+        await asyncio.gather(_chaos(run, worker), *drivers)
+        driven = asyncio.get_running_loop().time() - began
 
-            workflow_ids = [tx.workflow_id for tx in await _transactions(sessions)]
-            assert len(workflow_ids) == sum(MIX.values())
-            closed = await _wait_closed(client, workflow_ids, worker)
-            settled = asyncio.get_running_loop().time() - began
-            context = f"seed {seed}; worker log:\n{worker.tail()}"
-            open_ids = set(workflow_ids) - closed.keys()
-            assert not open_ids, f"{len(open_ids)} purchases still running; {context}"
-            assert set(closed.values()) == {WorkflowExecutionStatus.COMPLETED}, context
-            assert await _still_running(client) == [], context
-            rows = await _transactions(sessions)
-            stuck = Counter(tx.status for tx in rows if tx.status not in FINAL)
-            assert not stuck, f"transactions left open: {stuck}"
-            await _check_results(client, rows, run, context)
-            await _check_ledger(sessions, rows, start, buyers)
-            assert len(run.kills_in_flight) == KILLS
-            assert sum(1 for n in run.kills_in_flight if n > 0) >= 5, run.kills_in_flight
-            assert worker.unexpected_exits == [], context
-            duplicates = await _duplicate_verifications(sessions)
-            print(
-                f"\ncrash test: seed {seed}; drivers done after {driven:.0f}s, every workflow "
-                f"closed after {settled:.0f}s; {KILLS} SIGKILLs with {run.kills_in_flight} "
-                f"purchases in flight; outcomes {dict(Counter(tx.status for tx in rows))}; "
-                f"transactions with duplicate verification records: {duplicates}"
-            )
-    finally:
-        worker.stop()
-        await _delete_schedules(client)
-        await engine.dispose()
+        workflow_ids = [tx.workflow_id for tx in await _transactions(sessions)]
+        assert len(workflow_ids) == sum(MIX.values())
+        closed = await wait_closed(client, workflow_ids, worker, CLOSE_TIMEOUT)
+        settled = asyncio.get_running_loop().time() - began
+        context = f"seed {seed}; worker log:\n{worker.tail()}"
+        open_ids = set(workflow_ids) - closed.keys()
+        assert not open_ids, f"{len(open_ids)} purchases still running; {context}"
+        assert set(closed.values()) == {WorkflowExecutionStatus.COMPLETED}, context
+        assert await still_running(client, PURCHASE_TYPES) == [], context
+        rows = await _transactions(sessions)
+        stuck = Counter(tx.status for tx in rows if tx.status not in FINAL)
+        assert not stuck, f"transactions left open: {stuck}"
+        await _check_results(client, rows, run, context)
+        await _check_ledger(sessions, rows, start, buyers)
+        assert len(run.kills_in_flight) == KILLS
+        assert sum(1 for n in run.kills_in_flight if n > 0) >= 5, run.kills_in_flight
+        assert worker.unexpected_exits == [], context
+        duplicates = await _duplicate_verifications(sessions)
+        print(
+            f"\ncrash test: seed {seed}; drivers done after {driven:.0f}s, every workflow "
+            f"closed after {settled:.0f}s; {KILLS} SIGKILLs with {run.kills_in_flight} "
+            f"purchases in flight; outcomes {dict(Counter(tx.status for tx in rows))}; "
+            f"transactions with duplicate verification records: {duplicates}"
+        )
