@@ -9,6 +9,7 @@ import pytest
 from core.security import TokenKind
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register
+from tests.api.test_creators import register_creator
 from tests.conftest import bearer, token
 from worker.cli import create_operator
 
@@ -18,7 +19,7 @@ Call = Callable[[httpx.AsyncClient, dict[str, str]], Awaitable[httpx.Response]]
 async def _tokens(api: httpx.AsyncClient, settings: Settings) -> tuple[dict[str, str], str]:
     agent = await register(api)
     operator = await create_operator(settings, f"op-{uuid.uuid4().hex[:8]}")
-    creator = token(TokenKind.CREATOR, uuid.uuid4())
+    creator = (await register_creator(api))["token"]
     return {"agent": agent["jwt_token"], "operator": operator, "creator": creator}, agent["id"]
 
 
@@ -54,5 +55,7 @@ async def test_expired_and_unknown_subjects_are_401(
     )
     ghost_operator = token(TokenKind.OPERATOR, uuid.uuid4())
     assert_problem(await api.get("/api/v1/operators/me", headers=bearer(ghost_operator)), 401)
+    ghost_creator = token(TokenKind.CREATOR, uuid.uuid4())
+    assert_problem(await api.get("/api/v1/redemptions", headers=bearer(ghost_creator)), 401)
     me = await api.get("/api/v1/operators/me", headers=bearer(tokens["operator"]))
     assert me.json()["active"] is True
