@@ -3,8 +3,12 @@
 from typing import Any, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.errors import AppError, InvalidState, NotFound, PaymentRequired, Unavailable
@@ -38,7 +42,8 @@ async def start(
     search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty,
     summary: str | None = None,
 ) -> None:
-    """Start, or find the one already running with this business id."""
+    """Start, or find the one already running with this business id. A business id runs once:
+    when its workflow already closed, nothing starts again."""
     try:
         await client.start_workflow(
             workflow,
@@ -46,9 +51,12 @@ async def start(
             id=id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=search_attributes,
             static_summary=summary,
         )
+    except WorkflowAlreadyStartedError:
+        return
     except RPCError as exc:
         raise Unavailable(f"Could not start the workflow: {exc.message}") from exc
 

@@ -181,7 +181,7 @@ async def test_express_without_credits_is_402_and_leaves_no_hold(
 
 
 async def test_same_key_express_20_times_charges_once(
-    live: httpx.AsyncClient, sessions: Sessions
+    live: httpx.AsyncClient, sessions: Sessions, temporal_dev: WorkflowEnvironment
 ) -> None:
     seller, buyer = await register(live), await register(live)
     item = await _listing(live, seller)
@@ -191,6 +191,13 @@ async def test_same_key_express_20_times_charges_once(
     )
     assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
     assert len({r.json()["transaction_id"] for r in responses}) == 1
+    later = await live.post(f"/api/v1/express/{item['id']}", headers=headers, json={})
+    fields = ("transaction_id", "content", "fee_ard", "buyer_balance")
+    assert [later.json()[f] for f in fields] == [responses[0].json()[f] for f in fields]
+    assert later.headers["Idempotent-Replayed"] == "true"
+    workflow_id = f"purchase:{later.json()['transaction_id']}"
+    runs = temporal_dev.client.list_workflows(f"WorkflowId = '{workflow_id}'")
+    assert len([r async for r in runs]) == 1  # the closed purchase was not started again
     assert (await balances(sessions))[buyer["id"]] == 95_000
     await assert_invariants(sessions)
 
