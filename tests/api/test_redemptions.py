@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import unit_of_work
 from core.settings import Settings
-from domain import creators
+from domain import creators, events
 from tests.api.helpers import assert_problem, register
 from tests.api.test_creators import register_creator
 from tests.conftest import bearer
@@ -87,6 +87,14 @@ async def test_api_credits_complete_at_once(live: httpx.AsyncClient, sessions: S
     done = await _settled(live, creator, opened.json()["id"])
     assert done["status"] == "completed"
     assert [s["status"] for s in done["steps"]] == ["pending", "completed"]
+    async with unit_of_work(sessions) as session:
+        kinds = ["redemption_created", "redemption_completed"]
+        told = [
+            (e.type, e.audience)
+            for e in await events.since(session, 0, kinds)
+            if e.payload["redemption_id"] == done["id"]
+        ]
+    assert told == [(kind, [creator["id"]]) for kind in kinds]  # only the creator hears
     after = await balances(sessions)
     assert after[creator["id"]] == 900_000
     assert after["paid_out"] - before["paid_out"] == 100_000
