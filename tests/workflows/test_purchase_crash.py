@@ -146,9 +146,23 @@ async def _drive(run: Run, delay: float, purchase: Callable[[], Awaitable[None]]
 
 
 async def _chaos(run: Run, worker: WorkerProcess) -> None:
-    """SIGKILL the worker at random moments of its life, KILLS times, restarting it each time."""
+    """SIGKILL the worker at random moments of its life, KILLS times, restarting it each time;
+    each kill waits (a little) for purchases to be in flight, so it meets some."""
+
+    async def purchases_in_flight() -> None:
+        for _ in range(100):
+            if run.in_flight:
+                return
+            await asyncio.sleep(0.05)
+
     in_flight = await sigkill_at_random(
-        worker, run.rng, KILLS, UPTIME_SECONDS, DOWNTIME_SECONDS, lambda: run.in_flight
+        worker,
+        run.rng,
+        KILLS,
+        UPTIME_SECONDS,
+        DOWNTIME_SECONDS,
+        lambda: run.in_flight,
+        aim=purchases_in_flight,
     )
     run.kills_in_flight.extend(in_flight)
 
