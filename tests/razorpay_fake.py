@@ -18,14 +18,14 @@ import binascii
 import hmac
 import json
 import re
-import socket
 import uuid
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
+
+from tests.local_server import LocalServer
 
 IFSC = re.compile(r"^[A-Z]{4}0[A-Z0-9]{6}$")
 VPA = re.compile(r"^[A-Za-z0-9.\-_]{2,256}@[A-Za-z]{2,64}$")
@@ -111,7 +111,7 @@ def _fund_account_problem(account: Any, mode: Any) -> tuple[str, str] | None:
     return None
 
 
-class RazorpayFake:
+class RazorpayFake(LocalServer):
     """Razorpay X's payouts API on a free loopback port (an async context manager)."""
 
     def __init__(self, key_id: str = "rzp_test_key", key_secret: str = "rzp_test_secret") -> None:
@@ -126,16 +126,7 @@ class RazorpayFake:
         self.lose_answers = 0
         self.delay_seconds = 0.0
         self.payout_status = "processing"
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(self._app())
 
     def _authorized(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -215,15 +206,3 @@ class RazorpayFake:
         app = FastAPI()
         app.add_api_route("/v1/payouts", self._payout, methods=["POST"])
         return app
-
-    async def __aenter__(self) -> "RazorpayFake":
-        self._task = asyncio.create_task(self._server.serve())
-        # uvicorn offers no startup event to wait on
-        while not self._server.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        if self._task:
-            await self._task

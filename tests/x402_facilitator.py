@@ -6,16 +6,13 @@ nonce settles once. Settling the same payment again answers the first settlement
 facilitator that checks the chain does; `fail_settles` makes the next settles answer 503.
 """
 
-import asyncio
 import hashlib
 import hmac
 import json
-import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from x402.schemas import (
@@ -28,6 +25,7 @@ from x402.schemas import (
 )
 
 from domain.purchases.x402 import encode_header
+from tests.local_server import LocalServer
 
 
 def _signature(key: str, authorization: dict[str, Any]) -> str:
@@ -133,32 +131,9 @@ def facilitator_app(chain: Chain) -> FastAPI:
     return app
 
 
-class Facilitator:
-    """The facilitator served by uvicorn on a free loopback port."""
+class Facilitator(LocalServer):
+    """The facilitator on a free loopback port (an async context manager)."""
 
     def __init__(self) -> None:
         self.chain = Chain()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        config = uvicorn.Config(
-            facilitator_app(self.chain), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self._server = uvicorn.Server(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> "Facilitator":
-        self._task = asyncio.create_task(self._server.serve())
-        # uvicorn offers no startup event to wait on
-        while not self._server.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self._server.should_exit = True
-        if self._task:
-            await self._task
+        super().__init__(facilitator_app(self.chain))
