@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -19,9 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from core.ids import payout_workflow
     from workflows.messages import MONTHLY_PAYOUT_WORKFLOW, PayoutRunSummary, RedemptionTerms
     from workflows.redemption import RedemptionWorkflow
+    from workflows.steps import durable_step
 
 STEP = timedelta(minutes=1)
-DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
 @workflow.defn(name=MONTHLY_PAYOUT_WORKFLOW)
@@ -55,10 +55,4 @@ class MonthlyPayoutWorkflow:
         return summary
 
     async def _step(self, method: Any, *args: Any) -> Any:
-        return await workflow.execute_activity_method(
-            method,
-            args=list(args),
-            start_to_close_timeout=STEP,
-            retry_policy=DURABLE,
-            summary=method.__doc__.splitlines()[0] if method.__doc__ else None,
-        )
+        return await durable_step(method, *args, start_to_close=STEP)

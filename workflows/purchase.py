@@ -31,10 +31,10 @@ with workflow.unsafe.imports_passed_through():
         PurchaseState,
         PurchaseTerms,
     )
+    from workflows.steps import DURABLE, summary_of
 
 STEP = timedelta(seconds=10)  # each step takes milliseconds; a lost one is retried this soon
 ANSWERED = RetryPolicy(maximum_attempts=3)  # a caller waits on these: answer, don't loop
-DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))  # money must finish moving
 FINAL = ("completed", "disputed", "refunded", "expired", "failed")
 
 
@@ -139,7 +139,7 @@ class PurchaseWorkflow:
     async def _step(
         self, method: Any, *args: Any, retry: RetryPolicy = DURABLE, summary: str | None = None
     ) -> Any:
-        summary = summary or (method.__doc__.splitlines()[0] if method.__doc__ else None)
+        summary = summary or summary_of(method)
         if self._locally:
             return await workflow.execute_local_activity_method(
                 method,

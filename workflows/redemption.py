@@ -27,9 +27,9 @@ with workflow.unsafe.imports_passed_through():
         RedemptionTerms,
         Rejection,
     )
+    from workflows.steps import durable_step
 
 STEP = timedelta(seconds=30)
-DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))  # money must finish moving
 ONCE = RetryPolicy(maximum_attempts=1)  # payout attempts are counted by the workflow
 FINAL = ("completed", "cancelled", "rejected", "failed")
 MAX_PAUSE = 300
@@ -103,13 +103,7 @@ class RedemptionWorkflow:
         return self._state
 
     async def _step(self, method: Any, *args: Any) -> Any:
-        return await workflow.execute_activity_method(
-            method,
-            args=list(args),
-            start_to_close_timeout=STEP,
-            retry_policy=DURABLE,
-            summary=method.__doc__.splitlines()[0] if method.__doc__ else None,
-        )
+        return await durable_step(method, *args, start_to_close=STEP)
 
     def _note(self, status: str, note: str) -> None:
         self._state.status = status
