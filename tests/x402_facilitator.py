@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from x402.http.utils import encode_payment_signature_header
 from x402.schemas import (
     PaymentPayload,
     PaymentRequirements,
@@ -24,7 +25,6 @@ from x402.schemas import (
     VerifyResponse,
 )
 
-from domain.purchases.x402 import encode_header
 from tests.local_server import LocalServer
 
 
@@ -63,7 +63,7 @@ class Chain:
             },
             accepted=requirements,
         )
-        return encode_header(payload)
+        return encode_payment_signature_header(payload)
 
     def check(self, payload: PaymentPayload, asked: PaymentRequirements) -> str | None:
         """Why this payment cannot pay these requirements, or None."""

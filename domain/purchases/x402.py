@@ -6,7 +6,6 @@ A settled payment enters the ledger as credits issued to the buyer and held at o
 payment's fingerprint keys that movement, so one signed payment never pays two purchases.
 """
 
-import base64
 import binascii
 import hashlib
 import json
@@ -16,7 +15,13 @@ import httpx
 from pydantic import ValidationError
 from x402.http import FacilitatorConfig, HTTPFacilitatorClient
 from x402.http.utils import decode_payment_signature_header, encode_payment_required_header
-from x402.schemas import PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse
+from x402.schemas import (
+    PaymentPayload,
+    PaymentRequired,
+    PaymentRequirements,
+    ResourceInfo,
+    SettleResponse,
+)
 
 from core.errors import PaymentRequired as PaymentRequiredError
 from core.errors import RuleViolation, Unavailable
@@ -53,7 +58,7 @@ def payment_required(settings: Settings, amount_units: int, resource: str) -> Pa
     """The 402 answer that tells a buyer what to pay (body `accepts`, header PAYMENT-REQUIRED)."""
     asked = PaymentRequired(
         error="X-PAYMENT header is required",
-        resource={"url": resource, "mime_type": "application/json"},  # type: ignore[arg-type]
+        resource=ResourceInfo(url=resource, mime_type="application/json"),
         accepts=[requirements(settings, amount_units)],
     )
     body = asked.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -125,9 +130,3 @@ class Facilitator:
             return await method(*args)
         except (httpx.HTTPError, ValueError) as exc:
             raise Unavailable(f"The x402 facilitator did not answer: {exc}") from exc
-
-
-def encode_header(payload: PaymentPayload) -> str:
-    """A payment as a buyer sends it (used by clients and tests)."""
-    raw = payload.model_dump_json(by_alias=True, exclude_none=True)
-    return base64.b64encode(raw.encode()).decode()

@@ -243,18 +243,6 @@ async def refund(
     return redemption
 
 
-async def paid_api_credits(session: AsyncSession, creator_id: uuid.UUID) -> int:
-    """API credits bought by completed api_credits redemptions (1 ARD = 1 credit), in units."""
-    total = await session.scalar(
-        select(func.coalesce(func.sum(Redemption.amount_units), 0)).where(
-            Redemption.creator_id == creator_id,
-            Redemption.redemption_type == "api_credits",
-            Redemption.status == "completed",
-        )
-    )
-    return int(total or 0)
-
-
 async def record_run(session: AsyncSession, period: str, run_id: str) -> PayoutRun:
     """The month's payout run as it stands: every completed payout of the month counts once."""
     run = await session.get(PayoutRun, period, with_for_update=True)

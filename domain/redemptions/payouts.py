@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.money import ard_to_units
 from core.settings import Settings
+from domain.ledger import accounts
 from domain.redemptions import Order, details_for, open_redemption
 from models.creators import Creator
 from models.ledger import LedgerAccount
@@ -52,11 +53,7 @@ async def open_payout(
     if existing is not None:
         return existing
     creator = await session.get(Creator, creator_id)
-    account = await session.scalar(
-        select(LedgerAccount).where(
-            LedgerAccount.owner_kind == "creator", LedgerAccount.owner_id == str(creator_id)
-        )
-    )
+    account = await accounts.find(session, "creator", creator_id)
     minimum = ard_to_units(settings.creator_min_withdrawal_ard)
     if creator is None or creator.payout_method is None or account is None:
         return None

@@ -35,7 +35,7 @@ from domain.wallet.deposits import CURRENCIES
 # Every supported currency (USD, INR, EUR, GBP) has two decimals (ISO 4217 exponent 2):
 # cents, paise, cents, pence.
 MINOR_UNITS_PER_MAJOR: Final = 100
-TIMEOUT_SECONDS: Final = 10.0
+TIMEOUT_SECONDS: Final = 10
 NARRATION: Final = "AgentChains payout"
 DEFAULT_CONTACT_NAME: Final = "AgentChains creator"
 
@@ -143,11 +143,11 @@ class RazorpayProvider:
 
     name = "razorpay"
 
-    def __init__(self, settings: Settings, *, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(self, settings: Settings, *, timeout_seconds: int = TIMEOUT_SECONDS) -> None:
         self._base_url = settings.razorpay_base_url.rstrip("/")
         self._auth = (settings.razorpay_key_id, settings.razorpay_key_secret)
         self._account_number = settings.razorpay_account_number
-        self._timeout = timeout
+        self._timeout = timeout_seconds
 
     def request_body(self, order: PayoutOrder) -> dict[str, Any]:
         """The JSON body for this order, in INR; PayoutRefused when Razorpay cannot pay it."""

@@ -197,8 +197,8 @@ async def test_unreachable_and_slow_providers_are_unavailable(fake: RazorpayFake
     nobody = RazorpayProvider(razorpay_settings(f"http://127.0.0.1:{closed_port}"))
     with pytest.raises(Unavailable, match="did not answer"):
         await nobody.pay(order())
-    fake.delay_seconds = 1.0
-    impatient = RazorpayProvider(razorpay_settings(fake.url), timeout=0.2)
+    fake.delay_seconds = 2.0
+    impatient = RazorpayProvider(razorpay_settings(fake.url), timeout_seconds=1)
     with pytest.raises(Unavailable, match="Timeout"):
         await impatient.pay(order())
 
