@@ -3,17 +3,18 @@
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
 
+from activities import implements
 from core.db import unit_of_work
 from domain import events
+from workflows.contracts import cache_decay as contract
 
 
 @dataclass
 class ContentActivities:
     sessions: async_sessionmaker[AsyncSession]
 
-    @activity.defn(name="content.announce_decay")
+    @implements(contract.ANNOUNCE_DECAY)
     async def announce_decay(self) -> None:
         """Every API process follows the outbox and decays its own hot tier on this event."""
         async with unit_of_work(self.sessions) as session:

@@ -5,16 +5,18 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities import implements
 from core.db import unit_of_work
 from domain import events, ledger
-from workflows.messages import AuditReport
+from workflows.contracts import ledger_audit as contract
+from workflows.contracts.ledger_audit import AuditReport
 
 
 @dataclass
 class LedgerActivities:
     sessions: async_sessionmaker[AsyncSession]
 
-    @activity.defn(name="ledger.audit")
+    @implements(contract.AUDIT_LEDGER)
     async def audit(self) -> AuditReport:
         async with unit_of_work(self.sessions) as session:
             verdict = await ledger.verify(session)

@@ -44,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from core.process import exit_hard
     from core.temporal import binary, connect, dev_server_flags
     from worker.cli import migrate
-    from workflows.messages import PurchaseState, PurchaseTerms
 
 BASELINE_QUEUE = "bench-empty-purchase"
 PRODUCT_QUEUE = "bench-purchases"
@@ -57,8 +56,8 @@ SELLERS = 8
 
 
 @activity.defn(name="bench.noop")
-async def noop(tx: uuid.UUID, status: str) -> PurchaseState:
-    return PurchaseState(transaction_id=tx, status=status)
+async def noop(tx: uuid.UUID, status: str) -> str:
+    return status
 
 
 @activity.defn(name="bench.noop_verify")
@@ -76,8 +75,7 @@ class EmptyVerificationWorkflow:
 @workflow.defn(name="BenchEmptyPurchase")
 class EmptyPurchaseWorkflow:
     @workflow.run
-    async def run(self, terms: PurchaseTerms) -> PurchaseState:
-        tx = terms.transaction_id
+    async def run(self, tx: uuid.UUID) -> str:
         for status in ("payment_confirmed", "delivered"):  # pay, deliver_from_store
             await workflow.execute_activity(noop, args=[tx, status], start_to_close_timeout=STEP)
         await workflow.execute_child_workflow(
@@ -264,7 +262,7 @@ def _empty(client: Client) -> Call:
         tx = uuid.uuid4()
         handle = await client.start_workflow(
             EmptyPurchaseWorkflow.run,
-            PurchaseTerms(transaction_id=tx, express=True),
+            tx,
             id=f"bench-purchase:{tx}",
             task_queue=BASELINE_QUEUE,
         )

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator, Uuid
@@ -50,3 +51,8 @@ class UUIDKey:
 class Timestamps:
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def one_of(values: type[StrEnum]) -> str:
+    """`('a', 'b')`: the values of a status enum, for a CHECK constraint."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"

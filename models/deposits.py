@@ -5,8 +5,9 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, UUIDKey, utcnow
+from models.base import Base, UUIDKey, one_of, utcnow
 from models.ledger import Units
+from workflows.contracts.deposit import DepositStatus
 
 
 class Deposit(UUIDKey, Base):
@@ -14,7 +15,7 @@ class Deposit(UUIDKey, Base):
 
     __tablename__ = "deposits"
     __table_args__ = (
-        CheckConstraint("status IN ('pending', 'completed', 'expired')", name="status"),
+        CheckConstraint(f"status IN {one_of(DepositStatus)}", name="status"),
         CheckConstraint("amount_units > 0", name="amount_positive"),
     )
 
@@ -22,7 +23,7 @@ class Deposit(UUIDKey, Base):
     amount_fiat: Mapped[Decimal] = mapped_column(Numeric(20, 2))
     currency: Mapped[str] = mapped_column(String(3))
     amount_units: Mapped[int] = mapped_column(Units)
-    status: Mapped[str] = mapped_column(String(10), default="pending")
+    status: Mapped[str] = mapped_column(String(10), default=DepositStatus.PENDING)
     payment_reference: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]

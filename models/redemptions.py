@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Timestamps, UUIDKey, utcnow
+from models.base import Base, Timestamps, UUIDKey, one_of, utcnow
 from models.ledger import Units
-
-REDEMPTION_STATUSES = ("pending", "processing", "completed", "cancelled", "rejected", "failed")
+from workflows.contracts.payout import PayoutRunStatus
+from workflows.contracts.redemption import RedemptionStatus
 
 
 class Redemption(UUIDKey, Timestamps, Base):
@@ -21,7 +21,7 @@ class Redemption(UUIDKey, Timestamps, Base):
 
     __tablename__ = "redemptions"
     __table_args__ = (
-        CheckConstraint(f"status IN {REDEMPTION_STATUSES}", name="status"),
+        CheckConstraint(f"status IN {one_of(RedemptionStatus)}", name="status"),
         CheckConstraint("amount_units > 0", name="amount_positive"),
         UniqueConstraint("creator_id", "period", name="one_payout_per_month"),
         Index("ix_redemptions_creator_created", "creator_id", "created_at"),
@@ -32,7 +32,7 @@ class Redemption(UUIDKey, Timestamps, Base):
     amount_units: Mapped[int] = mapped_column(Units)
     currency: Mapped[str] = mapped_column(String(3))
     payout_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(12), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default=RedemptionStatus.PENDING)
     workflow_id: Mapped[str] = mapped_column(String(120), unique=True)
     period: Mapped[str | None] = mapped_column(String(7))
     provider: Mapped[str | None] = mapped_column(String(20))
@@ -47,7 +47,7 @@ class PayoutRun(Base):
     __tablename__ = "payout_runs"
 
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
-    status: Mapped[str] = mapped_column(String(12), default="running")
+    status: Mapped[str] = mapped_column(String(12), default=PayoutRunStatus.RUNNING)
     creators_paid: Mapped[int] = mapped_column(default=0)
     total_units: Mapped[int] = mapped_column(Units, default=0)
     run_ids: Mapped[list[str]] = mapped_column(JSON, default=list)  # each run counted once

@@ -39,37 +39,25 @@ class TaskQueue:
     activities: Callable[[Dependencies], Sequence[Callable[..., Any]]]
 
 
-def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
-    idempotency = IdempotencyActivities(deps.sessions)
-    deposits = DepositActivities(deps.sessions)
-    ledger = LedgerActivities(deps.sessions)
-    content = ContentActivities(deps.sessions)
-    purchases = PurchaseActivities(deps.sessions, deps.settings, deps.content)
-    redemptions = RedemptionActivities(deps.sessions, deps.settings)
+def implemented(*providers: object) -> list[Callable[..., Any]]:
+    """Every activity the objects implement (their `@implements` methods)."""
     return [
-        idempotency.purge_expired,
-        deposits.open,
-        deposits.credit,
-        deposits.expire,
-        ledger.audit,
-        content.announce_decay,
-        purchases.pay,
-        purchases.verify_payment,
-        purchases.settle_payment,
-        purchases.pay_x402,
-        purchases.deliver,
-        purchases.deliver_from_store,
-        purchases.verify,
-        purchases.settle,
-        purchases.release,
-        redemptions.approve,
-        redemptions.pay_out,
-        redemptions.complete,
-        redemptions.refund,
-        redemptions.eligible_creators,
-        redemptions.open_payout,
-        redemptions.record_run,
+        getattr(provider, name)
+        for provider in providers
+        for name in dir(type(provider))
+        if hasattr(getattr(type(provider), name), "__temporal_activity_definition")
     ]
+
+
+def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
+    return implemented(
+        IdempotencyActivities(deps.sessions),
+        DepositActivities(deps.sessions),
+        LedgerActivities(deps.sessions),
+        ContentActivities(deps.sessions),
+        PurchaseActivities(deps.sessions, deps.settings, deps.content),
+        RedemptionActivities(deps.sessions, deps.settings),
+    )
 
 
 def task_queues(settings: Settings) -> dict[str, TaskQueue]:

@@ -1,23 +1,15 @@
 """Scheduled clean-up of records whose retention has passed."""
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.idempotency import IdempotencyActivities
-    from workflows.messages import PurgeResult
+    from workflows.contracts import housekeeping as contract
+    from workflows.contracts.housekeeping import PurgeResult
+    from workflows.steps import step
 
 
-@workflow.defn(name="HousekeepingWorkflow")
+@workflow.defn(name=contract.HOUSEKEEPING.name)
 class HousekeepingWorkflow:
     @workflow.run
     async def run(self) -> PurgeResult:
-        return await workflow.execute_activity_method(
-            IdempotencyActivities.purge_expired,
-            workflow.now(),
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
-            summary="Delete expired Idempotency-Key records",
-        )
+        return await step(contract.PURGE_IDEMPOTENCY_KEYS)(workflow.now())

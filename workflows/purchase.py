@@ -7,104 +7,87 @@ automatically. Express runs the same steps at once, with the seller's stored con
 The status is mirrored into the `TransactionStatus` search attribute for operators.
 """
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import ParamSpec, TypeVar
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.purchases import PurchaseActivities
     from core.ids import verification_workflow
-    from core.temporal import TRANSACTION_STATUS
-    from workflows.delivery_verification import DeliveryVerificationWorkflow
-    from workflows.messages import (
-        CONFIRM_PAYMENT,
-        DELIVER,
-        PURCHASE_WORKFLOW,
-        VERIFY,
+    from workflows.contracts import Activity, invalid_state
+    from workflows.contracts import purchase as contract
+    from workflows.contracts.purchase import (
         Delivery,
         Payment,
         PurchaseState,
+        PurchaseStatus,
         PurchaseTerms,
     )
-    from workflows.steps import DURABLE, summary_of
+    from workflows.steps import ANSWERED, DURABLE, StepFailed, child, refusal_of, step
 
-STEP = timedelta(seconds=10)  # each step takes milliseconds; a lost one is retried this soon
-ANSWERED = RetryPolicy(maximum_attempts=3)  # a caller waits on these: answer, don't loop
-FINAL = ("completed", "disputed", "refunded", "expired", "failed")
-
-
-def _refusal(err: BaseException) -> ApplicationError | None:
-    """The business refusal behind a failed step (a local activity raises it as it is)."""
-    if isinstance(err, ApplicationError):
-        return err
-    cause = err.cause if isinstance(err, ActivityError) else None
-    return cause if isinstance(cause, ApplicationError) else None
+S = PurchaseStatus
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-@workflow.defn(name=PURCHASE_WORKFLOW)
+@workflow.defn(name=contract.PURCHASE.name)
 class PurchaseWorkflow:
     @workflow.init
     def __init__(self, terms: PurchaseTerms) -> None:
         # The status starts in the search attributes given at start, so it is set here directly.
-        self._state = PurchaseState(transaction_id=terms.transaction_id, status="payment_pending")
+        self._state = terms.purchase
         self._busy = 0
         self._closing = False
         self._verify_requested = False
         # Express with credits runs every step as a local activity: one workflow task, no
         # round trips through the server between steps (x402 calls keep their own retries).
-        self._locally = terms.express and terms.payment is None
+        self._locally = terms.purchase.express and terms.payment is None
 
     @property
-    def status(self) -> str:
+    def status(self) -> PurchaseStatus:
         return self._state.status
 
     def _set(self, state: PurchaseState) -> PurchaseState:
         if state.status != self._state.status:
-            workflow.upsert_search_attributes([TRANSACTION_STATUS.value_set(state.status)])
+            workflow.upsert_search_attributes([contract.TRANSACTION_STATUS.value_set(state.status)])
         self._state = state
         return state
 
     @workflow.run
     async def run(self, terms: PurchaseTerms) -> PurchaseState:
-        tx = terms.transaction_id
-        if terms.express:
-            return await self._express(terms)
+        if terms.purchase.express:
+            return await self._express(terms.payment)
         window = timedelta(seconds=terms.window_seconds)
-        if not await self._within(window, lambda: self.status != "payment_pending"):
-            return await self._release(tx, "expired", "not paid within the window")
-        if not await self._within(window, lambda: self.status != "payment_confirmed"):
-            return await self._release(tx, "expired", "not delivered within the window")
+        if not await self._within(window, lambda: self.status != S.PAYMENT_PENDING):
+            return await self._release(S.EXPIRED, "not paid within the window")
+        if not await self._within(window, lambda: self.status != S.PAYMENT_CONFIRMED):
+            return await self._release(S.EXPIRED, "not delivered within the window")
         await self._within(window, lambda: self._verify_requested)
-        return await self._verify_and_close(tx)
+        return await self._verify_and_close()
 
-    async def _express(self, terms: PurchaseTerms) -> PurchaseState:
-        tx = terms.transaction_id
+    async def _express(self, payment: Payment | None) -> PurchaseState:
         try:
-            await self._pay(terms.payment)
-        except (ActivityError, ApplicationError) as err:
-            refusal = _refusal(err)
-            reason = refusal.message if refusal else str(err)
-            closed = await self._release(tx, "failed", reason)
+            await self._pay(payment)
+        except StepFailed as err:
+            refusal = refusal_of(err)
+            reason = refusal.message if refusal else "the payment could not be completed"
+            closed = await self._release(S.FAILED, reason)
             code = refusal.type if refusal else None
             return self._set(closed.model_copy(update={"error_code": code}))
-        self._set(await self._step(PurchaseActivities.deliver_from_store, tx))
-        return await self._verify_and_close(tx)
+        self._set(await self._step(contract.DELIVER_FROM_STORE)(self._tx))
+        return await self._verify_and_close()
 
     async def _pay(self, payment: Payment | None) -> PurchaseState:
         """Hold the price: on the buyer's credits, or out of a verified, settled x402 payment."""
         tx = self._tx
         if payment is None:
-            return self._set(await self._step(PurchaseActivities.pay, tx, retry=ANSWERED))
-        await self._step(PurchaseActivities.verify_payment, tx, payment, retry=ANSWERED)
-        settlement = await self._step(PurchaseActivities.settle_payment, tx, payment)
-        return self._set(
-            await self._step(PurchaseActivities.pay_x402, tx, payment.fingerprint, settlement)
-        )
+            return self._set(await self._step(contract.PAY, answered=True)(tx))
+        await self._step(contract.VERIFY_PAYMENT, answered=True)(tx, payment)
+        settlement = await self._step(contract.SETTLE_PAYMENT)(tx, payment)
+        return self._set(await self._step(contract.PAY_X402)(tx, payment.fingerprint, settlement))
 
     async def _within(self, window: timedelta, done: Callable[[], bool]) -> bool:
         """Wait for `done`; when the window closes, refuse new updates and let running ones end."""
@@ -117,97 +100,74 @@ class PurchaseWorkflow:
             self._closing = False
             return done()
 
-    async def _verify_and_close(self, tx: UUID) -> PurchaseState:
+    async def _verify_and_close(self) -> PurchaseState:
+        tx = self._tx
         if self._locally:
-            matched = await self._step(PurchaseActivities.verify, tx)
+            matched = await self._step(contract.CHECK_DELIVERY)(tx)
         else:
-            matched = await workflow.execute_child_workflow(
-                DeliveryVerificationWorkflow.run, tx, id=verification_workflow(tx)
-            )
+            matched = await child(contract.VERIFICATION, tx, id=verification_workflow(tx))
         if matched:
-            self._set(await self._step(PurchaseActivities.settle, tx))
-        else:
-            await self._release(tx, "disputed", "delivered content does not match the listing")
-        return self._state
+            return self._set(await self._step(contract.SETTLE)(tx))
+        return await self._release(S.DISPUTED, "delivered content does not match the listing")
 
-    async def _release(self, tx: UUID, status: str, reason: str) -> PurchaseState:
-        summary = f"Close as {status}: {reason}"
-        return self._set(
-            await self._step(PurchaseActivities.release, tx, status, reason, summary=summary)
-        )
+    async def _release(self, status: PurchaseStatus, reason: str) -> PurchaseState:
+        release = self._step(contract.RELEASE, summary=f"Close as {status}: {reason}")
+        return self._set(await release(self._tx, status, reason))
 
-    async def _step(
-        self, method: Any, *args: Any, retry: RetryPolicy = DURABLE, summary: str | None = None
-    ) -> Any:
-        summary = summary or summary_of(method)
-        if self._locally:
-            return await workflow.execute_local_activity_method(
-                method,
-                args=list(args),
-                start_to_close_timeout=STEP,
-                retry_policy=retry,
-                summary=summary,
-            )
-        return await workflow.execute_activity_method(
-            method,
-            args=list(args),
-            start_to_close_timeout=STEP,
-            retry_policy=retry,
-            summary=summary,
-        )
+    def _step(
+        self, activity: Activity[P, R], *, answered: bool = False, summary: str | None = None
+    ) -> Callable[P, Awaitable[R]]:
+        policy = ANSWERED if answered else DURABLE
+        return step(activity, policy, local=self._locally, summary=summary)
 
-    async def _in_update(self, step: Callable[[], Any]) -> PurchaseState:
-        """Run a step for an update; a business refusal fails the update, not the purchase."""
+    async def _in_update(self, run: Callable[[], Awaitable[PurchaseState]]) -> PurchaseState:
+        """Run a step for an update; a refusal fails the update with its code, not the purchase."""
         self._busy += 1
         try:
-            state: PurchaseState = await step()
-            return state
-        except ActivityError as err:
-            if refusal := _refusal(err):
-                message, code = refusal.message, refusal.type
-                raise ApplicationError(message, type=code, non_retryable=True) from err
-            raise ApplicationError(str(err), type="unavailable", non_retryable=True) from err
+            return await run()
+        except StepFailed as err:
+            refusal = refusal_of(err)
+            if refusal is not None:
+                raise refusal from err
+            raise ApplicationError("The step could not be completed", non_retryable=True) from err
         finally:
             self._busy -= 1
 
-    def _require(self, status: str) -> None:
+    def _require(self, status: PurchaseStatus) -> None:
         if self._closing or self.status != status or self._busy:
-            raise ApplicationError(
-                f"This purchase is {self.status}, not {status}", type="invalid_state"
-            )
+            raise invalid_state(f"This purchase is {self.status}, not {status}")
 
-    @workflow.update(name=CONFIRM_PAYMENT)
+    @workflow.update(name=contract.CONFIRM_PAYMENT.name)
     async def confirm_payment(self, payment: Payment | None = None) -> PurchaseState:
         return await self._in_update(lambda: self._pay(payment))
 
     @confirm_payment.validator
     def _validate_payment(self, payment: Payment | None = None) -> None:
-        self._require("payment_pending")
+        self._require(S.PAYMENT_PENDING)
 
-    @workflow.update(name=DELIVER)
+    @workflow.update(name=contract.DELIVER.name)
     async def deliver(self, delivery: Delivery) -> PurchaseState:
-        async def step() -> PurchaseState:
-            delivered = delivery.delivered_hash
-            step_args = (PurchaseActivities.deliver, self._tx, delivered)
-            return self._set(await self._step(*step_args, retry=ANSWERED))
+        async def record() -> PurchaseState:
+            recorded = self._step(contract.RECORD_DELIVERY, answered=True)
+            return self._set(await recorded(self._tx, delivery.delivered_hash))
 
-        return await self._in_update(step)
+        return await self._in_update(record)
 
     @deliver.validator
     def _validate_delivery(self, delivery: Delivery) -> None:
-        self._require("payment_confirmed")
+        self._require(S.PAYMENT_CONFIRMED)
 
-    @workflow.update(name=VERIFY)
+    @workflow.update(name=contract.VERIFY.name)
     async def verify(self) -> PurchaseState:
         self._verify_requested = True
-        await workflow.wait_condition(lambda: self.status in FINAL)
+        await workflow.wait_condition(lambda: self.status.final)
         return self._state
 
     @verify.validator
     def _validate_verify(self) -> None:
-        self._require("delivered")
+        self._require(S.DELIVERED)
 
-    @workflow.query
+    @workflow.query(name=contract.STATE.name)
     def state(self) -> PurchaseState:
         return self._state
 

@@ -7,58 +7,53 @@ an attempt that already paid wins (the rejection is then refused).
 """
 
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.redemptions import RedemptionActivities
-    from workflows.messages import (
-        APPROVE,
-        CANCEL,
-        REDEMPTION_WORKFLOW,
-        REJECT,
+    from workflows.contracts import invalid_state
+    from workflows.contracts import redemption as contract
+    from workflows.contracts.redemption import (
         Payout,
         RedemptionState,
+        RedemptionStatus,
         RedemptionStep,
         RedemptionTerms,
+        RedemptionType,
         Rejection,
     )
-    from workflows.steps import durable_step
+    from workflows.steps import ONCE, StepFailed, refusal_of, step
 
-STEP = timedelta(seconds=30)
-ONCE = RetryPolicy(maximum_attempts=1)  # payout attempts are counted by the workflow
-FINAL = ("completed", "cancelled", "rejected", "failed")
+S = RedemptionStatus
 MAX_PAUSE = 300
+APPROVE, REJECT, CANCEL = "approve", "reject", "cancel"  # the decision taken on the redemption
 
 
-@workflow.defn(name=REDEMPTION_WORKFLOW)
+@workflow.defn(name=contract.REDEMPTION.name)
 class RedemptionWorkflow:
     @workflow.init
     def __init__(self, terms: RedemptionTerms) -> None:
-        self._state = RedemptionState(redemption_id=terms.redemption_id, status="pending")
-        self._note("pending", "credits held in payout clearing")
-        self._decision: str | None = "approve" if terms.approved else None
+        self._state = terms.redemption
+        self._note(S.PENDING, "credits held in payout clearing")
+        self._decision: str | None = APPROVE if terms.approved else None
         self._reason = ""
 
     @workflow.run
     async def run(self, terms: RedemptionTerms) -> RedemptionState:
-        if terms.redemption_type == "api_credits":
-            return await self._close(RedemptionActivities.complete, self._id, None)
+        if terms.redemption.redemption_type == RedemptionType.API_CREDITS:
+            return self._closed(await step(contract.COMPLETE)(self._id, None))
         await workflow.wait_condition(lambda: self._decision is not None)
-        if self._decision != "approve":
+        if self._decision != APPROVE:
             return await self._refund(self._decision_status, self._reason)
-        await self._step(RedemptionActivities.approve, self._id)
-        self._note("processing", "approved")
+        await step(contract.START_PROCESSING)(self._id)
+        self._note(S.PROCESSING, "approved")
         payout = await self._pay_out(terms)
         if payout is not None:
-            return await self._close(RedemptionActivities.complete, self._id, payout)
-        if self._decision == "reject":
-            return await self._refund("rejected", self._reason)
-        return await self._refund("failed", self._reason)
+            return self._closed(await step(contract.COMPLETE)(self._id, payout))
+        if self._decision == REJECT:
+            return await self._refund(S.REJECTED, self._reason)
+        return await self._refund(S.FAILED, self._reason)
 
     async def _pay_out(self, terms: RedemptionTerms) -> Payout | None:
         """Attempt the payout until it succeeds, is refused, is rejected, or attempts run out."""
@@ -66,20 +61,14 @@ class RedemptionWorkflow:
         for attempt in range(1, terms.payout_attempts + 1):
             if self._rejected():
                 return None
+            summary = f"Payout attempt {attempt} of {terms.payout_attempts}"
             try:
-                payout: Payout = await workflow.execute_activity_method(
-                    RedemptionActivities.pay_out,
-                    self._id,
-                    start_to_close_timeout=STEP,
-                    retry_policy=ONCE,
-                    summary=f"Payout attempt {attempt} of {terms.payout_attempts}",
-                )
-                return payout
-            except ActivityError as err:
-                cause = err.cause
-                self._reason = cause.message if isinstance(cause, ApplicationError) else str(err)
-                self._note("processing", f"attempt {attempt} failed: {self._reason}")
-                if isinstance(cause, ApplicationError) and cause.non_retryable:
+                return await step(contract.PAY_OUT, ONCE, summary=summary)(self._id)
+            except StepFailed as err:
+                refusal = refusal_of(err)
+                self._reason = refusal.message if refusal else "the payout provider did not answer"
+                self._note(S.PROCESSING, f"attempt {attempt} failed: {self._reason}")
+                if refusal is not None:
                     return None
             if attempt < terms.payout_attempts:
                 try:
@@ -90,22 +79,17 @@ class RedemptionWorkflow:
         return None
 
     def _rejected(self) -> bool:
-        return self._decision == "reject"
+        return self._decision == REJECT
 
-    async def _refund(self, status: str, reason: str) -> RedemptionState:
-        return await self._close(RedemptionActivities.refund, self._id, status, reason)
+    async def _refund(self, status: RedemptionStatus, reason: str) -> RedemptionState:
+        return self._closed(await step(contract.REFUND)(self._id, status, reason))
 
-    async def _close(self, method: Any, *args: Any) -> RedemptionState:
-        closed: RedemptionState = await self._step(method, *args)
-        steps = [*self._state.steps]
-        self._state = closed.model_copy(update={"steps": steps})
+    def _closed(self, closed: RedemptionState) -> RedemptionState:
+        self._state = closed.model_copy(update={"steps": self._state.steps})
         self._note(closed.status, closed.reason or closed.provider_reference or "")
         return self._state
 
-    async def _step(self, method: Any, *args: Any) -> Any:
-        return await durable_step(method, *args, start_to_close=STEP)
-
-    def _note(self, status: str, note: str) -> None:
+    def _note(self, status: RedemptionStatus, note: str) -> None:
         self._state.status = status
         self._state.steps.append(RedemptionStep(status=status, at=workflow.now(), note=note))
 
@@ -114,50 +98,48 @@ class RedemptionWorkflow:
         return self._state.redemption_id
 
     @property
-    def _decision_status(self) -> str:
-        return {"reject": "rejected", "cancel": "cancelled"}.get(self._decision or "", "failed")
+    def _decision_status(self) -> RedemptionStatus:
+        return {REJECT: S.REJECTED, CANCEL: S.CANCELLED}.get(self._decision or "", S.FAILED)
 
-    async def _decided(self, expected: str) -> RedemptionState:
-        await workflow.wait_condition(lambda: self._state.status in FINAL)
+    async def _decided(self, expected: RedemptionStatus) -> RedemptionState:
+        await workflow.wait_condition(lambda: self._state.status.final)
         if self._state.status != expected:
-            raise ApplicationError(
-                f"The redemption was {self._state.status} first", type="invalid_state"
-            )
+            raise invalid_state(f"The redemption was {self._state.status} first")
         return self._state
 
     def _refuse_unless(self, allowed: bool) -> None:
         if not allowed:
-            raise ApplicationError(f"This redemption is {self._state.status}", type="invalid_state")
+            raise invalid_state(f"This redemption is {self._state.status}")
 
-    @workflow.update(name=APPROVE)
+    @workflow.update(name=contract.APPROVE.name)
     async def approve(self) -> RedemptionState:
-        self._decision = "approve"
-        await workflow.wait_condition(lambda: self._state.status != "pending")
+        self._decision = APPROVE
+        await workflow.wait_condition(lambda: self._state.status != S.PENDING)
         return self._state
 
     @approve.validator
     def _validate_approve(self) -> None:
-        self._refuse_unless(self._state.status == "pending" and self._decision is None)
+        self._refuse_unless(self._state.status == S.PENDING and self._decision is None)
 
-    @workflow.update(name=REJECT)
+    @workflow.update(name=contract.REJECT.name)
     async def reject(self, rejection: Rejection) -> RedemptionState:
-        self._decision, self._reason = "reject", rejection.reason
-        return await self._decided("rejected")
+        self._decision, self._reason = REJECT, rejection.reason
+        return await self._decided(S.REJECTED)
 
     @reject.validator
     def _validate_reject(self, rejection: Rejection) -> None:
-        open_to_reject = self._decision in (None, "approve")
-        self._refuse_unless(self._state.status in ("pending", "processing") and open_to_reject)
+        open_to_reject = self._decision in (None, APPROVE)
+        self._refuse_unless(self._state.status in (S.PENDING, S.PROCESSING) and open_to_reject)
 
-    @workflow.update(name=CANCEL)
+    @workflow.update(name=contract.CANCEL.name)
     async def cancel(self) -> RedemptionState:
-        self._decision, self._reason = "cancel", "cancelled by the creator"
-        return await self._decided("cancelled")
+        self._decision, self._reason = CANCEL, "cancelled by the creator"
+        return await self._decided(S.CANCELLED)
 
     @cancel.validator
     def _validate_cancel(self) -> None:
-        self._refuse_unless(self._state.status == "pending" and self._decision is None)
+        self._refuse_unless(self._state.status == S.PENDING and self._decision is None)
 
-    @workflow.query
+    @workflow.query(name=contract.STATE.name)
     def state(self) -> RedemptionState:
         return self._state

@@ -1,24 +1,90 @@
-"""How workflows run their activities: retried until the money has finished moving, with the
-activity's first docstring line as the summary the Temporal UI shows for the step."""
+"""How workflows run their steps: every activity through `step()`, with a policy from one table.
 
+    state = await step(purchase.SETTLE)(tx)                     # retried until the money moved
+    state = await step(purchase.PAY, ANSWERED, local=True)(tx)  # a caller waits on this one
+
+The contract's activity gives the name, the argument and result types and the summary the
+Temporal UI shows for the step.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
-DURABLE = RetryPolicy(maximum_interval=timedelta(seconds=30))
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import Activity, Workflow
+
+P = ParamSpec("P")
+A = TypeVar("A")
+R = TypeVar("R")
 
 
-def summary_of(method: Any) -> str | None:
-    return method.__doc__.splitlines()[0] if method.__doc__ else None
+@dataclass(frozen=True)
+class Policy:
+    timeout: timedelta  # start-to-close of one attempt: a lost attempt is retried this soon
+    retry: RetryPolicy
 
 
-async def durable_step(method: Any, *args: Any, start_to_close: timedelta) -> Any:
-    return await workflow.execute_activity_method(
-        method,
-        args=list(args),
-        start_to_close_timeout=start_to_close,
-        retry_policy=DURABLE,
-        summary=summary_of(method),
+# Money steps: retried until they finish (each is idempotent by its ledger key).
+DURABLE = Policy(timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(seconds=30)))
+# A caller waits on the answer: a few attempts, then the refusal or failure goes back to it.
+ANSWERED = Policy(timedelta(seconds=10), RetryPolicy(maximum_attempts=3))
+# One call to the outside world per attempt; the workflow counts and spaces the attempts.
+ONCE = Policy(timedelta(seconds=30), RetryPolicy(maximum_attempts=1))
+# Work over many rows (audits, monthly runs).
+LONG = Policy(timedelta(minutes=10), RetryPolicy(maximum_interval=timedelta(minutes=1)))
+
+
+def step(
+    activity: Activity[P, R],
+    policy: Policy = DURABLE,
+    *,
+    local: bool = False,
+    summary: str | None = None,
+) -> Callable[P, Awaitable[R]]:
+    """The activity as a typed call; `local` runs it in the workflow's own task (no round trip
+    through the server), for steps a caller waits on."""
+
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        assert not kwargs, "activities take positional arguments"
+        options: dict[str, Any] = {
+            "args": list(args),
+            "result_type": activity.result,
+            "start_to_close_timeout": policy.timeout,
+            "retry_policy": policy.retry,
+            "summary": summary or activity.summary,
+        }
+        if local:
+            result: R = await workflow.execute_local_activity(activity.name, **options)
+        else:
+            result = await workflow.execute_activity(activity.name, **options)
+        return result
+
+    return call
+
+
+async def child(flow: Workflow[A, R], arg: A, *, id: str, summary: str | None = None) -> R:
+    """Run a child workflow to its end."""
+    result: R = await workflow.execute_child_workflow(
+        flow.name, arg, id=id, result_type=flow.result, static_summary=summary
     )
+    return result
+
+
+# A failed activity raises ActivityError with the failure as its cause; a local one may raise
+# the failure itself.
+StepFailed = (ActivityError, ApplicationError)
+
+
+def refusal_of(failure: BaseException) -> ApplicationError | None:
+    """The business refusal behind a failed step (its code is the type), or None when the step
+    failed for another reason (timed out, crashed)."""
+    cause = failure.cause if isinstance(failure, ActivityError) else failure
+    if isinstance(cause, ApplicationError) and cause.non_retryable and cause.type:
+        return cause
+    return None

@@ -1,13 +1,10 @@
 """The ARD wallet: balances, history, transfers, deposits, supply, tiers, currencies, audit."""
 
-import uuid
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api import temporal
 from api.deps import (
     AgentId,
     DepositConfirmer,
@@ -16,6 +13,7 @@ from api.deps import (
     Session,
     State,
 )
+from api.flows import deposits as flow
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.wallet import (
     Currencies,
@@ -32,19 +30,10 @@ from api.schemas.wallet import (
     WalletHistory,
 )
 from core import ids
-from core.clock import utcnow
-from core.db import unit_of_work
-from core.errors import InvalidState
 from core.money import units_to_usdc
 from domain import ledger
 from domain.wallet import accounts, deposits, transfers
-from workflows.messages import (
-    CONFIRM_DEPOSIT,
-    DEPOSIT_WORKFLOW,
-    Confirmation,
-    DepositState,
-    DepositTerms,
-)
+from workflows.contracts.deposit import DepositState
 
 router = APIRouter(prefix="/wallet", tags=["wallet"])
 
@@ -104,7 +93,7 @@ async def transfer(
     return idem.respond(201, TransferResponse.model_validate(movement, from_attributes=True))
 
 
-def _deposit_response(deposit: DepositState) -> DepositResponse:
+def _deposit_response(deposit: DepositState, instructions: str | None = None) -> DepositResponse:
     return DepositResponse(
         id=deposit.deposit_id,
         agent_id=deposit.agent_id,
@@ -113,6 +102,7 @@ def _deposit_response(deposit: DepositState) -> DepositResponse:
         currency=deposit.currency,
         amount_ard=deposit.amount_units,
         payment_reference=deposit.payment_reference,
+        payment_instructions=instructions,
         created_at=deposit.created_at,
         expires_at=deposit.expires_at,
         confirmed_at=deposit.confirmed_at,
@@ -121,43 +111,26 @@ def _deposit_response(deposit: DepositState) -> DepositResponse:
 
 
 @router.post("/deposit", status_code=201, response_model=DepositResponse)
-async def deposit(
-    body: DepositRequest, request: Request, agent: AgentId, state: State, idem: IdempotencyDep
-) -> Response:
+async def deposit(body: DepositRequest, request: Request, agent: AgentId, state: State) -> Response:
     """Open a deposit; credits arrive once an operator or the provider confirms the payment."""
-    if isinstance(idem, Response):
-        return idem
     key = request.headers.get("Idempotency-Key")
-    deposit_id = uuid.uuid5(agent, f"deposit:{key}") if key else uuid.uuid4()
-    terms = DepositTerms(
-        deposit_id=deposit_id,
-        agent_id=agent,
-        amount_fiat=body.amount_fiat,
-        currency=body.currency,
-        expires_at=utcnow() + timedelta(seconds=state.settings.deposit_expiry_seconds),
+    opened = await flow.open_deposit(state, agent, body.amount_fiat, body.currency, key)
+    pending = opened.state
+    instructions = (
+        f"Pay {pending.amount_fiat:.2f} {pending.currency} quoting {pending.payment_reference}."
     )
-    await temporal.start(
-        state.temporal,
-        DEPOSIT_WORKFLOW,
-        terms,
-        id=ids.deposit_workflow(deposit_id),
-        task_queue=state.settings.temporal_task_queue,
-    )
-    units = deposits.units_for(body.amount_fiat, body.currency)
-    reference = deposits.payment_reference(deposit_id)
-    response = DepositResponse(
-        id=deposit_id,
-        agent_id=agent,
-        status="pending",
-        amount_fiat=f"{body.amount_fiat:.2f}",
-        currency=body.currency,
-        amount_ard=units,
-        payment_reference=reference,
-        payment_instructions=f"Pay {body.amount_fiat:.2f} {body.currency} quoting {reference}.",
-        expires_at=terms.expires_at,
-        workflow_id=ids.deposit_workflow(deposit_id),
-    )
-    return idem.respond(201, response)
+    headers = {"Location": f"/api/v1/wallet/deposit/{pending.deposit_id}"}
+    if opened.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    answer = _deposit_response(pending, instructions).model_dump_json()
+    return Response(answer, 201, headers, media_type="application/json")
+
+
+@router.get("/deposit/{deposit_id}", response_model=DepositResponse)
+async def one_deposit(deposit_id: str, agent: AgentId, session: Session) -> DepositResponse:
+    """One of the caller's deposits; anyone else's does not exist."""
+    found = await deposits.of_agent(session, deposit_id, agent)
+    return _deposit_response(DepositState.model_validate(found))
 
 
 @router.post("/deposit/{deposit_id}/confirm", response_model=DepositResponse)
@@ -168,23 +141,7 @@ async def confirm_deposit(
 
     No database transaction is held while the workflow credits the deposit.
     """
-    key = ids.parse_id(deposit_id)
-    if key is None:
-        raise deposits.DepositNotFound(f"Deposit {deposit_id} not found")
-    try:
-        confirmed: DepositState = await temporal.update(
-            state.temporal,
-            ids.deposit_workflow(key),
-            CONFIRM_DEPOSIT,
-            Confirmation(confirmed_by=confirmer),
-            DepositState,
-        )
-    except temporal.WorkflowGone:
-        async with unit_of_work(state.sessions) as session:
-            confirmed = DepositState.model_validate(await deposits.get(session, key))
-    if confirmed.status != "completed":
-        raise InvalidState(f"Deposit {deposit_id} is {confirmed.status}")
-    return _deposit_response(confirmed)
+    return _deposit_response(await flow.confirm(state, deposit_id, confirmer))
 
 
 @router.get("/supply", response_model=Supply)

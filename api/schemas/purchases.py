@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from api.schemas.common import Page, Request
 from api.schemas.listings import PriceOut
 from api.schemas.money import ArdOut
+from workflows.contracts.purchase import PaymentMethod, PurchaseStatus, VerificationStatus
 
 
 class Initiate(Request):
@@ -24,7 +25,7 @@ class PaymentDetails(BaseModel):
 
 class Initiated(BaseModel):
     transaction_id: uuid.UUID
-    status: str
+    status: PurchaseStatus
     amount_usdc: PriceOut
     amount_ard: ArdOut
     payment_details: PaymentDetails
@@ -43,12 +44,12 @@ class TransactionResponse(BaseModel):
     amount_usdc: PriceOut
     amount_ard: ArdOut
     fee_ard: ArdOut
-    status: str
-    payment_method: str
+    status: PurchaseStatus
+    payment_method: PaymentMethod
     payment_tx_hash: str | None
     content_hash: str
     delivered_hash: str | None
-    verification_status: str
+    verification_status: VerificationStatus
     error_message: str | None
     initiated_at: datetime
     paid_at: datetime | None
@@ -63,14 +64,17 @@ class TransactionList(Page):
 
 
 class ExpressRequest(Request):
-    payment_method: Literal["token", "x402"] = "token"
+    payment_method: PaymentMethod = PaymentMethod.TOKEN
+
+
+ContentEncoding = Literal["utf-8", "base64"]
 
 
 class ExpressResult(BaseModel):
     transaction_id: uuid.UUID
     listing_id: uuid.UUID
     content: str
-    content_encoding: Literal["utf-8", "base64"]
+    content_encoding: ContentEncoding
     content_hash: str
     price_usdc: PriceOut
     amount_ard: ArdOut

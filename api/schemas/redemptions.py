@@ -7,8 +7,8 @@ from pydantic import BaseModel, Field
 
 from api.schemas.common import Page, Request
 from api.schemas.money import ArdIn, ArdOut
-
-RedemptionType = Literal["api_credits", "gift_card", "bank_withdrawal", "upi"]
+from workflows.contracts.payout import PayoutRunStatus
+from workflows.contracts.redemption import RedemptionStatus, RedemptionType
 
 
 class RedemptionRequest(Request):
@@ -21,7 +21,7 @@ class RedemptionRequest(Request):
 
 
 class Step(BaseModel):
-    status: str
+    status: RedemptionStatus
     at: datetime
     note: str
 
@@ -29,11 +29,11 @@ class Step(BaseModel):
 class RedemptionResponse(BaseModel):
     id: uuid.UUID
     creator_id: uuid.UUID
-    redemption_type: str
+    redemption_type: RedemptionType
     amount_ard: ArdOut
     currency: str
     payout_details: dict[str, Any]
-    status: str
+    status: RedemptionStatus
     provider: str | None
     provider_reference: str | None
     reason: str | None
@@ -67,7 +67,7 @@ class RejectRequest(Request):
 
 class PayoutRunResponse(BaseModel):
     period: str
-    status: str
+    status: PayoutRunStatus
     creators_paid: int
     total_ard: ArdOut
     runs: int

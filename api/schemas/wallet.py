@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.schemas.common import Page, Request
 from api.schemas.money import ArdIn, ArdOut
+from workflows.contracts.deposit import DepositStatus
 
 Currency = Literal["USD", "INR", "EUR", "GBP"]
 
@@ -65,7 +66,7 @@ class DepositRequest(Request):
 class DepositResponse(BaseModel):
     id: uuid.UUID
     agent_id: uuid.UUID
-    status: str
+    status: DepositStatus
     amount_fiat: str
     currency: str
     amount_ard: ArdOut

@@ -21,8 +21,13 @@ from domain.content.store import content_key
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
 from models.purchases import Transaction, VerificationRecord
+from workflows.contracts.purchase import (
+    PaymentMethod,
+    PurchaseStatus,
+    VerificationStatus,
+)
 
-FINAL = ("completed", "disputed", "refunded", "expired", "failed")
+S = PurchaseStatus
 
 
 class TransactionNotFound(NotFound):
@@ -75,11 +80,11 @@ async def open_purchase(
         seller_id=listing.seller_id,
         amount_units=listing.price_units,
         fee_units=0,
-        status="payment_pending",
-        payment_method="token",
+        status=S.PAYMENT_PENDING,
+        payment_method=PaymentMethod.TOKEN,
         content_hash=listing.content_hash,
         express=express,
-        verification_status="pending",
+        verification_status=VerificationStatus.PENDING,
         initiated_at=utcnow(),
         workflow_id=ids.purchase_workflow(tx_id),
     )
@@ -144,13 +149,13 @@ async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
     """Hold the price on the buyer's credits (402 when not available)."""
     await ledger.lock(session)
     tx = await get(session, tx_id)
-    if tx.status != "payment_pending":
+    if tx.status != S.PAYMENT_PENDING:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
     await ledger.hold(
         session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
     )
-    tx.status, tx.paid_at = "payment_confirmed", utcnow()
+    tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
     _announce(session, tx, "payment_confirmed")
     return tx
 
@@ -161,7 +166,7 @@ async def pay_x402(
     """Credit the settled x402 payment to the buyer and hold it, as one movement per payment."""
     await ledger.lock(session)
     tx = await get(session, tx_id)
-    if tx.status != "payment_pending":
+    if tx.status != S.PAYMENT_PENDING:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
     issued = ledger.Movement(
@@ -179,8 +184,8 @@ async def pay_x402(
     await ledger.hold(
         session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
     )
-    tx.status, tx.paid_at = "payment_confirmed", utcnow()
-    tx.payment_method, tx.payment_tx_hash = "x402", settlement[:200]
+    tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
+    tx.payment_method, tx.payment_tx_hash = PaymentMethod.X402, settlement[:200]
     _announce(session, tx, "payment_confirmed")
     return tx
 
@@ -198,8 +203,8 @@ async def refuse_replayed_payment(session: AsyncSession, tx_id: uuid.UUID, payme
 
 async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) -> Transaction:
     tx = await get(session, tx_id)
-    if tx.status == "payment_confirmed":
-        tx.status, tx.delivered_hash, tx.delivered_at = "delivered", delivered_hash, utcnow()
+    if tx.status == S.PAYMENT_CONFIRMED:
+        tx.status, tx.delivered_hash, tx.delivered_at = S.DELIVERED, delivered_hash, utcnow()
         _announce(session, tx, "content_delivered")
     return tx
 
@@ -210,10 +215,11 @@ async def record_verification(
     """The verification step of the purchase: its verdict becomes the transaction's (once: a
     retried step answers the verdict already recorded)."""
     tx = await get(session, tx_id)
-    if tx.verification_status != "pending":
-        return tx.verification_status == "verified"
+    if tx.verification_status != VerificationStatus.PENDING:
+        return tx.verification_status == VerificationStatus.VERIFIED
     record = _verification(session, tx, actual_hash, merkle_matched)
-    tx.verification_status = "verified" if record.matched else "failed"
+    matched = VerificationStatus.VERIFIED if record.matched else VerificationStatus.FAILED
+    tx.verification_status = matched
     tx.verified_at = utcnow()
     return record.matched
 
@@ -246,7 +252,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     quality bonus from the treasury when it can pay it in full."""
     await ledger.lock(session)
     tx = await get(session, tx_id)
-    if tx.status in FINAL:
+    if S(tx.status).final:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
     seller = await account_of(session, "agent", tx.seller_id)
@@ -288,7 +294,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
     if not same_creator:  # two agents of one creator trading must not mint themselves a bonus
         await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
-    tx.status, tx.fee_units, tx.completed_at = "completed", fees.fee, utcnow()
+    tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, fees.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     _announce(session, tx, "transaction_completed")
     if tx.express:
@@ -330,12 +336,16 @@ async def _quality_bonus(
 
 
 async def release(
-    session: AsyncSession, tx_id: uuid.UUID, status: str, reason: str, window_seconds: int
+    session: AsyncSession,
+    tx_id: uuid.UUID,
+    status: PurchaseStatus,
+    reason: str,
+    window_seconds: int,
 ) -> Transaction:
     """Return held credits to the buyer (if any were held) and close as `status`."""
     await ledger.lock(session)
     tx = await get(session, tx_id)
-    if tx.status in FINAL:
+    if S(tx.status).final:
         return tx
     if tx.paid_at is not None:
         await ledger.void(session, _hold_key(tx), f"purchase:{tx.id}:release")

@@ -121,7 +121,10 @@ class Facilitator:
             raise PaymentInvalid(f"The facilitator could not settle the payment: {reason}")
         return answer
 
-    async def aclose(self) -> None:
+    async def __aenter__(self) -> "Facilitator":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
         await self._client.aclose()
 
     @staticmethod

@@ -22,22 +22,28 @@ from core.db import paginate
 from core.errors import NotFound, RuleViolation
 from core.money import ard_to_units
 from core.settings import Settings
-from domain import events, ledger
+from domain import creators, events, ledger
 from domain.ledger.accounts import of as account_of
 from models.creators import Creator
 from models.redemptions import PayoutRun, Redemption
+from workflows.contracts.payout import PayoutRunStatus
+from workflows.contracts.redemption import RedemptionStatus, RedemptionType
 
-TYPES = ("api_credits", "gift_card", "bank_withdrawal", "upi")
-FINAL = ("completed", "cancelled", "rejected", "failed")
+S = RedemptionStatus
+
 _METHODS = {
-    "api_credits": (
+    RedemptionType.API_CREDITS: (
         "API credits",
         "Credits for AgentChains API calls, 1 ARD = 1 credit",
         "instant",
     ),
-    "gift_card": ("Gift card", "A gift card sent to your email", "1-2 business days"),
-    "bank_withdrawal": ("Bank transfer", "IMPS/NEFT to your bank account", "3-5 business days"),
-    "upi": ("UPI", "Instant transfer to your UPI id", "within 24 hours"),
+    RedemptionType.GIFT_CARD: ("Gift card", "A gift card sent to your email", "1-2 business days"),
+    RedemptionType.BANK_WITHDRAWAL: (
+        "Bank transfer",
+        "IMPS/NEFT to your bank account",
+        "3-5 business days",
+    ),
+    RedemptionType.UPI: ("UPI", "Instant transfer to your UPI id", "within 24 hours"),
 }
 
 
@@ -59,11 +65,11 @@ class Order:
 
 def minimum_units(settings: Settings, redemption_type: str) -> int:
     ard = {
-        "api_credits": settings.redemption_min_api_credits_ard,
-        "gift_card": settings.redemption_min_gift_card_ard,
-        "bank_withdrawal": settings.redemption_min_bank_ard,
-        "upi": settings.redemption_min_upi_ard,
-    }[redemption_type]
+        RedemptionType.API_CREDITS: settings.redemption_min_api_credits_ard,
+        RedemptionType.GIFT_CARD: settings.redemption_min_gift_card_ard,
+        RedemptionType.BANK_WITHDRAWAL: settings.redemption_min_bank_ard,
+        RedemptionType.UPI: settings.redemption_min_upi_ard,
+    }[RedemptionType(redemption_type)]
     return ard_to_units(ard)
 
 
@@ -85,9 +91,24 @@ def details_for(creator: Creator, kind: str, given: dict[str, Any]) -> dict[str,
     """Where the money goes: the details given, else the creator's saved ones for this method;
     a gift card goes to the account's email unless another is given."""
     details = dict(given or (creator.payout_details if creator.payout_method == kind else {}))
-    if kind == "gift_card" and "email" not in details:
+    if kind == RedemptionType.GIFT_CARD and "email" not in details:
         details["email"] = creator.email
     return details
+
+
+async def order_for(
+    session: AsyncSession,
+    creator_id: uuid.UUID,
+    redemption_type: str,
+    amount_units: int,
+    currency: str,
+    payout_details: dict[str, Any],
+) -> Order:
+    """What a creator asks to redeem, with the payout details it will be paid to."""
+    creator = await creators.current(session, creator_id)
+    details = details_for(creator, redemption_type, payout_details)
+    creators.check_payout_details(redemption_type, details)
+    return Order(redemption_type, amount_units, currency, details)
 
 
 def hold_key(redemption: Redemption) -> str:
@@ -143,7 +164,7 @@ async def open_redemption(
         amount_units=order.amount_units,
         currency=order.currency,
         payout_details=dict(order.payout_details),
-        status="pending",
+        status=S.PENDING,
         workflow_id=workflow_id,
         period=period,
     )
@@ -194,8 +215,8 @@ async def page(
 
 async def approve(session: AsyncSession, redemption_id: uuid.UUID) -> Redemption:
     redemption = await get(session, redemption_id)
-    if redemption.status == "pending":
-        redemption.status = "processing"
+    if redemption.status == S.PENDING:
+        redemption.status = S.PROCESSING
         _announce(session, redemption, "redemption_processing")
     return redemption
 
@@ -206,7 +227,7 @@ async def complete(
     """The money left: the held credits move from payout clearing to paid out."""
     await ledger.lock(session)
     redemption = await get(session, redemption_id)
-    if redemption.status in FINAL:
+    if S(redemption.status).final:
         return redemption
     clearing, paid_out = ledger.System.PAYOUT_CLEARING, ledger.System.PAID_OUT
     await ledger.post(
@@ -222,19 +243,19 @@ async def complete(
             details={"provider": provider, "reference": reference},
         ),
     )
-    redemption.status, redemption.completed_at = "completed", utcnow()
+    redemption.status, redemption.completed_at = S.COMPLETED, utcnow()
     redemption.provider, redemption.provider_reference = provider, reference
     _announce(session, redemption, "redemption_completed")
     return redemption
 
 
 async def refund(
-    session: AsyncSession, redemption_id: uuid.UUID, status: str, reason: str
+    session: AsyncSession, redemption_id: uuid.UUID, status: RedemptionStatus, reason: str
 ) -> Redemption:
     """Return the held credits to the creator, once, and close as cancelled/rejected/failed."""
     await ledger.lock(session)
     redemption = await get(session, redemption_id)
-    if redemption.status in FINAL:
+    if S(redemption.status).final:
         return redemption
     await ledger.void(session, hold_key(redemption), f"redemption:{redemption.id}:refund")
     redemption.status, redemption.reason = status, reason[:500]
@@ -252,14 +273,14 @@ async def record_run(session: AsyncSession, period: str, run_id: str) -> PayoutR
     paid = (
         await session.execute(
             select(func.count(), func.coalesce(func.sum(Redemption.amount_units), 0)).where(
-                Redemption.period == period, Redemption.status == "completed"
+                Redemption.period == period, Redemption.status == S.COMPLETED
             )
         )
     ).one()
     run.creators_paid, run.total_units = int(paid[0]), int(paid[1])
     if run_id not in run.run_ids:
         run.run_ids = [*run.run_ids, run_id]
-    run.status, run.completed_at = "completed", utcnow()
+    run.status, run.completed_at = PayoutRunStatus.COMPLETED, utcnow()
     return run
 
 

@@ -15,6 +15,7 @@ from core.clock import utcnow
 from models.agents import RegisteredAgent
 from models.purchases import Transaction
 from models.reputation import AgentStats
+from workflows.contracts.purchase import PurchaseStatus
 
 NEW_AGENT = Decimal("0.500")
 
@@ -66,7 +67,7 @@ async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: 
     """Fold a purchase that just closed into both parties' records."""
     seller = await stats_of(session, tx.seller_id)
     buyer = await stats_of(session, tx.buyer_id)
-    completed = tx.status == "completed"
+    completed = tx.status == PurchaseStatus.COMPLETED
     if tx.paid_at is not None:
         seller.sales_paid += 1
     if tx.delivered_at is not None and tx.paid_at is not None:
@@ -74,7 +75,7 @@ async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: 
         latency = tx.delivered_at - tx.paid_at
         seller.delivery_ms_total += int(latency.total_seconds() * 1000)
     seller.sales_completed += int(completed)
-    seller.sales_disputed += int(tx.status == "disputed")
+    seller.sales_disputed += int(tx.status == PurchaseStatus.DISPUTED)
     buyer.purchases += int(tx.paid_at is not None)
     for party in (seller, buyer):
         party.volume_units += tx.amount_units if completed else 0

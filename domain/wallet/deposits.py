@@ -5,13 +5,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import InvalidState, NotFound
+from core.errors import InvalidState, NotFound, RuleViolation
+from core.ids import parse_id
 from core.money import UNITS_PER_ARD
 from domain import events, ledger
 from models.deposits import Deposit
+from workflows.contracts.deposit import DepositStatus
 
 
 @dataclass(frozen=True)
@@ -50,29 +53,41 @@ def units_for(amount_fiat: Decimal, currency: str) -> int:
 
 async def open_deposit(
     session: AsyncSession,
-    *,
     deposit_id: uuid.UUID,
     agent_id: uuid.UUID,
     amount_fiat: Decimal,
     currency: str,
     expires_at: datetime,
-) -> Deposit:
-    """Record the pending deposit (idempotent by id)."""
+) -> tuple[Deposit, bool]:
+    """Record the pending deposit; the same id again finds the first one (True: replayed)."""
     existing = await session.get(Deposit, deposit_id)
     if existing is not None:
-        return existing
+        return _same_deposit(existing, amount_fiat, currency), True
     deposit = Deposit(
         id=deposit_id,
         agent_id=agent_id,
         amount_fiat=amount_fiat,
         currency=currency,
         amount_units=units_for(amount_fiat, currency),
+        status=DepositStatus.PENDING,
         payment_reference=payment_reference(deposit_id),
+        created_at=utcnow(),
         expires_at=expires_at,
     )
-    session.add(deposit)
-    await session.flush()
-    return deposit
+    try:
+        async with session.begin_nested():
+            session.add(deposit)
+    except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
+        return _same_deposit(await get(session, deposit_id), amount_fiat, currency), True
+    return deposit, False
+
+
+def _same_deposit(existing: Deposit, amount_fiat: Decimal, currency: str) -> Deposit:
+    if (existing.amount_fiat, existing.currency) != (amount_fiat, currency):
+        raise RuleViolation(
+            "This Idempotency-Key opened another deposit", code="idempotency_key_reused"
+        )
+    return existing
 
 
 async def get(session: AsyncSession, deposit_id: uuid.UUID) -> Deposit:
@@ -82,13 +97,22 @@ async def get(session: AsyncSession, deposit_id: uuid.UUID) -> Deposit:
     return deposit
 
 
+async def of_agent(session: AsyncSession, deposit_id: str, agent_id: uuid.UUID) -> Deposit:
+    """An agent sees only its own deposits; to anyone else they do not exist."""
+    key = parse_id(deposit_id)
+    deposit = await session.get(Deposit, key) if key else None
+    if deposit is None or deposit.agent_id != agent_id:
+        raise DepositNotFound(f"Deposit {deposit_id} not found")
+    return deposit
+
+
 async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str) -> Deposit:
     """Mint the deposit's credits to the agent, exactly once."""
     await ledger.lock(session)
     deposit = await get(session, deposit_id)
-    if deposit.status == "completed":
+    if deposit.status == DepositStatus.COMPLETED:
         return deposit
-    if deposit.status != "pending":
+    if deposit.status != DepositStatus.PENDING:
         raise InvalidState(f"Deposit {deposit_id} is {deposit.status}")
     account = await ledger.open_account(session, "agent", deposit.agent_id)
     issuance = ledger.System.ISSUANCE
@@ -105,7 +129,8 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
         ),
     )
     ledger.add_volume(account, deposited=deposit.amount_units)
-    deposit.status, deposit.confirmed_at, deposit.confirmed_by = "completed", utcnow(), confirmed_by
+    deposit.status, deposit.confirmed_at = DepositStatus.COMPLETED, utcnow()
+    deposit.confirmed_by = confirmed_by
     events.emit(
         session,
         "token_deposit",
@@ -122,6 +147,6 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
 
 async def expire(session: AsyncSession, deposit_id: uuid.UUID) -> Deposit:
     deposit = await get(session, deposit_id)
-    if deposit.status == "pending":
-        deposit.status = "expired"
+    if deposit.status == DepositStatus.PENDING:
+        deposit.status = DepositStatus.EXPIRED
     return deposit

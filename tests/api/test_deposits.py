@@ -8,13 +8,16 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from core import signatures
+from core.db import unit_of_work
 from core.settings import Settings
+from domain.wallet import deposits
 from tests.api.helpers import assert_problem, register
 from tests.conftest import PROVIDER_SECRET, StartWorker, bearer
-from workflows.messages import DEPOSIT_WORKFLOW, DepositState, DepositTerms
+from workflows.contracts.deposit import DEPOSIT, DepositState, DepositTerms
 
 WALLET = "/api/v1/wallet"
 
@@ -143,20 +146,20 @@ async def test_deposit_window_on_the_time_skipping_server(
     temporal_time_skipping: WorkflowEnvironment,
     start_worker: StartWorker,
     api: httpx.AsyncClient,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     agent = await register(api)
     await start_worker(temporal_time_skipping.client)
-    terms = DepositTerms(
-        deposit_id=uuid.uuid4(),
-        agent_id=uuid.UUID(agent["id"]),
-        amount_fiat=Decimal("5.00"),
-        currency="USD",
-        expires_at=await temporal_time_skipping.get_current_time() + timedelta(hours=24),
-    )
+    expires_at = await temporal_time_skipping.get_current_time() + timedelta(hours=24)
+    async with unit_of_work(sessions) as session:
+        row, _ = await deposits.open_deposit(
+            session, uuid.uuid4(), uuid.UUID(agent["id"]), Decimal("5.00"), "USD", expires_at
+        )
+        pending = DepositState.model_validate(row)
     handle = await temporal_time_skipping.client.start_workflow(
-        DEPOSIT_WORKFLOW,
-        terms,
-        id=f"deposit:{terms.deposit_id}",
+        DEPOSIT.name,
+        DepositTerms(deposit=pending),
+        id=f"deposit:{pending.deposit_id}",
         task_queue=settings.temporal_task_queue,
         result_type=DepositState,
     )

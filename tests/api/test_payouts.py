@@ -16,7 +16,7 @@ from tests.api.test_purchases import _listing
 from tests.api.test_redemptions import UPI, _creator
 from tests.conftest import bearer
 from tests.ledger_helpers import assert_invariants, balances, fund_treasury
-from workflows.messages import MONTHLY_PAYOUT_WORKFLOW, PayoutRunSummary
+from workflows.contracts.payout import MONTHLY_PAYOUT, PayoutRunSummary
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -40,7 +40,7 @@ async def test_a_month_is_paid_once_however_often_the_run_starts(
 
     async def run(attempt: int) -> PayoutRunSummary:
         return await temporal_dev.client.execute_workflow(
-            MONTHLY_PAYOUT_WORKFLOW,
+            MONTHLY_PAYOUT.name,
             period,
             id=f"{ids.payout_run_workflow(period)}:{attempt}",
             task_queue=settings.temporal_task_queue,

@@ -17,7 +17,7 @@ from tests.api.helpers import assert_problem, register
 from tests.api.test_listings import listing
 from tests.conftest import StartWorker
 from tests.ledger_helpers import assert_invariants, balances
-from workflows.messages import PURCHASE_WORKFLOW, PurchaseState, PurchaseTerms
+from workflows.contracts.purchase import PURCHASE, PurchaseState, PurchaseTerms
 
 Sessions = async_sessionmaker[AsyncSession]
 CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
@@ -237,7 +237,7 @@ async def test_undelivered_purchase_expires_and_refunds(
     late = await live.post(
         f"/api/v1/transactions/{tx}/deliver", headers=seller["headers"], json={"content": CONTENT}
     )
-    assert_problem(late, 404, "workflow_not_running")
+    assert_problem(late, 409, "invalid_state")
     await assert_invariants(sessions)
 
 
@@ -256,8 +256,8 @@ async def test_unpaid_purchase_expires_on_the_time_skipping_server(
         )
     await start_worker(temporal_time_skipping.client)
     result = await temporal_time_skipping.client.execute_workflow(
-        PURCHASE_WORKFLOW,
-        PurchaseTerms(transaction_id=tx.id, window_seconds=86_400),
+        PURCHASE.name,
+        PurchaseTerms(purchase=PurchaseState.model_validate(tx), window_seconds=86_400),
         id=tx.workflow_id,
         task_queue=settings.temporal_task_queue,
         result_type=PurchaseState,

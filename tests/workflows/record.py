@@ -25,32 +25,16 @@ from core.temporal import SEARCH_ATTRIBUTES, binary
 from domain import agents, creators, ledger, listings, purchases, redemptions
 from domain.content.store import open_store
 from domain.purchases import x402
+from domain.wallet import deposits
 from tests.conftest import make_settings
 from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
-from workflows.messages import (
-    APPROVE,
-    CONFIRM_DEPOSIT,
-    CONFIRM_PAYMENT,
-    DELIVER,
-    DEPOSIT_WORKFLOW,
-    MONTHLY_PAYOUT_WORKFLOW,
-    PURCHASE_WORKFLOW,
-    REDEMPTION_WORKFLOW,
-    REJECT,
-    VERIFY,
-    Confirmation,
-    Delivery,
-    DepositTerms,
-    Payment,
-    PurchaseState,
-    PurchaseTerms,
-    RedemptionState,
-    RedemptionTerms,
-    Rejection,
-)
+from workflows.contracts import deposit, payout, purchase, redemption
+from workflows.contracts.deposit import Confirmation, DepositState, DepositTerms
+from workflows.contracts.purchase import Delivery, Payment, PurchaseState, PurchaseTerms
+from workflows.contracts.redemption import RedemptionState, RedemptionTerms, Rejection
 
 HISTORIES = Path(__file__).parent / "histories"
 PAY_TO = "0x" + "ab" * 20
@@ -61,16 +45,20 @@ async def _save(handle: WorkflowHandle, name: str) -> None:
     (HISTORIES / f"{name}.json").write_text((await handle.fetch_history()).to_json())
 
 
-async def _deposit(client: Client, queue: str, agent_id: uuid.UUID, seconds: int) -> WorkflowHandle:
-    terms = DepositTerms(
-        deposit_id=uuid.uuid4(),
-        agent_id=agent_id,
-        amount_fiat=Decimal("5.00"),
-        currency="USD",
-        expires_at=utcnow() + timedelta(seconds=seconds),
-    )
+async def _deposit(
+    client: Client, queue: str, sessions: Any, agent_id: uuid.UUID, seconds: int
+) -> WorkflowHandle:
+    expires_at = utcnow() + timedelta(seconds=seconds)
+    async with unit_of_work(sessions) as session:
+        row, _ = await deposits.open_deposit(
+            session, uuid.uuid4(), agent_id, Decimal("5.00"), "USD", expires_at
+        )
+        pending = DepositState.model_validate(row)
     return await client.start_workflow(
-        DEPOSIT_WORKFLOW, terms, id=f"deposit:{terms.deposit_id}", task_queue=queue
+        deposit.DEPOSIT.name,
+        DepositTerms(deposit=pending),
+        id=f"deposit:{pending.deposit_id}",
+        task_queue=queue,
     )
 
 
@@ -86,9 +74,13 @@ async def _purchase(
 ) -> WorkflowHandle[Any, PurchaseState]:
     async with unit_of_work(sessions) as session:
         tx, _ = await purchases.open_purchase(session, uuid.uuid4(), buyer, str(listing), express)
-    terms = PurchaseTerms(transaction_id=tx.id, express=express, window_seconds=window)
+    terms = PurchaseTerms(purchase=PurchaseState.model_validate(tx), window_seconds=window)
     return await client.start_workflow(
-        PURCHASE_WORKFLOW, terms, id=tx.workflow_id, task_queue=queue, result_type=PurchaseState
+        purchase.PURCHASE.name,
+        terms,
+        id=tx.workflow_id,
+        task_queue=queue,
+        result_type=PurchaseState,
     )
 
 
@@ -117,9 +109,9 @@ async def _redemption(
     async with unit_of_work(sessions) as session:
         order = redemptions.Order(kind, ard * 1000, "INR", details)
         row, _ = await redemptions.open_redemption(session, uuid.uuid4(), creator, order, settings)
-    terms = RedemptionTerms(redemption_id=row.id, redemption_type=kind)
+    terms = RedemptionTerms(redemption=RedemptionState.model_validate(row))
     return await client.start_workflow(
-        REDEMPTION_WORKFLOW,
+        redemption.REDEMPTION.name,
         terms,
         id=row.workflow_id,
         task_queue=queue,
@@ -131,14 +123,14 @@ async def _record_redemptions(client: Client, queue: str, sessions: Any, setting
     instant = await _redemption(client, queue, sessions, settings, "api_credits", 100)
     await _save(instant, "RedemptionWorkflow-api-credits")
     approved = await _redemption(client, queue, sessions, settings, "upi", 5_000)
-    await approved.execute_update(APPROVE)
+    await approved.execute_update(redemption.APPROVE.name)
     await _save(approved, "RedemptionWorkflow-approved")
     rejected = await _redemption(client, queue, sessions, settings, "upi", 5_000)
-    await rejected.execute_update(REJECT, Rejection(reason="recorded"))
+    await rejected.execute_update(redemption.REJECT.name, Rejection(reason="recorded"))
     await _save(rejected, "RedemptionWorkflow-rejected")
     await _creator(sessions, 10_000_000)
     run = await client.start_workflow(
-        MONTHLY_PAYOUT_WORKFLOW, "2030-01", id="payout-run:2030-01", task_queue=queue
+        payout.MONTHLY_PAYOUT.name, "2030-01", id="payout-run:2030-01", task_queue=queue
     )
     await _save(run, "MonthlyPayoutWorkflow")
 
@@ -159,10 +151,10 @@ async def _record_x402(
     }
     header = facilitator.chain.pay(facilitator.chain.wallet(funds=1_000_000), asked)
     await bought.execute_update(
-        CONFIRM_PAYMENT, Payment(header=header, fingerprint=x402.fingerprint(header))
+        purchase.CONFIRM_PAYMENT.name, Payment(header=header, fingerprint=x402.fingerprint(header))
     )
-    await bought.execute_update(DELIVER, Delivery(delivered_hash=item.content_hash))
-    await bought.execute_update(VERIFY)
+    await bought.execute_update(purchase.DELIVER.name, Delivery(delivered_hash=item.content_hash))
+    await bought.execute_update(purchase.VERIFY.name)
     await _save(bought, "PurchaseWorkflow-x402")
 
 
@@ -213,16 +205,17 @@ async def _record(facilitator: Facilitator) -> None:
         for name in ("HousekeepingWorkflow", "LedgerAuditWorkflow", "CacheDecayWorkflow"):
             handle = await client.start_workflow(name, id=f"{name}-recorded", task_queue=queue)
             await _save(handle, name)
-        confirmed = await _deposit(client, queue, agent.id, 3600)
-        await confirmed.execute_update(CONFIRM_DEPOSIT, Confirmation(confirmed_by="operator:rec"))
+        confirmed = await _deposit(client, queue, sessions, agent.id, 3600)
+        confirmation = Confirmation(confirmed_by="operator:rec")
+        await confirmed.execute_update(deposit.CONFIRM.name, confirmation)
         await _save(confirmed, "DepositWorkflow-confirmed")
-        await _save(await _deposit(client, queue, agent.id, 1), "DepositWorkflow-expired")
+        expired = await _deposit(client, queue, sessions, agent.id, 1)
+        await _save(expired, "DepositWorkflow-expired")
         bought = await _purchase(client, queue, sessions, agent.id, item.id, express=False)
-        await bought.execute_update(CONFIRM_PAYMENT)
-        await bought.execute_update(
-            DELIVER, Delivery(delivered_hash=await store.put(b"recorded result"))
-        )
-        await bought.execute_update(VERIFY)
+        await bought.execute_update(purchase.CONFIRM_PAYMENT.name)
+        delivered = Delivery(delivered_hash=await store.put(b"recorded result"))
+        await bought.execute_update(purchase.DELIVER.name, delivered)
+        await bought.execute_update(purchase.VERIFY.name)
         await _save(bought, "PurchaseWorkflow-completed")
         tx_id = (await bought.result()).transaction_id
         await _save(client.get_workflow_handle(f"verify:{tx_id}"), "DeliveryVerificationWorkflow")

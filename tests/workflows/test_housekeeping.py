@@ -15,8 +15,8 @@ from core.settings import Settings
 from domain import idempotency
 from models.idempotency import IdempotencyKey
 from tests.conftest import StartWorker
+from workflows.contracts.housekeeping import PurgeResult
 from workflows.housekeeping import HousekeepingWorkflow
-from workflows.messages import PurgeResult
 
 
 async def _seed_keys(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]:

@@ -40,7 +40,7 @@ from tests.workflows.crash_harness import (
     still_running,
     wait_closed,
 )
-from workflows.messages import PurchaseState
+from workflows.contracts.purchase import PurchaseState
 
 Sessions = async_sessionmaker[AsyncSession]
 Agent = dict[str, Any]

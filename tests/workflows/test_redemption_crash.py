@@ -43,12 +43,8 @@ from tests.workflows.crash_harness import (
     wait_closed,
 )
 from worker.cli import create_operator
-from workflows.messages import (
-    MONTHLY_PAYOUT_WORKFLOW,
-    REDEMPTION_WORKFLOW,
-    PayoutRunSummary,
-    RedemptionState,
-)
+from workflows.contracts.payout import MONTHLY_PAYOUT, PayoutRunSummary
+from workflows.contracts.redemption import REDEMPTION, RedemptionState
 
 Creator = dict[str, Any]
 
@@ -74,7 +70,7 @@ PAYOUT_ATTEMPTS = KILLS + FAILED_CALLS + LOST_ANSWERS + 1
 # redemption's, 1 min for the monthly payout's.
 DRIVE_TIMEOUT = 240.0
 CLOSE_TIMEOUT = 240.0
-WORKFLOW_TYPES = (REDEMPTION_WORKFLOW, MONTHLY_PAYOUT_WORKFLOW)
+WORKFLOW_TYPES = (REDEMPTION.name, MONTHLY_PAYOUT.name)
 RAZORPAY_TYPES = ("upi", "bank_withdrawal")
 MIN_PAYOUT_ARD = 10_000
 DETAILS = {
@@ -200,7 +196,7 @@ async def _monthly_runs(rig: CrashRig, run: Run) -> None:
     async def execute(workflow_id: str, delay: float) -> PayoutRunSummary:
         await asyncio.sleep(delay)
         return await rig.client.execute_workflow(
-            MONTHLY_PAYOUT_WORKFLOW,
+            MONTHLY_PAYOUT.name,
             PERIOD,
             id=workflow_id,
             task_queue=rig.settings.temporal_task_queue,

@@ -1,0 +1,20 @@
+"""The ledger audit (schedule `ledger-audit`): the hash chain and the supply equation."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from workflows.contracts import Activity, Workflow
+
+
+class AuditReport(BaseModel):
+    chain: dict[str, Any]
+    supply: dict[str, Any]
+    valid: bool
+
+
+LEDGER_AUDIT = Workflow[None, AuditReport]("LedgerAuditWorkflow", AuditReport)
+
+AUDIT_LEDGER = Activity[[], AuditReport](
+    "ledger.audit", AuditReport, "Verify the hash chain and the supply equation"
+)
