@@ -165,3 +165,20 @@ async def test_deposit_window_on_the_time_skipping_server(
     )
     result = await handle.result()  # a day passes in moments
     assert result.status == "expired" and result.amount_units == 5_000_000
+
+
+async def test_a_deposit_is_opened_once_per_idempotency_key(live: httpx.AsyncClient) -> None:
+    agent, stranger = await register(live), await register(live)
+    keyed = {**agent["headers"], "Idempotency-Key": f"dep-{uuid.uuid4()}"}
+    body = {"amount_fiat": "10.00", "currency": "USD"}
+    first = await live.post(f"{WALLET}/deposit", headers=keyed, json=body)
+    again = await live.post(f"{WALLET}/deposit", headers=keyed, json=body)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = await live.post(f"{WALLET}/deposit", headers=keyed, json={**body, "currency": "EUR"})
+    assert_problem(other, 422, "idempotency_key_reused")
+    location = first.headers["Location"]
+    mine = await live.get(location, headers=agent["headers"])
+    assert mine.status_code == 200 and mine.json()["status"] == "pending"
+    assert_problem(await live.get(location, headers=stranger["headers"]), 404, "deposit_not_found")

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
@@ -12,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import unit_of_work
 from core.settings import Settings
 from domain import events, purchases
+from domain.content.store import content_key, open_store
 from models.purchases import VerificationRecord
 from tests.api.helpers import assert_problem, register
 from tests.api.test_listings import listing
@@ -389,3 +391,37 @@ async def test_a_retried_verification_records_nothing_new(
             select(VerificationRecord).where(VerificationRecord.transaction_id == tx)
         )
         assert [r.matched for r in records] == [True]
+
+
+@pytest.mark.parametrize("ending", ["express", "four_steps", "disputed"])
+async def test_every_step_of_a_closed_purchase_is_invalid_state(
+    live: httpx.AsyncClient, settings: Settings, sessions: Sessions, ending: str
+) -> None:
+    """Confirm, deliver and verify on a purchase whose workflow has closed answer 409 from the
+    purchase's state, and a late delivery stores nothing."""
+    seller, buyer = await register(live), await register(live)
+    item = await _listing(live, seller)
+    if ending == "express":
+        bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"])
+        assert bought.status_code == 200, bought.text
+        tx = bought.json()["transaction_id"]
+    else:
+        tx = await _initiate(live, buyer, item["id"])
+        paths = f"/api/v1/transactions/{tx}"
+        await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
+        delivered = CONTENT if ending == "four_steps" else "forged"
+        await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": delivered})
+        closed = await live.post(f"{paths}/verify", headers=buyer["headers"])
+        assert closed.json()["status"] == ("completed" if ending == "four_steps" else "disputed")
+    paths = f"/api/v1/transactions/{tx}"
+    late = b"a delivery after the purchase closed"
+    steps = [
+        (f"{paths}/confirm-payment", buyer["headers"], None),
+        (f"{paths}/deliver", seller["headers"], {"content": late.decode()}),
+        (f"{paths}/verify", buyer["headers"], None),
+    ]
+    for path, headers, body in steps:
+        refused = assert_problem(await live.post(path, headers=headers, json=body), 409)
+        assert refused["code"] == "invalid_state" and "This purchase is" in refused["detail"]
+    assert not await open_store(settings.content_store_path).exists(content_key(late))
+    await assert_invariants(sessions)
