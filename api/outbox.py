@@ -25,18 +25,18 @@ async def follow(
 ) -> None:
     """Run until cancelled; starts after the newest event, so a restart replays nothing.
     A database that is down delays the follower; it never stops the API."""
-    seen: int | None = None
+    seen: events.Cursor | None = None
     while True:
         try:
             async with unit_of_work(sessions) as session:
                 if seen is None:
-                    seen = await events.latest_sequence(session)
-                batch = await events.since(session, seen, handlers)
+                    seen = await events.latest(session)
+                batch = await events.after(session, seen, handlers)
             for event in batch:
                 result = handlers[event.type](event.payload)
                 if asyncio.iscoroutine(result):
                     await result
-                seen = event.sequence
+                seen = events.cursor_of(event)
         except Exception:
             log.exception("outbox follower failed; retrying")
         await asyncio.sleep(poll_seconds)

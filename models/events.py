@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, FetchedValue, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -11,15 +11,18 @@ from models.base import Base, utcnow
 class Event(Base):
     """The outbox: written in the same transaction as the change it reports.
 
-    `sequence` orders the feed (clients resume with `?since=`); `audience` lists the principal
-    ids allowed to see a private event, and is empty for a public one.
+    Followers read it in commit order, (`txid`, `sequence`) (`domain/events`): `txid` is the id
+    of the writing transaction on PostgreSQL (a server default), empty on SQLite. `audience`
+    lists the principal ids allowed to see a private event, and is empty for a public one.
     """
 
     __tablename__ = "events"
+    __table_args__ = (Index("ix_events_commit_order", "txid", "sequence"),)
 
     sequence: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
+    txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
     id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
     type: Mapped[str] = mapped_column(String(64), index=True)
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)

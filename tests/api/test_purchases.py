@@ -351,7 +351,9 @@ async def test_express_announces_itself_and_operators_can_find_it(
     async with unit_of_work(sessions) as session:
         announced = [
             e.type
-            for e in await events.since(session, 0, ["transaction_completed", "express_purchase"])
+            for e in await events.after(
+                session, events.START, ["transaction_completed", "express_purchase"]
+            )
             if e.payload["transaction_id"] == tx
         ]
     assert announced == ["transaction_completed", "express_purchase"]

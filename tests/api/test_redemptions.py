@@ -91,7 +91,7 @@ async def test_api_credits_complete_at_once(live: httpx.AsyncClient, sessions: S
         kinds = ["redemption_created", "redemption_completed"]
         told = [
             (e.type, e.audience)
-            for e in await events.since(session, 0, kinds)
+            for e in await events.after(session, events.START, kinds)
             if e.payload["redemption_id"] == done["id"]
         ]
     assert told == [(kind, [creator["id"]]) for kind in kinds]  # only the creator hears

@@ -1,0 +1,92 @@
+"""The outbox is read in commit order: an event whose transaction commits late is never skipped."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import utcnow
+from core.db import create_engine, session_factory, unit_of_work
+from domain import events
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def outbox(private_postgres_url: str) -> Sessions:
+    engine = create_engine(private_postgres_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def _read(sessions: Sessions, cursor: events.Cursor) -> tuple[list[str], events.Cursor]:
+    async with unit_of_work(sessions) as session:
+        batch = await events.after(session, cursor)
+    seen = [str(e.payload["n"]) for e in batch]
+    return seen, events.cursor_of(batch[-1]) if batch else cursor
+
+
+async def test_a_late_commit_is_read_after_an_earlier_one_not_skipped(outbox: Sessions) -> None:
+    async with unit_of_work(outbox) as session:
+        start = await events.latest(session)
+    slow = outbox()
+    await slow.begin()
+    events.emit(slow, "probe", {"n": 1})
+    await slow.flush()  # sequence 1 taken, not committed
+    async with unit_of_work(outbox) as session:
+        events.emit(session, "probe", {"n": 2})  # sequence 2, committed first
+    seen, cursor = await _read(outbox, start)
+    assert seen == []  # 2 waits: 1 could still commit below it
+    await slow.commit()
+    await slow.close()
+    seen, cursor = await _read(outbox, cursor)
+    assert seen == ["1", "2"]
+    assert (await _read(outbox, cursor))[0] == []
+
+
+async def test_an_aborted_transaction_holds_nothing_back(outbox: Sessions) -> None:
+    async with unit_of_work(outbox) as session:
+        start = await events.latest(session)
+    doomed = outbox()
+    await doomed.begin()
+    events.emit(doomed, "probe", {"n": "lost"})
+    await doomed.flush()
+    async with unit_of_work(outbox) as session:
+        events.emit(session, "probe", {"n": "kept"})
+    await doomed.rollback()
+    await doomed.close()
+    assert (await _read(outbox, start))[0] == ["kept"]
+
+
+async def test_many_writers_in_any_commit_order_lose_nothing(outbox: Sessions) -> None:
+    async with unit_of_work(outbox) as session:
+        cursor = await events.latest(session)
+    writers = [outbox() for _ in range(6)]
+    for n, writer in enumerate(writers):
+        await writer.begin()
+        events.emit(writer, "probe", {"n": n})
+        await writer.flush()
+    seen: list[str] = []
+    for writer in reversed(writers):  # commit in the reverse of the sequence order
+        await writer.commit()
+        await writer.close()
+        batch, cursor = await _read(outbox, cursor)
+        seen += batch
+    seen += (await _read(outbox, cursor))[0]
+    assert sorted(seen) == [str(n) for n in range(6)] and len(seen) == 6
+
+
+async def test_retention_purges_old_events(database_url: str) -> None:
+    engine = create_engine(database_url)
+    sessions = session_factory(engine)
+    marker = uuid.uuid4().hex
+    async with unit_of_work(sessions) as session:
+        old = events.emit(session, "probe", {"n": marker})
+        old.created_at = utcnow() - timedelta(days=8)
+        events.emit(session, "probe", {"n": f"{marker}-new"})
+    async with unit_of_work(sessions) as session:
+        assert await events.purge_before(session, utcnow() - timedelta(days=7)) >= 1
+        left = [e.payload["n"] for e in await events.after(session, events.START, ["probe"])]
+    await engine.dispose()
+    assert f"{marker}-new" in left and marker not in left
