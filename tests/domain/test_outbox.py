@@ -1,6 +1,7 @@
 """The outbox is read in commit order: an event whose transaction commits late is never skipped."""
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,7 @@ Sessions = async_sessionmaker[AsyncSession]
 
 
 @pytest.fixture
-async def outbox(private_postgres_url: str) -> Sessions:
+async def outbox(private_postgres_url: str) -> AsyncIterator[Sessions]:
     engine = create_engine(private_postgres_url)
     yield session_factory(engine)
     await engine.dispose()
