@@ -18,4 +18,4 @@ class ContentActivities:
     async def announce_decay(self) -> None:
         """Every API process follows the outbox and decays its own hot tier on this event."""
         async with unit_of_work(self.sessions) as session:
-            events.emit(session, "cdn_decay", {}, audience=["system"])
+            events.emit(session, events.EventType.CDN_DECAY, {})

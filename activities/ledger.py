@@ -31,8 +31,7 @@ class LedgerActivities:
             async with unit_of_work(self.sessions) as session:
                 events.emit(
                     session,
-                    "ledger_audit_failed",
+                    events.EventType.LEDGER_AUDIT_FAILED,
                     {"severity": "critical", **report.model_dump()},
-                    audience=["operators"],
                 )
         return report

@@ -32,6 +32,7 @@ from core.settings import Settings, get_settings
 from core.temporal import connect
 from domain.content.cdn import ContentDelivery
 from domain.content.store import open_store
+from domain.events import EventType
 
 API_PREFIX = "/api/v1"
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             temporal=temporal,
         )
         follower = asyncio.create_task(
-            outbox.follow(sessions, {"cdn_decay": lambda _: delivery.decay()})
+            outbox.follow(sessions, {EventType.CDN_DECAY: lambda _: delivery.decay()})
         )
         try:
             yield

@@ -55,7 +55,10 @@ async def register(
         raise Conflict(f"An agent named {name!r} already exists", code="agent_name_taken") from None
     await wallet_accounts.open_agent_wallet(session, agent.id, signup_bonus)
     events.emit(
-        session, "agent_registered", {"agent_id": str(agent.id), "name": name}, audience=[agent.id]
+        session,
+        events.EventType.AGENT_REGISTERED,
+        {"agent_id": str(agent.id), "name": name},
+        audience=[agent.id],
     )
     return agent
 
@@ -119,5 +122,10 @@ async def deactivate(session: AsyncSession, agent_id: str, caller_id: uuid.UUID)
     _require_self(agent, caller_id)
     agent.status = INACTIVE
     agent.updated_at = utcnow()
-    events.emit(session, "agent_deactivated", {"agent_id": str(agent.id)}, audience=[agent.id])
+    events.emit(
+        session,
+        events.EventType.AGENT_DEACTIVATED,
+        {"agent_id": str(agent.id)},
+        audience=[agent.id],
+    )
     return agent

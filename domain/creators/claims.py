@@ -168,7 +168,7 @@ async def claim(
         raise AgentAlreadyClaimed("Another creator already owns this agent")
     events.emit(
         session,
-        "agent_claimed",
+        events.EventType.AGENT_CLAIMED,
         {"agent_id": str(agent.id), "creator_id": str(creator_id)},
         audience=[agent.id, creator_id],
     )

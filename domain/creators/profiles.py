@@ -128,7 +128,10 @@ async def register(session: AsyncSession, registration: Registration) -> Creator
         raise EmailTaken("An account with this email already exists") from None
     await ledger.open_account(session, CREATOR, creator.id)
     events.emit(
-        session, "creator_registered", {"creator_id": str(creator.id)}, audience=[creator.id]
+        session,
+        events.EventType.CREATOR_REGISTERED,
+        {"creator_id": str(creator.id)},
+        audience=[creator.id],
     )
     return creator
 

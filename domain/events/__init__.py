@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.events.types import EventType, Visibility
 from models.events import Event
 
-PUBLIC: tuple[str, ...] = ()
+__all__ = ["START", "Cursor", "EventType", "Visibility", "emit"]
 
 
 @dataclass(frozen=True, order=True)
@@ -35,11 +36,14 @@ START = Cursor()
 
 def emit(
     session: AsyncSession,
-    event_type: str,
+    event_type: EventType,
     payload: dict[str, Any],
-    audience: Iterable[uuid.UUID | str] = PUBLIC,
+    audience: Iterable[uuid.UUID | str] = (),
 ) -> Event:
-    """Add an event to the outbox; it leaves only if the surrounding transaction commits."""
+    """Add an event to the outbox; it leaves only if the surrounding transaction commits.
+    A private event names its audience: the agents and creators it concerns."""
+    if event_type.visibility is Visibility.PRIVATE and not audience:
+        raise ValueError(f"{event_type} is private: it needs an audience")
     event = Event(type=event_type, payload=payload, audience=[str(a) for a in audience])
     session.add(event)
     return event

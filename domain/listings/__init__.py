@@ -87,7 +87,7 @@ async def create(
         )
     events.emit(
         session,
-        "listing_created",
+        events.EventType.LISTING_CREATED,
         {
             "listing_id": str(listing.id),
             "title": listing.title,

@@ -18,6 +18,7 @@ from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from core.settings import Settings
 from domain import creators, events, ledger, listings, proofs, reputation
 from domain.content.store import content_key
+from domain.events import EventType
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
 from models.purchases import Transaction, VerificationRecord
@@ -46,7 +47,7 @@ class PaymentReplayed(PaymentRequired):
     code = "payment_replayed"
 
 
-def _announce(session: AsyncSession, tx: Transaction, event_type: str) -> None:
+def _announce(session: AsyncSession, tx: Transaction, event_type: EventType) -> None:
     events.emit(
         session,
         event_type,
@@ -93,7 +94,7 @@ async def open_purchase(
             session.add(tx)
     except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
         return _same_purchase(await get(session, tx_id), listing_id), True
-    _announce(session, tx, "transaction_initiated")
+    _announce(session, tx, EventType.TRANSACTION_INITIATED)
     return tx, False
 
 
@@ -156,7 +157,7 @@ async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
         session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
     )
     tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
-    _announce(session, tx, "payment_confirmed")
+    _announce(session, tx, EventType.PAYMENT_CONFIRMED)
     return tx
 
 
@@ -186,7 +187,7 @@ async def pay_x402(
     )
     tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
     tx.payment_method, tx.payment_tx_hash = PaymentMethod.X402, settlement[:200]
-    _announce(session, tx, "payment_confirmed")
+    _announce(session, tx, EventType.PAYMENT_CONFIRMED)
     return tx
 
 
@@ -205,7 +206,7 @@ async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) 
     tx = await get(session, tx_id)
     if tx.status == S.PAYMENT_CONFIRMED:
         tx.status, tx.delivered_hash, tx.delivered_at = S.DELIVERED, delivered_hash, utcnow()
-        _announce(session, tx, "content_delivered")
+        _announce(session, tx, EventType.CONTENT_DELIVERED)
     return tx
 
 
@@ -296,9 +297,9 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
         await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, fees.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
-    _announce(session, tx, "transaction_completed")
+    _announce(session, tx, EventType.TRANSACTION_COMPLETED)
     if tx.express:
-        _announce(session, tx, "express_purchase")
+        _announce(session, tx, EventType.EXPRESS_PURCHASE)
     return tx
 
 
@@ -351,5 +352,5 @@ async def release(
         await ledger.void(session, _hold_key(tx), f"purchase:{tx.id}:release")
     tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
     await reputation.record_closed(session, tx, window_seconds)
-    _announce(session, tx, f"transaction_{status}")
+    _announce(session, tx, EventType(f"transaction_{status}"))
     return tx

@@ -23,6 +23,7 @@ from core.errors import NotFound, RuleViolation
 from core.money import ard_to_units
 from core.settings import Settings
 from domain import creators, events, ledger
+from domain.events import EventType
 from domain.ledger.accounts import of as account_of
 from models.creators import Creator
 from models.redemptions import PayoutRun, Redemption
@@ -117,7 +118,7 @@ def hold_key(redemption: Redemption) -> str:
     return f"redemption:{redemption.id}:hold"
 
 
-def _announce(session: AsyncSession, redemption: Redemption, event_type: str) -> None:
+def _announce(session: AsyncSession, redemption: Redemption, event_type: EventType) -> None:
     events.emit(
         session,
         event_type,
@@ -181,7 +182,7 @@ async def open_redemption(
         ("redemption", str(redemption_id)),
         into=ledger.System.PAYOUT_CLEARING,
     )
-    _announce(session, redemption, "redemption_created")
+    _announce(session, redemption, EventType.REDEMPTION_CREATED)
     return redemption, False
 
 
@@ -217,7 +218,7 @@ async def approve(session: AsyncSession, redemption_id: uuid.UUID) -> Redemption
     redemption = await get(session, redemption_id)
     if redemption.status == S.PENDING:
         redemption.status = S.PROCESSING
-        _announce(session, redemption, "redemption_processing")
+        _announce(session, redemption, EventType.REDEMPTION_PROCESSING)
     return redemption
 
 
@@ -245,7 +246,7 @@ async def complete(
     )
     redemption.status, redemption.completed_at = S.COMPLETED, utcnow()
     redemption.provider, redemption.provider_reference = provider, reference
-    _announce(session, redemption, "redemption_completed")
+    _announce(session, redemption, EventType.REDEMPTION_COMPLETED)
     return redemption
 
 
@@ -260,7 +261,7 @@ async def refund(
     await ledger.void(session, hold_key(redemption), f"redemption:{redemption.id}:refund")
     redemption.status, redemption.reason = status, reason[:500]
     redemption.completed_at = utcnow()
-    _announce(session, redemption, f"redemption_{status}")
+    _announce(session, redemption, EventType(f"redemption_{status}"))
     return redemption
 
 

@@ -35,7 +35,7 @@ async def open_agent_wallet(session: AsyncSession, agent_id: uuid.UUID, bonus_un
     if not recorded.replayed:
         events.emit(
             session,
-            "token_deposit",
+            events.EventType.TOKEN_DEPOSIT,
             {"agent_id": str(agent_id), "amount": bonus_units, "reason": "signup_bonus"},
             audience=[agent_id],
         )

@@ -133,7 +133,7 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
     deposit.confirmed_by = confirmed_by
     events.emit(
         session,
-        "token_deposit",
+        events.EventType.TOKEN_DEPOSIT,
         {
             "deposit_id": str(deposit_id),
             "agent_id": str(deposit.agent_id),

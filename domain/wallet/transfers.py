@@ -68,7 +68,7 @@ async def transfer(
         ledger.add_volume(receiver_account, earned=fees.receiver)
         events.emit(
             session,
-            "token_transfer",
+            events.EventType.TOKEN_TRANSFER,
             {
                 "movement_id": str(recorded.movement.id),
                 "from_agent_id": str(sender_id),

@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from domain import events
+from domain.events import types  # noqa: F401  (the table, as events.types)
 
 Sessions = async_sessionmaker[AsyncSession]
+PROBE = events.EventType.LISTING_CREATED
 
 
 @pytest.fixture
@@ -33,10 +35,10 @@ async def test_a_late_commit_is_read_after_an_earlier_one_not_skipped(outbox: Se
         start = await events.latest(session)
     slow = outbox()
     await slow.begin()
-    events.emit(slow, "probe", {"n": 1})
+    events.emit(slow, PROBE, {"n": 1})
     await slow.flush()  # sequence 1 taken, not committed
     async with unit_of_work(outbox) as session:
-        events.emit(session, "probe", {"n": 2})  # sequence 2, committed first
+        events.emit(session, PROBE, {"n": 2})  # sequence 2, committed first
     seen, cursor = await _read(outbox, start)
     assert seen == []  # 2 waits: 1 could still commit below it
     await slow.commit()
@@ -51,10 +53,10 @@ async def test_an_aborted_transaction_holds_nothing_back(outbox: Sessions) -> No
         start = await events.latest(session)
     doomed = outbox()
     await doomed.begin()
-    events.emit(doomed, "probe", {"n": "lost"})
+    events.emit(doomed, PROBE, {"n": "lost"})
     await doomed.flush()
     async with unit_of_work(outbox) as session:
-        events.emit(session, "probe", {"n": "kept"})
+        events.emit(session, PROBE, {"n": "kept"})
     await doomed.rollback()
     await doomed.close()
     assert (await _read(outbox, start))[0] == ["kept"]
@@ -66,7 +68,7 @@ async def test_many_writers_in_any_commit_order_lose_nothing(outbox: Sessions) -
     writers = [outbox() for _ in range(6)]
     for n, writer in enumerate(writers):
         await writer.begin()
-        events.emit(writer, "probe", {"n": n})
+        events.emit(writer, PROBE, {"n": n})
         await writer.flush()
     seen: list[str] = []
     for writer in reversed(writers):  # commit in the reverse of the sequence order
@@ -83,11 +85,21 @@ async def test_retention_purges_old_events(database_url: str) -> None:
     sessions = session_factory(engine)
     marker = uuid.uuid4().hex
     async with unit_of_work(sessions) as session:
-        old = events.emit(session, "probe", {"n": marker})
+        old = events.emit(session, PROBE, {"n": marker})
         old.created_at = utcnow() - timedelta(days=8)
-        events.emit(session, "probe", {"n": f"{marker}-new"})
+        events.emit(session, PROBE, {"n": f"{marker}-new"})
     async with unit_of_work(sessions) as session:
         assert await events.purge_before(session, utcnow() - timedelta(days=7)) >= 1
-        left = [e.payload["n"] for e in await events.after(session, events.START, ["probe"])]
+        left = [e.payload["n"] for e in await events.after(session, events.START, [PROBE])]
     await engine.dispose()
     assert f"{marker}-new" in left and marker not in left
+
+
+def test_every_event_type_has_a_visibility() -> None:
+    assert set(events.types.VISIBILITY) == set(events.EventType)
+
+
+async def test_a_private_event_needs_its_audience(sessions: Sessions) -> None:
+    async with sessions() as session:
+        with pytest.raises(ValueError, match="audience"):
+            events.emit(session, events.EventType.TOKEN_TRANSFER, {})
