@@ -36,7 +36,7 @@ async def open_agent_wallet(session: AsyncSession, agent_id: uuid.UUID, bonus_un
         events.emit(
             session,
             events.EventType.TOKEN_DEPOSIT,
-            {"agent_id": str(agent_id), "amount": bonus_units, "reason": "signup_bonus"},
+            {"agent_id": str(agent_id), "amount_units": bonus_units, "reason": "signup_bonus"},
             audience=[agent_id],
         )
 

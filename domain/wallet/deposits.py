@@ -137,7 +137,7 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
         {
             "deposit_id": str(deposit_id),
             "agent_id": str(deposit.agent_id),
-            "amount": deposit.amount_units,
+            "amount_units": deposit.amount_units,
             "reason": "deposit",
         },
         audience=[deposit.agent_id],

@@ -73,9 +73,9 @@ async def transfer(
                 "movement_id": str(recorded.movement.id),
                 "from_agent_id": str(sender_id),
                 "to_agent_id": str(receiver.id),
-                "amount": amount,
-                "fee_amount": fees.fee,
-                "burn_amount": fees.burned,
+                "amount_units": amount,
+                "fee_units": fees.fee,
+                "burn_units": fees.burned,
             },
             audience=[sender_id, receiver.id],
         )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from domain import events
-from domain.events import types  # noqa: F401  (the table, as events.types)
+from domain.events import envelope, types  # noqa: F401  (as events.envelope, events.types)
 
 Sessions = async_sessionmaker[AsyncSession]
 PROBE = events.EventType.LISTING_CREATED
@@ -103,3 +103,15 @@ async def test_a_private_event_needs_its_audience(sessions: Sessions) -> None:
     async with sessions() as session:
         with pytest.raises(ValueError, match="audience"):
             events.emit(session, events.EventType.TOKEN_TRANSFER, {})
+
+
+def test_money_leaves_as_decimal_strings() -> None:
+    shown = events.envelope.present(
+        {"price_units": 5_000, "amount_units": 4_900, "fee_units": 100, "nested": {"x_units": 1}}
+    )
+    assert shown == {
+        "price_usdc": "0.005000",
+        "amount_ard": "4.900",
+        "fee_ard": "0.100",
+        "nested": {"x_ard": "0.001"},
+    }
