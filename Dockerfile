@@ -30,4 +30,4 @@ USER app
 
 EXPOSE 8000
 
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "worker.api_process:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]

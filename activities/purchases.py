@@ -1,6 +1,7 @@
 """Purchase steps: each one unit of work, safe to retry (ledger keys come from the transaction)."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -9,8 +10,9 @@ from activities import implements
 from core.db import unit_of_work
 from core.settings import Settings
 from domain import listings, proofs, purchases
-from domain.content.store import ContentStore, content_key
+from domain.content.store import content_key
 from domain.purchases import x402
+from domain.wallet import accounts
 from workflows.contracts import purchase as contract
 from workflows.contracts.purchase import Payment, PurchaseState, PurchaseStatus
 
@@ -19,7 +21,7 @@ from workflows.contracts.purchase import Payment, PurchaseState, PurchaseStatus
 class PurchaseActivities:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
-    content: ContentStore
+    read_content: Callable[[str], Awaitable[bytes]]
 
     @implements(contract.PAY)
     async def pay(self, tx_id: uuid.UUID) -> PurchaseState:
@@ -70,7 +72,7 @@ class PurchaseActivities:
         async with unit_of_work(self.sessions) as session:
             tx = await purchases.get(session, tx_id)
             committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
-        data = await self.content.get(tx.delivered_hash or "")
+        data = await self.read_content(tx.delivered_hash or "")
         async with unit_of_work(self.sessions) as session:
             return await purchases.record_verification(
                 session, tx_id, content_key(data), proofs.verify_delivery(data, committed)
@@ -81,6 +83,15 @@ class PurchaseActivities:
         async with unit_of_work(self.sessions) as session:
             settled = await purchases.settle(session, tx_id, self.settings)
             return PurchaseState.model_validate(settled)
+
+    @implements(contract.EXPRESS)
+    async def express(self, tx_id: uuid.UUID, content_hash: str) -> PurchaseState:
+        stored = await self.read_content(content_hash)
+        async with unit_of_work(self.sessions) as session:
+            bought = await purchases.buy_at_once(session, tx_id, stored, self.settings)
+            state = PurchaseState.model_validate(bought)
+            buyer = await accounts.balance(session, bought.buyer_id)
+        return state.model_copy(update={"buyer_available_units": buyer.available})
 
     @implements(contract.RELEASE)
     async def release(self, tx_id: uuid.UUID, status: PurchaseStatus, reason: str) -> PurchaseState:

@@ -1,9 +1,10 @@
-"""The FastAPI application factory: `uvicorn api.app:create_app --factory`."""
+"""The FastAPI application factory (the deployed process adds its purchase worker:
+`uvicorn worker.api_process:create_app --factory`)."""
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -37,7 +38,12 @@ from domain.events import EventType
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+Alongside = Callable[[AppState], AbstractAsyncContextManager[None]]
+
+
+def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongside] = ()) -> FastAPI:
+    """The API. `alongside`: what else runs for the process's lifetime, given its state (the
+    deployed API process runs a purchase worker: `worker/api_process.py`)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -71,7 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             outbox.follow(sessions, {EventType.CDN_DECAY: lambda _: delivery.decay()})
         )
         try:
-            yield
+            async with contextlib.AsyncExitStack() as running:
+                for start in alongside:
+                    await running.enter_async_context(start(app.state.services))
+                yield
         finally:
             follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -151,7 +151,7 @@ def _start_stack(
     }
     processes = [subprocess.Popen(server, stdout=subprocess.DEVNULL, start_new_session=True)]
     _wait_for_port(temporal_port, processes[0])
-    api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+    api = [sys.executable, "-m", "uvicorn", "worker.api_process:create_app", "--factory"]
     api += ["--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"]
     for command in (
         [sys.executable, "-m", "worker"],

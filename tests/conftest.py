@@ -214,7 +214,7 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
         engine = create_engine(chosen.database_url)
         engines.append(engine)
         store = open_store(chosen.content_store_path)
-        workers = build_workers(client, Dependencies(chosen, session_factory(engine), store))
+        workers = build_workers(client, Dependencies(chosen, session_factory(engine), store.get))
         for worker in workers:
             running.append(worker)
             asyncio.create_task(worker.run())  # noqa: RUF006 (shut down below)

@@ -46,7 +46,7 @@ def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
         sys.executable,
         "-m",
         "uvicorn",
-        "api.app:create_app",
+        "worker.api_process:create_app",
         "--factory",
         "--host",
         settings.marketplace_host,

@@ -52,7 +52,7 @@ async def run(settings: Settings) -> None:
         settings.azure_storage_connection_string,
         settings.azure_storage_container,
     )
-    deps = Dependencies(settings=settings, sessions=session_factory(engine), content=content)
+    deps = Dependencies(settings, session_factory(engine), read_content=content.get)
     client = await _connect_with_retry(settings)
     await schedules.ensure(client, settings)
     workers = build_workers(client, deps)

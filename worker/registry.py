@@ -1,6 +1,11 @@
-"""One registry of workflows and activities per task queue."""
+"""One registry of workflows and activities per task queue.
 
-from collections.abc import Callable, Sequence
+The main queue carries every flow but purchases; purchases have their own queue, which the
+worker process polls and every API process polls too (`worker/api_process.py`), so an express
+purchase starts eagerly where its caller waits.
+"""
+
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +18,9 @@ from activities.ledger import LedgerActivities
 from activities.purchases import PurchaseActivities
 from activities.redemptions import RedemptionActivities
 from core.settings import Settings
-from domain.content.store import ContentStore
 from workflows.cache_decay import CacheDecayWorkflow
+from workflows.contracts import task_queue
+from workflows.contracts.purchase import PURCHASES
 from workflows.delivery_verification import DeliveryVerificationWorkflow
 from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
@@ -26,11 +32,11 @@ from workflows.redemption import RedemptionWorkflow
 
 @dataclass(frozen=True)
 class Dependencies:
-    """What activities receive from the worker process."""
+    """What activities receive from the process that runs them."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
-    content: ContentStore
+    read_content: Callable[[str], Awaitable[bytes]]  # the content store, or the API's tiers
 
 
 @dataclass(frozen=True)
@@ -55,24 +61,32 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         DepositActivities(deps.sessions),
         LedgerActivities(deps.sessions),
         ContentActivities(deps.sessions),
-        PurchaseActivities(deps.sessions, deps.settings, deps.content),
         RedemptionActivities(deps.sessions, deps.settings),
     )
 
 
+def _purchase_activities(deps: Dependencies) -> list[Callable[..., Any]]:
+    return implemented(PurchaseActivities(deps.sessions, deps.settings, deps.read_content))
+
+
+PURCHASE_QUEUE = TaskQueue(
+    workflows=[PurchaseWorkflow, DeliveryVerificationWorkflow], activities=_purchase_activities
+)
+
+
 def task_queues(settings: Settings) -> dict[str, TaskQueue]:
+    main = settings.temporal_task_queue
     return {
-        settings.temporal_task_queue: TaskQueue(
+        main: TaskQueue(
             workflows=[
                 HousekeepingWorkflow,
                 DepositWorkflow,
                 LedgerAuditWorkflow,
                 CacheDecayWorkflow,
-                PurchaseWorkflow,
-                DeliveryVerificationWorkflow,
                 RedemptionWorkflow,
                 MonthlyPayoutWorkflow,
             ],
             activities=_main_activities,
         ),
+        task_queue(main, PURCHASES): PURCHASE_QUEUE,
     }

@@ -42,8 +42,8 @@ class PurchaseWorkflow:
         self._busy = 0
         self._closing = False
         self._verify_requested = False
-        # Express with credits runs every step as a local activity: one workflow task, no
-        # round trips through the server between steps (x402 calls keep their own retries).
+        # Express with credits runs as a local activity: one workflow task, no round trip
+        # through the server for its step (x402 calls keep their own retries).
         self._locally = terms.purchase.express and terms.payment is None
 
     @property
@@ -65,11 +65,20 @@ class PurchaseWorkflow:
             return await self._release(S.EXPIRED, "not paid within the window")
         if not await self._within(window, lambda: self.status != S.PAYMENT_CONFIRMED):
             return await self._release(S.EXPIRED, "not delivered within the window")
+        if self.status.final:  # its row was closed when its start looked failed: nothing was held
+            return self._state
         await self._within(window, lambda: self._verify_requested)
         return await self._verify_and_close()
 
     async def _express(self, payment: Payment | None) -> PurchaseState:
+        """Credits: one step in one unit of work. x402: the payment first, then the same steps
+        as a purchase (its settlement cannot join the ledger's unit of work)."""
         try:
+            if payment is None:
+                stored = self._state.content_hash
+                return self._set(
+                    await self._step(contract.EXPRESS, answered=True)(self._tx, stored)
+                )
             await self._pay(payment)
         except StepFailed as err:
             refusal = refusal_of(err)

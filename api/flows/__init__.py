@@ -29,7 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.state import AppState
 from core.db import unit_of_work
 from core.errors import Unavailable, from_failure
-from workflows.contracts import Update, Workflow
+from workflows.contracts import Update, Workflow, task_queue
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -57,6 +57,7 @@ class Launch(Generic[A]):
     id: str
     summary: str
     search_attributes: TypedSearchAttributes = TypedSearchAttributes.empty
+    eager: bool = False  # its first task runs in this process when it polls the workflow's queue
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,12 @@ async def _start(app: AppState, launch: Launch[Any]) -> None:
             launch.workflow.name,
             launch.terms,
             id=launch.id,
-            task_queue=app.settings.temporal_task_queue,
+            task_queue=task_queue(app.settings.temporal_task_queue, launch.workflow.family),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=launch.search_attributes,
             static_summary=launch.summary,
+            request_eager_start=launch.eager,
         )
     except WorkflowAlreadyStartedError:
         return  # it ran before and closed: a business id runs once

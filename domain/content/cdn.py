@@ -67,6 +67,10 @@ class ContentDelivery:
         """Write through to the cold store; content is immutable, so no cache can go stale."""
         return await self.cold.put(data)
 
+    async def read(self, key: str) -> bytes:
+        """The bytes alone (what a content store's `get` answers), through the tiers."""
+        return (await self.get(key))[0]
+
     async def get(self, key: str) -> tuple[bytes, Tier]:
         """The bytes stored under `key` and the tier that served them."""
         # Hot keys were validated on their way in, so a hit needs no regex; anything else is

@@ -4,7 +4,6 @@ Credits move only through idempotent ledger movements keyed by the transaction
 (`purchase:{tx}:hold`, `:settle`, `:bonus`, `:release`), so a retried step changes nothing.
 """
 
-import contextlib
 import uuid
 
 from sqlalchemy import or_, select
@@ -15,12 +14,10 @@ from core import ids
 from core.clock import utcnow
 from core.db import paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
-from core.settings import Settings
-from domain import creators, events, ledger, listings, proofs, reputation
+from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
 from domain.events import EventType
 from domain.ledger.accounts import of as account_of
-from domain.ledger.accounts import tier_named
 from models.purchases import Transaction, VerificationRecord
 from workflows.contracts.purchase import (
     PaymentMethod,
@@ -47,7 +44,7 @@ class PaymentReplayed(PaymentRequired):
     code = "payment_replayed"
 
 
-def _announce(session: AsyncSession, tx: Transaction, event_type: EventType) -> None:
+def announce(session: AsyncSession, tx: Transaction, event_type: EventType) -> None:
     events.emit(
         session,
         event_type,
@@ -94,7 +91,7 @@ async def open_purchase(
             session.add(tx)
     except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
         return _same_purchase(await get(session, tx_id), listing_id), True
-    _announce(session, tx, EventType.TRANSACTION_INITIATED)
+    announce(session, tx, EventType.TRANSACTION_INITIATED)
     return tx, False
 
 
@@ -142,7 +139,7 @@ async def page(
     return await paginate(session, query, *order, page=page, page_size=page_size)
 
 
-def _hold_key(tx: Transaction) -> str:
+def hold_key(tx: Transaction) -> str:
     return f"purchase:{tx.id}:hold"
 
 
@@ -153,11 +150,9 @@ async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
     if tx.status != S.PAYMENT_PENDING:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
-    await ledger.hold(
-        session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
-    )
+    await ledger.hold(session, hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id)))
     tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
-    _announce(session, tx, EventType.PAYMENT_CONFIRMED)
+    announce(session, tx, EventType.PAYMENT_CONFIRMED)
     return tx
 
 
@@ -182,12 +177,10 @@ async def pay_x402(
         await ledger.record(session, payment_key(payment), issued)
     except ledger.KeyReused as exc:
         raise PaymentReplayed("This payment already paid another purchase") from exc
-    await ledger.hold(
-        session, _hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id))
-    )
+    await ledger.hold(session, hold_key(tx), buyer.id, tx.amount_units, ("transaction", str(tx.id)))
     tx.status, tx.paid_at = S.PAYMENT_CONFIRMED, utcnow()
     tx.payment_method, tx.payment_tx_hash = PaymentMethod.X402, settlement[:200]
-    _announce(session, tx, EventType.PAYMENT_CONFIRMED)
+    announce(session, tx, EventType.PAYMENT_CONFIRMED)
     return tx
 
 
@@ -206,7 +199,7 @@ async def deliver(session: AsyncSession, tx_id: uuid.UUID, delivered_hash: str) 
     tx = await get(session, tx_id)
     if tx.status == S.PAYMENT_CONFIRMED:
         tx.status, tx.delivered_hash, tx.delivered_at = S.DELIVERED, delivered_hash, utcnow()
-        _announce(session, tx, EventType.CONTENT_DELIVERED)
+        announce(session, tx, EventType.CONTENT_DELIVERED)
     return tx
 
 
@@ -218,7 +211,7 @@ async def record_verification(
     tx = await get(session, tx_id)
     if tx.verification_status != VerificationStatus.PENDING:
         return tx.verification_status == VerificationStatus.VERIFIED
-    record = _verification(session, tx, actual_hash, merkle_matched)
+    record = verification_of(session, tx, actual_hash, merkle_matched)
     matched = VerificationStatus.VERIFIED if record.matched else VerificationStatus.FAILED
     tx.verification_status = matched
     tx.verified_at = utcnow()
@@ -231,10 +224,10 @@ async def check_content(
     """A party checks bytes against what the listing committed to; the purchase is unchanged."""
     tx = await for_party(session, tx_id, caller)
     committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
-    return _verification(session, tx, content_key(data), proofs.verify_delivery(data, committed))
+    return verification_of(session, tx, content_key(data), proofs.verify_delivery(data, committed))
 
 
-def _verification(
+def verification_of(
     session: AsyncSession, tx: Transaction, actual_hash: str, merkle_matched: bool
 ) -> VerificationRecord:
     record = VerificationRecord(
@@ -248,109 +241,6 @@ def _verification(
     return record
 
 
-async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
-    """Escrow to the seller (minus the buyer-tier-discounted fee: treasury and burn), then the
-    quality bonus from the treasury when it can pay it in full."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
-    if S(tx.status).final:
-        return tx
-    buyer = await account_of(session, "agent", tx.buyer_id)
-    seller = await account_of(session, "agent", tx.seller_id)
-    fees = ledger.split(
-        tx.amount_units,
-        settings.token_platform_fee_pct,
-        settings.token_burn_pct,
-        tier_named(buyer.tier).discount,
-    )
-    owner = await creators.owner_of(session, tx.seller_id)
-    royalty = _royalty(fees.receiver, settings) if owner else 0
-    escrow = ledger.System.ESCROW
-    legs = [
-        ledger.Leg(escrow.id, seller.id, fees.receiver - royalty),
-        ledger.Leg(escrow.id, ledger.System.TREASURY.id, fees.treasury),
-        ledger.Leg(escrow.id, ledger.System.BURN.id, fees.burned),
-    ]
-    if owner and royalty:
-        creator = await account_of(session, creators.CREATOR, owner)
-        legs.append(ledger.Leg(escrow.id, creator.id, royalty))
-        ledger.add_volume(creator, earned=royalty)
-    await ledger.post(
-        session,
-        _hold_key(tx),
-        f"purchase:{tx.id}:settle",
-        ledger.Movement(
-            "purchase",
-            [g for g in legs if g.amount],
-            tx.amount_units,
-            fee_amount=fees.fee,
-            burn_amount=fees.burned,
-            reference_type="transaction",
-            reference_id=str(tx.id),
-            details={"royalty": royalty, "creator_id": str(owner) if owner else None},
-        ),
-    )
-    ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
-    ledger.add_volume(seller, earned=fees.receiver)
-    same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
-    if not same_creator:  # two agents of one creator trading must not mint themselves a bonus
-        await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
-    tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, fees.fee, utcnow()
-    await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
-    _announce(session, tx, EventType.TRANSACTION_COMPLETED)
-    if tx.express:
-        _announce(session, tx, EventType.EXPRESS_PURCHASE)
-    return tx
+from domain.purchases.settlement import buy_at_once, release, settle  # noqa: E402
 
-
-def _royalty(proceeds: int, settings: Settings) -> int:
-    """The owning creator's share of the seller's proceeds (rounded down: never more than them)."""
-    return min(proceeds, int(proceeds * settings.creator_royalty_pct))
-
-
-async def _quality_bonus(
-    session: AsyncSession,
-    tx: Transaction,
-    seller_account: uuid.UUID,
-    proceeds: int,
-    settings: Settings,
-) -> None:
-    listing = await listings.get(session, tx.listing_id)
-    if listing.quality_score < settings.token_quality_threshold:
-        return
-    bonus = int(proceeds * settings.token_quality_bonus_pct)
-    if bonus <= 0:
-        return
-    # When the treasury cannot cover the whole bonus, none is paid.
-    with contextlib.suppress(ledger.InsufficientCredits):
-        await ledger.record(
-            session,
-            f"purchase:{tx.id}:bonus",
-            ledger.Movement(
-                "quality_bonus",
-                [ledger.Leg(ledger.System.TREASURY.id, seller_account, bonus)],
-                bonus,
-                reference_type="transaction",
-                reference_id=str(tx.id),
-            ),
-        )
-
-
-async def release(
-    session: AsyncSession,
-    tx_id: uuid.UUID,
-    status: PurchaseStatus,
-    reason: str,
-    window_seconds: int,
-) -> Transaction:
-    """Return held credits to the buyer (if any were held) and close as `status`."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
-    if S(tx.status).final:
-        return tx
-    if tx.paid_at is not None:
-        await ledger.void(session, _hold_key(tx), f"purchase:{tx.id}:release")
-    tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
-    await reputation.record_closed(session, tx, window_seconds)
-    _announce(session, tx, EventType(f"transaction_{status}"))
-    return tx
+__all__ = ["buy_at_once", "release", "settle"]

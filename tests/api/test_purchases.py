@@ -19,7 +19,8 @@ from tests.api.helpers import assert_problem, register
 from tests.api.test_listings import listing
 from tests.conftest import StartWorker
 from tests.ledger_helpers import assert_invariants, balances
-from workflows.contracts.purchase import PURCHASE, PurchaseState, PurchaseTerms
+from workflows.contracts import task_queue
+from workflows.contracts.purchase import PURCHASE, PURCHASES, PurchaseState, PurchaseTerms
 
 Sessions = async_sessionmaker[AsyncSession]
 CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
@@ -261,7 +262,7 @@ async def test_unpaid_purchase_expires_on_the_time_skipping_server(
         PURCHASE.name,
         PurchaseTerms(purchase=PurchaseState.model_validate(tx), window_seconds=86_400),
         id=tx.workflow_id,
-        task_queue=settings.temporal_task_queue,
+        task_queue=task_queue(settings.temporal_task_queue, PURCHASES),
         result_type=PurchaseState,
     )  # nobody pays: a day passes in moments
     assert result.status == "expired"

@@ -1,5 +1,6 @@
 """`make run`'s process: Temporal dev server + worker + API come up, and Ctrl-C leaves nothing."""
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from core.temporal import connect
 
 
 def _free_port() -> int:
@@ -45,8 +48,41 @@ def _wait_for_health(url: str, timeout: float) -> dict[str, object]:
     raise AssertionError(f"stack not healthy in {timeout}s: {last}")
 
 
+def _express_buy(api: str) -> str:
+    """A seller lists, a buyer buys at once: the purchase's workflow id."""
+    agents = []
+    for _ in range(2):
+        body = {"name": f"stack-{uuid.uuid4().hex[:10]}", "agent_type": "both"}
+        made = httpx.post(f"{api}/agents/register", json=body, timeout=10).json()
+        agents.append({"Authorization": f"Bearer {made['jwt_token']}"})
+    seller, buyer = agents
+    item = {"title": "t", "category": "web_search", "content": "c", "price_usdc": "0.005"}
+    listing = httpx.post(f"{api}/listings", headers=seller, json=item, timeout=10).json()
+    bought = httpx.post(f"{api}/express/{listing['id']}", headers=buyer, timeout=30)
+    assert bought.status_code == 200, bought.text
+    return f"purchase:{bought.json()['transaction_id']}"
+
+
+async def _workflow_task_workers(temporal: str, workflow_id: str) -> set[str]:
+    client = await connect(temporal, "default")
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return {
+        event.workflow_task_completed_event_attributes.identity
+        for event in history.events
+        if event.HasField("workflow_task_completed_event_attributes")
+    }
+
+
+def _pid_running(marker: str, command: str) -> int:
+    for pid in _processes_with(marker):
+        if command.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    raise AssertionError(f"no process runs {command}")
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
 def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
+    """And an express purchase runs in the API process that waits for it (eager start)."""
     marker = f"AGENTCHAINS_STACK_TEST={uuid.uuid4().hex}"
     api_port, ui_port, temporal_port = _free_port(), _free_port(), _free_port()
     env = {
@@ -68,6 +104,10 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{api_port}/docs", timeout=5).status_code == 200
         assert len(_processes_with(marker)) >= 4  # supervisor, temporal, worker, api
+        workflow_id = _express_buy(f"http://127.0.0.1:{api_port}/api/v1")
+        api_pid = _pid_running(marker, "worker.api_process")
+        identities = asyncio.run(_workflow_task_workers(env["TEMPORAL_ADDRESS"], workflow_id))
+        assert [i.split("@")[0] for i in identities] == [str(api_pid)]
     finally:
         stack.send_signal(signal.SIGINT)
         code = stack.wait(60)

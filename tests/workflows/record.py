@@ -7,6 +7,7 @@ Re-record only on purpose: after a deliberate, versioned change to a workflow.
 """
 
 import asyncio
+import contextlib
 import tempfile
 import uuid
 from datetime import timedelta
@@ -31,7 +32,7 @@ from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
-from workflows.contracts import deposit, payout, purchase, redemption
+from workflows.contracts import deposit, payout, purchase, redemption, task_queue
 from workflows.contracts.deposit import Confirmation, DepositState, DepositTerms
 from workflows.contracts.purchase import Delivery, Payment, PurchaseState, PurchaseTerms
 from workflows.contracts.redemption import RedemptionState, RedemptionTerms, Rejection
@@ -79,7 +80,7 @@ async def _purchase(
         purchase.PURCHASE.name,
         terms,
         id=tx.workflow_id,
-        task_queue=queue,
+        task_queue=task_queue(queue, purchase.PURCHASES),
         result_type=PurchaseState,
     )
 
@@ -200,8 +201,10 @@ async def _record(facilitator: Facilitator) -> None:
         data_converter=pydantic_data_converter,
     )
     client, queue = env.client, settings.temporal_task_queue
-    [worker] = build_workers(client, Dependencies(settings, sessions, store))
-    async with worker:
+    workers = build_workers(client, Dependencies(settings, sessions, store.get))
+    async with contextlib.AsyncExitStack() as running:
+        for worker in workers:
+            await running.enter_async_context(worker)
         for name in ("HousekeepingWorkflow", "LedgerAuditWorkflow", "CacheDecayWorkflow"):
             handle = await client.start_workflow(name, id=f"{name}-recorded", task_queue=queue)
             await _save(handle, name)

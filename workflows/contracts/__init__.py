@@ -30,10 +30,16 @@ class Activity(Generic[P, R]):
 
 @dataclass(frozen=True)
 class Workflow(Generic[A, R]):
-    """A workflow type: started with `A`, closes with `R`."""
+    """A workflow type: started with `A`, closes with `R`, on the task queue of its `family`."""
 
     name: str
     result: Any
+    family: str = ""  # "" runs on the main task queue
+
+
+def task_queue(main_queue: str, family: str) -> str:
+    """The task queue a family of workflows runs on, named after the main one."""
+    return f"{main_queue}-{family}" if family else main_queue
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,7 @@ class PurchaseState(BaseModel):
     express: bool
     error_message: str | None
     error_code: str | None = None  # the refusal's problem code when a step refused to run
+    buyer_available_units: int | None = None  # express: the buyer's credits once it settled
     initiated_at: datetime
     paid_at: datetime | None
     delivered_at: datetime | None
@@ -98,8 +99,11 @@ class Delivery(BaseModel):
     delivered_hash: str
 
 
-PURCHASE = Workflow[PurchaseTerms, PurchaseState]("PurchaseWorkflow", PurchaseState)
-VERIFICATION = Workflow[UUID, bool]("DeliveryVerificationWorkflow", bool)
+# Purchases have a task queue of their own: API processes poll it too, so an express purchase
+# starts eagerly in the process that waits for it (the worker process polls it as well).
+PURCHASES = "purchases"
+PURCHASE = Workflow[PurchaseTerms, PurchaseState]("PurchaseWorkflow", PurchaseState, PURCHASES)
+VERIFICATION = Workflow[UUID, bool]("DeliveryVerificationWorkflow", bool, PURCHASES)
 
 CONFIRM_PAYMENT = Update[Payment | None, PurchaseState]("confirm_payment", PurchaseState)
 DELIVER = Update[Delivery, PurchaseState]("deliver", PurchaseState)
@@ -129,6 +133,9 @@ CHECK_DELIVERY = Activity[[UUID], bool](
 )
 SETTLE = Activity[[UUID], PurchaseState](
     "purchases.settle", PurchaseState, "Settle escrow: seller, treasury, burn, bonus"
+)
+EXPRESS = Activity[[UUID, str], PurchaseState](
+    "purchases.express", PurchaseState, "Express: deliver, verify and settle in one unit of work"
 )
 RELEASE = Activity[[UUID, PurchaseStatus, str], PurchaseState](
     "purchases.release", PurchaseState, "Return the hold to the buyer and close"

@@ -1,0 +1,186 @@
+"""How a purchase closes: settled (escrow, or at once for express) or released.
+
+A settlement is one movement: the price leaves the buyer's hold (or, for express, the buyer) to
+the seller's proceeds, the treasury's fee and the burn (rounded per ADR 0006), with the owning
+creator's royalty in the same movement; then the quality bonus from the treasury when it can
+pay it in full and buyer and seller do not belong to the same creator.
+"""
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from core.settings import Settings
+from domain import creators, ledger, listings, proofs, reputation
+from domain.content.store import content_key
+from domain.events import EventType
+from domain.ledger.accounts import of as account_of
+from domain.ledger.accounts import tier_named
+from domain.purchases import announce, get, hold_key, verification_of
+from models.purchases import Transaction
+from workflows.contracts.purchase import PurchaseStatus, VerificationStatus
+
+S = PurchaseStatus
+
+
+async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
+    """The buyer's hold, settled: seller, treasury, burn, royalty, bonus."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if S(tx.status).final:
+        return tx
+    sale = await _sale(session, tx, ledger.System.ESCROW.id, settings)
+    await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
+    return await _completed(session, tx, sale, settings)
+
+
+async def buy_at_once(
+    session: AsyncSession, tx_id: uuid.UUID, stored: bytes, settings: Settings
+) -> Transaction:
+    """Express in one unit of work: the seller's stored content is delivered and verified, then
+    the price moves from the buyer straight to seller, treasury and burn (nothing is held, since
+    nothing waits). Content that fails verification moves nothing and closes as disputed; not
+    enough credits refuses the whole step (402) and nothing is written."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if S(tx.status).final:
+        return tx
+    committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+    verdict = verification_of(
+        session, tx, content_key(stored), proofs.verify_delivery(stored, committed)
+    )
+    now = utcnow()
+    tx.paid_at = tx.delivered_at = tx.verified_at = now
+    tx.delivered_hash = tx.content_hash
+    if not verdict.matched:
+        tx.verification_status = VerificationStatus.FAILED
+        reason = "the stored content does not match the listing"
+        tx.status, tx.error_message, tx.completed_at = S.DISPUTED, reason, now
+        await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
+        announce(session, tx, EventType.TRANSACTION_DISPUTED)
+        return tx
+    buyer = await account_of(session, "agent", tx.buyer_id)
+    sale = await _sale(session, tx, buyer.id, settings)
+    await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
+    tx.verification_status = VerificationStatus.VERIFIED
+    announce(session, tx, EventType.PAYMENT_CONFIRMED)
+    announce(session, tx, EventType.CONTENT_DELIVERED)
+    return await _completed(session, tx, sale, settings)
+
+
+@dataclass(frozen=True)
+class _Sale:
+    movement: ledger.Movement
+    fee: int
+    proceeds: int  # the seller's share before any royalty: what a quality bonus is counted on
+    seller_account: uuid.UUID
+    same_creator: bool  # buyer and seller belong to one creator: no bonus
+
+
+async def _sale(
+    session: AsyncSession, tx: Transaction, source: uuid.UUID, settings: Settings
+) -> _Sale:
+    """The movement that pays for the purchase out of `source`; lifetime figures of everyone
+    paid move with it."""
+    buyer = await account_of(session, "agent", tx.buyer_id)
+    seller = await account_of(session, "agent", tx.seller_id)
+    fees = ledger.split(
+        tx.amount_units,
+        settings.token_platform_fee_pct,
+        settings.token_burn_pct,
+        tier_named(buyer.tier).discount,
+    )
+    owner = await creators.owner_of(session, tx.seller_id)
+    royalty = _royalty(fees.receiver, settings) if owner else 0
+    legs = [
+        ledger.Leg(source, seller.id, fees.receiver - royalty),
+        ledger.Leg(source, ledger.System.TREASURY.id, fees.treasury),
+        ledger.Leg(source, ledger.System.BURN.id, fees.burned),
+    ]
+    if owner and royalty:
+        creator = await account_of(session, creators.CREATOR, owner)
+        legs.append(ledger.Leg(source, creator.id, royalty))
+        ledger.add_volume(creator, earned=royalty)
+    ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
+    ledger.add_volume(seller, earned=fees.receiver)
+    movement = ledger.Movement(
+        "purchase",
+        [g for g in legs if g.amount],
+        tx.amount_units,
+        fee_amount=fees.fee,
+        burn_amount=fees.burned,
+        reference_type="transaction",
+        reference_id=str(tx.id),
+        details={"royalty": royalty, "creator_id": str(owner) if owner else None},
+    )
+    same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
+    return _Sale(movement, fees.fee, fees.receiver, seller.id, same_creator)
+
+
+async def _completed(
+    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
+) -> Transaction:
+    if not sale.same_creator:  # two agents of one creator trading must not mint themselves a bonus
+        await _quality_bonus(session, tx, sale.seller_account, sale.proceeds, settings)
+    tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
+    await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
+    announce(session, tx, EventType.TRANSACTION_COMPLETED)
+    if tx.express:
+        announce(session, tx, EventType.EXPRESS_PURCHASE)
+    return tx
+
+
+def _royalty(proceeds: int, settings: Settings) -> int:
+    """The owning creator's share of the seller's proceeds (rounded down: never more than them)."""
+    return min(proceeds, int(proceeds * settings.creator_royalty_pct))
+
+
+async def _quality_bonus(
+    session: AsyncSession,
+    tx: Transaction,
+    seller_account: uuid.UUID,
+    proceeds: int,
+    settings: Settings,
+) -> None:
+    listing = await listings.get(session, tx.listing_id)
+    if listing.quality_score < settings.token_quality_threshold:
+        return
+    bonus = int(proceeds * settings.token_quality_bonus_pct)
+    if bonus <= 0:
+        return
+    # When the treasury cannot cover the whole bonus, none is paid.
+    with contextlib.suppress(ledger.InsufficientCredits):
+        await ledger.record(
+            session,
+            f"purchase:{tx.id}:bonus",
+            ledger.Movement(
+                "quality_bonus",
+                [ledger.Leg(ledger.System.TREASURY.id, seller_account, bonus)],
+                bonus,
+                reference_type="transaction",
+                reference_id=str(tx.id),
+            ),
+        )
+
+
+async def release(
+    session: AsyncSession,
+    tx_id: uuid.UUID,
+    status: PurchaseStatus,
+    reason: str,
+    window_seconds: int,
+) -> Transaction:
+    """Return held credits to the buyer (if any were held) and close as `status`."""
+    await ledger.lock(session)
+    tx = await get(session, tx_id)
+    if S(tx.status).final:
+        return tx
+    if tx.paid_at is not None:
+        await ledger.void(session, hold_key(tx), f"purchase:{tx.id}:release")
+    tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
+    await reputation.record_closed(session, tx, window_seconds)
+    announce(session, tx, EventType(f"transaction_{status}"))
+    return tx
