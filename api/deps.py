@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import AppState
 from core import signatures
-from core.db import unit_of_work
+from core.db import read_only
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, creators, idempotency, operators
@@ -69,7 +69,7 @@ async def _authenticate(
     holds no database transaction while it waits.
     """
     principal = _claims(state, credentials)
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         if principal.kind is TokenKind.AGENT:
             active = await agents.get_active(session, principal.id) is not None
         elif principal.kind is TokenKind.OPERATOR:

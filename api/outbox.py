@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import unit_of_work
+from core.db import read_only
 from domain import events
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ async def follow(
     seen: events.Cursor | None = None
     while True:
         try:
-            async with unit_of_work(sessions) as session:
+            async with read_only(sessions) as session:
                 if seen is None:
                     seen = await events.latest(session)
                 batch = await events.after(session, seen, handlers)

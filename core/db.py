@@ -1,9 +1,16 @@
 """Async engine and session factory for SQLite (embedded default) and PostgreSQL (production).
 
 One unit of work per request or activity: `unit_of_work()` commits on success and rolls back on
-error; domain code only flushes.
+error; domain code only flushes. `read_only()` is for units that only read.
+
+SQLite has one writer at a time. Writers begin `IMMEDIATE` (they queue instead of failing
+halfway), and within a process they queue on an asyncio lock first: a writer blocked inside
+SQLite waits in its busy handler's growing sleeps (up to 100 ms each), one blocked on the lock
+is woken the moment the lock is free. Readers begin deferred and never wait for writers (WAL).
 """
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,6 +26,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "agentchains_read_only"  # execution option: this transaction only reads
+_writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
 
 def ensure_sqlite_directory(database_url: str) -> None:
@@ -59,7 +68,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        deferred = connection.get_execution_options().get(READ_ONLY)
+        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+    _writers[engine] = asyncio.Lock()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -68,7 +80,20 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    async with factory() as session, session.begin():
+    writers = _writers.get(factory.kw.get("bind"))  # type: ignore[arg-type]
+    if writers is None:
+        async with factory() as session, session.begin():
+            yield session
+        return
+    async with writers, factory() as session, session.begin():
+        yield session
+
+
+@asynccontextmanager
+async def read_only(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit that only reads: nothing is committed, and on SQLite it never waits for writers."""
+    async with factory() as session:  # closing it ends the transaction; what it read stays loaded
+        await session.connection(execution_options={READ_ONLY: True})
         yield session
 
 

@@ -22,6 +22,15 @@ SEARCH_ATTRIBUTES = (AGENT_ID, LISTING_ID, TRANSACTION_STATUS, CREATOR_ID)
 DEV_SERVER_DYNAMIC_CONFIG = ("history.transferProcessorMaxPollRPS=1000",)
 
 
+def persisted(db_path: str) -> list[str]:
+    """`temporal server start-dev` flags to keep its state in a SQLite file. WAL with
+    synchronous=normal survives a crash of any process (the last commits are lost only with
+    power); the default rollback journal syncs every commit and made every workflow task ~3x
+    slower here."""
+    pragmas = ("journal_mode=wal", "synchronous=normal")
+    return ["--db-filename", db_path] + [a for p in pragmas for a in ("--sqlite-pragma", p)]
+
+
 def search_attribute_flag(key: SearchAttributeKey) -> str:
     """`Name=Type` as `temporal server start-dev --search-attribute` takes it."""
     kind = key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")

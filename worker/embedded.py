@@ -16,7 +16,7 @@ from pathlib import Path
 from core.logging import configure_logging
 from core.process import exit_hard
 from core.settings import Settings, get_settings
-from core.temporal import binary, dev_server_flags
+from core.temporal import binary, dev_server_flags, persisted
 
 STOP_GRACE_SECONDS = 20
 
@@ -34,8 +34,7 @@ def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
         port,
         "--ui-port",
         str(settings.temporal_ui_port),
-        "--db-filename",
-        settings.temporal_db_path,
+        *persisted(settings.temporal_db_path),
         "--namespace",
         settings.temporal_namespace,
         "--log-level",

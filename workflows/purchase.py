@@ -33,7 +33,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@workflow.defn(name=contract.PURCHASE.name)
+@workflow.defn(name=contract.PURCHASE.name, sandboxed=False)
 class PurchaseWorkflow:
     @workflow.init
     def __init__(self, terms: PurchaseTerms) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.flows import Launch, Opened, open_flow, update
 from api.state import AppState
 from core.clock import utcnow
-from core.db import unit_of_work
+from core.db import read_only
 from core.errors import InvalidState
 from core.ids import deposit_workflow, parse_id
 from domain.wallet import deposits
@@ -58,7 +58,7 @@ async def confirm(app: AppState, deposit: str, confirmed_by: str) -> DepositStat
         raise deposits.DepositNotFound(f"Deposit {deposit} not found")
 
     async def closed() -> DepositState:
-        async with unit_of_work(app.sessions) as session:
+        async with read_only(app.sessions) as session:
             row = DepositState.model_validate(await deposits.get(session, key))
         if row.status != DepositStatus.COMPLETED:
             raise InvalidState(f"Deposit {deposit} is {row.status}")

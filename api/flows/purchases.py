@@ -14,7 +14,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from api.flows import Launch, Opened, open_flow, outcome, update
 from api.state import AppState
-from core.db import unit_of_work
+from core.db import read_only
 from core.errors import AppError, Forbidden, InvalidState, Unavailable
 from domain import listings, purchases
 from domain.purchases import x402
@@ -86,7 +86,7 @@ async def for_party(
     app: AppState, tx_id: str, caller: uuid.UUID, role: str | None = None
 ) -> PurchaseState:
     """The purchase as one of its parties sees it; `role` when only that party takes the step."""
-    async with unit_of_work(app.sessions) as session:
+    async with read_only(app.sessions) as session:
         tx = await purchases.for_party(session, tx_id, caller)
     if (role == "buyer" and tx.buyer_id != caller) or (role == "seller" and tx.seller_id != caller):
         raise Forbidden(f"Only the {role} takes this step", code="wrong_party")
@@ -129,7 +129,7 @@ async def _update(
 
 def _closed(app: AppState, purchase: PurchaseState) -> Callable[[], Awaitable[PurchaseState]]:
     async def answer() -> PurchaseState:
-        async with unit_of_work(app.sessions) as session:
+        async with read_only(app.sessions) as session:
             tx = await purchases.get(session, purchase.transaction_id)
         raise _not_now(tx.status)
 
@@ -167,7 +167,7 @@ async def express_buy(
     data, tier = await app.delivery.get(closed.content_hash)
     available = closed.buyer_available_units
     if available is None:  # paid with x402: its steps do not report the balance
-        async with unit_of_work(app.sessions) as session:
+        async with read_only(app.sessions) as session:
             available = (await accounts.balance(session, buyer)).available
     return ExpressReceipt(closed, data, tier == "hot", available, opened.replayed)
 
@@ -183,5 +183,5 @@ def _refusal(closed: PurchaseState) -> AppError:
 
 
 async def listing_price(app: AppState, listing_id: str) -> int:
-    async with unit_of_work(app.sessions) as session:
+    async with read_only(app.sessions) as session:
         return (await listings.get(session, listing_id)).price_units

@@ -10,7 +10,7 @@ from temporalio.service import RPCError
 
 from api.flows import Launch, Opened, open_flow, update
 from api.state import AppState
-from core.db import unit_of_work
+from core.db import read_only
 from core.errors import InvalidState
 from domain import redemptions
 from workflows.contracts import Update
@@ -70,7 +70,7 @@ async def decide(
     """Send a decision to the workflow; a closed redemption refuses it like a wrong state."""
 
     async def closed() -> RedemptionState:
-        async with unit_of_work(app.sessions) as session:
+        async with read_only(app.sessions) as session:
             row = await redemptions.get(session, redemption.redemption_id)
         raise InvalidState(f"This redemption is {row.status}")
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import State
-from core.db import unit_of_work
+from core.db import read_only
 from core.temporal import task_queue_pollers
 from domain import health
 
@@ -25,7 +25,7 @@ async def _probe(check: Awaitable[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _database(state: Any) -> dict[str, Any]:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         return {**await health.database(session), "counts": await health.counts(session)}
 
 

@@ -27,7 +27,7 @@ from api.schemas.purchases import (
     TransactionResponse,
 )
 from api.state import AppState
-from core.db import unit_of_work
+from core.db import read_only, unit_of_work
 from core.errors import InvalidState, RuleViolation
 from domain import listings, purchases
 from domain.purchases import x402
@@ -143,7 +143,7 @@ async def content(tx_id: str, buyer: AgentId, state: State) -> Response:
     tx = await flow.for_party(state, tx_id, buyer, "buyer")
     if tx.delivered_hash is None:
         raise InvalidState("Nothing has been delivered yet")
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         listing = await listings.get(session, tx.listing_id)
     data, _ = await state.delivery.get(tx.delivered_hash)
     return Response(data, media_type=listing.content_type)
@@ -158,7 +158,7 @@ async def mine(
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> TransactionList:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         total, rows = await purchases.page(
             session, caller, status=status, role=role, page=page, page_size=page_size
         )

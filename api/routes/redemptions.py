@@ -20,7 +20,7 @@ from api.schemas.redemptions import (
     RejectRequest,
 )
 from api.state import AppState
-from core.db import unit_of_work
+from core.db import read_only
 from domain import redemptions
 from workflows.contracts import redemption as contract
 from workflows.contracts.payout import PayoutRunStatus
@@ -38,13 +38,13 @@ def _view(redemption: RedemptionState) -> RedemptionResponse:
 
 
 async def _owned(state: AppState, redemption_id: str, creator: uuid.UUID) -> RedemptionState:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         row = await redemptions.of_creator(session, redemption_id, creator)
         return RedemptionState.model_validate(row)
 
 
 async def _found(state: AppState, redemption_id: str) -> RedemptionState:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         return RedemptionState.model_validate(await redemptions.get(session, redemption_id))
 
 
@@ -78,7 +78,7 @@ async def mine(
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> RedemptionList:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         total, rows = await redemptions.page(
             session, creator, status=status, page=page, page_size=page_size
         )
@@ -123,7 +123,7 @@ async def reject(
 async def payout_runs(
     _: OperatorId, state: State, page: PageNumber = 1, page_size: PageSize = 20
 ) -> PayoutRuns:
-    async with unit_of_work(state.sessions) as session:
+    async with read_only(state.sessions) as session:
         total, runs = await redemptions.payout_runs(session, page=page, page_size=page_size)
         views = [
             PayoutRunResponse(

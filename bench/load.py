@@ -1,0 +1,60 @@
+"""Closed-loop load: `concurrency` lanes each send one call after the other; figures over runs."""
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Call = Callable[[int], Awaitable[object]]  # lane number -> anything (raises on a failure)
+
+
+async def level(call: Call, total: int, concurrency: int) -> dict[str, Any]:
+    """`total` calls spread over `concurrency` lanes: calls/s, p50/p99 latency, errors."""
+    latencies: list[float] = []
+    errors: list[str] = []
+
+    async def lane(number: int) -> None:
+        for _ in range(total // concurrency):
+            started = time.perf_counter()
+            try:
+                await call(number)
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(lane(n) for n in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+        "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000, 1)
+        if latencies
+        else None,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs, with its spread (min, max)."""
+    figures: dict[str, Any] = {}
+    for key in ("per_s", "p50_ms", "p99_ms"):
+        values = [run[key] for run in runs if run[key] is not None]
+        if values:
+            figures[key] = statistics.median(values)
+            figures[f"{key}_spread"] = [min(values), max(values)]
+    figures["errors"] = sum(run["errors"] for run in runs)
+    first = next((run["first_error"] for run in runs if run["first_error"]), None)
+    if first:
+        figures["first_error"] = first
+    return figures
+
+
+def check(value: float | None, op: str, target: float) -> bool:
+    if value is None:
+        return False
+    return value <= target if op == "<=" else value >= target
