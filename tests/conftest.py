@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
@@ -33,6 +34,10 @@ from domain.content.store import open_store
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
+
+# Examples are judged by what they do, not how long they take on a shared machine.
+hypothesis_settings.register_profile("agentchains", deadline=None)
+hypothesis_settings.load_profile("agentchains")
 
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import create_engine, session_factory, unit_of_work
 from domain import agents, ledger
+from domain.events import EventType, Visibility
 from models.events import Event
 from tests.conftest import StartWorker, make_settings
 from tests.ledger_helpers import mint
@@ -114,4 +115,4 @@ async def test_audit_workflow_records_a_broken_ledger(
         )
     assert len(events) == 1
     assert events[0].payload["chain"]["entry_number"] == 2
-    assert events[0].audience == ["operators"]
+    assert EventType(events[0].type).visibility is Visibility.OPERATORS
