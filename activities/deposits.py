@@ -1,4 +1,4 @@
-"""Deposit side effects: credit a confirmed deposit once, or expire it."""
+"""Deposit side effects: credit a confirmed deposit once, fail it, or expire it."""
 
 import uuid
 from dataclasses import dataclass
@@ -21,6 +21,13 @@ class DepositActivities:
         async with unit_of_work(self.sessions) as session:
             credited = await deposits.credit(session, deposit_id, confirmed_by)
             return DepositState.model_validate(credited)
+
+    @implements(contract.FAIL)
+    async def fail(self, deposit_id: uuid.UUID, reported_by: str) -> DepositState:
+        async with unit_of_work(self.sessions) as session:
+            return DepositState.model_validate(
+                await deposits.fail(session, deposit_id, reported_by)
+            )
 
     @implements(contract.EXPIRE)
     async def expire(self, deposit_id: uuid.UUID) -> DepositState:

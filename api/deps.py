@@ -8,16 +8,20 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.schemas.wallet import DepositCallback
 from api.state import AppState
 from core import signatures
 from core.db import read_only
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, creators, idempotency, operators
+from domain.wallet import deposits
 
 
 def get_state(request: Request) -> AppState:
@@ -154,23 +158,44 @@ def issue_token(state: AppState, kind: TokenKind, subject: uuid.UUID) -> str:
     )
 
 
-async def _deposit_confirmer(request: Request, state: State, credentials: Credentials) -> str:
+@dataclass(frozen=True)
+class Confirmer:
+    """Who confirms a deposit: an operator, or the provider's signed callback (what it says)."""
+
+    by: str
+    callback: deposits.Callback | None = None
+
+
+async def _deposit_confirmer(request: Request, state: State, credentials: Credentials) -> Confirmer:
     """An operator's token, or the payment provider's signed callback; never an agent."""
     if credentials is not None:
         principal = await _authenticate(state, credentials)
         if principal.kind is not TokenKind.OPERATOR:
             raise Forbidden("Only an operator or the payment provider confirms deposits")
-        return f"operator:{principal.id}"
-    headers = request.headers
-    if signatures.verify(
+        return Confirmer(f"operator:{principal.id}")
+    headers, body = request.headers, await request.body()
+    webhook_id = headers.get("webhook-id", "")
+    if not signatures.verify(
         state.settings.payment_webhook_secret,
-        headers.get("webhook-id", ""),
+        webhook_id,
         headers.get("webhook-timestamp", ""),
-        await request.body(),
+        body,
         headers.get("webhook-signature", ""),
     ):
-        return "payment_provider"
-    raise Unauthorized("An operator token or a valid provider signature is required")
+        raise Unauthorized("An operator token or a valid provider signature is required")
+    try:
+        said = DepositCallback.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    callback = deposits.Callback(
+        webhook_id[:255],
+        said.deposit_id,
+        said.status == "paid",
+        said.amount_fiat,
+        said.currency,
+        said.payment_reference,
+    )
+    return Confirmer("payment_provider", callback)
 
 
-DepositConfirmer = Annotated[str, Depends(_deposit_confirmer)]
+DepositConfirmer = Annotated[Confirmer, Depends(_deposit_confirmer)]

@@ -1,9 +1,11 @@
 """Closed-loop load: `concurrency` lanes each send one call after the other; figures over runs."""
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 Call = Callable[[int], Awaitable[object]]  # lane number -> anything (raises on a failure)
@@ -37,6 +39,31 @@ async def level(call: Call, total: int, concurrency: int) -> dict[str, Any]:
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
+
+
+async def measure(
+    call: Call, total: int, concurrency: int, runs: int, pids: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """`runs` levels: each figure's median and spread, and the share of a core each process in
+    `pids` (role -> pid) used while they ran."""
+    results, cpu = [], dict.fromkeys(pids or {}, 0.0)
+    for _ in range(runs):
+        before = {role: cpu_seconds(pid) for role, pid in (pids or {}).items()}
+        started = time.perf_counter()
+        results.append(await level(call, total, concurrency))
+        wall = time.perf_counter() - started
+        for role, pid in (pids or {}).items():
+            cpu[role] += (cpu_seconds(pid) - before[role]) / wall / runs
+    figures = median_of(results)
+    if cpu:
+        figures["cpu_share_of_a_core"] = {role: round(share, 2) for role, share in cpu.items()}
+    return figures
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:

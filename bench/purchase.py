@@ -31,8 +31,8 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     import httpx
 
-    from bench.load import Call, check, level, median_of
-    from bench.stack import agents, client, cpu_seconds, healthy, scratch_database, stack
+    from bench.load import Call, check, level, measure
+    from bench.stack import agents, client, healthy, scratch_database, stack
     from core.process import exit_hard
     from core.temporal import connect
 
@@ -101,22 +101,6 @@ def _express(api: httpx.AsyncClient, buyers: list[dict[str, str]], listings: lis
     return call
 
 
-async def _measure(
-    call: Call, args: argparse.Namespace, concurrency: int, pids: dict[str, int]
-) -> dict[str, Any]:
-    runs, cpu = [], dict.fromkeys(pids, 0.0)
-    for _ in range(args.runs):
-        before = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        started = asyncio.get_running_loop().time()
-        runs.append(await level(call, args.purchases, concurrency))
-        wall = asyncio.get_running_loop().time() - started
-        for role, pid in pids.items():
-            cpu[role] += (cpu_seconds(pid) - before[role]) / wall / args.runs
-    figures = median_of(runs)
-    figures["cpu_share_of_a_core"] = {role: round(share, 2) for role, share in cpu.items()}
-    return figures
-
-
 async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[str, Any]]:
     with stack(url, scratch) as running:
         async with client(running.api) as api:
@@ -136,8 +120,10 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                     await level(call, max(args.concurrency), max(args.concurrency))
                 rows = []
                 for concurrency in args.concurrency:
-                    buys = await _measure(express, args, concurrency, running.pids)
-                    empty = await _measure(floor, args, concurrency, {})
+                    buys = await measure(
+                        express, args.purchases, concurrency, args.runs, running.pids
+                    )
+                    empty = await measure(floor, args.purchases, concurrency, args.runs)
                     rows.append({"buyers": concurrency, "express": buys, "empty_workflow": empty})
                 return rows
 

@@ -3,7 +3,7 @@
 from models.agents import RegisteredAgent
 from models.base import Base
 from models.creators import Creator, CreatorLoginThrottle
-from models.deposits import Deposit
+from models.deposits import Deposit, DepositCallback
 from models.events import Event
 from models.idempotency import IdempotencyKey
 from models.ledger import (
@@ -26,6 +26,7 @@ __all__ = [
     "CreatorLoginThrottle",
     "DataListing",
     "Deposit",
+    "DepositCallback",
     "Event",
     "IdempotencyKey",
     "LedgerAccount",

@@ -29,3 +29,13 @@ class Deposit(UUIDKey, Base):
     expires_at: Mapped[datetime]
     confirmed_at: Mapped[datetime | None]
     confirmed_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class DepositCallback(Base):
+    """A provider callback that was acted on, by its `webhook-id`: one id, one use."""
+
+    __tablename__ = "deposit_callbacks"
+
+    webhook_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    deposit_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deposits.id"))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -30,8 +30,11 @@ class DepositWorkflow:
             await workflow.wait_condition(lambda: self._confirmation is not None, timeout=window)
         except TimeoutError:
             self._expired = True
-        if self._confirmation is not None:
-            self._state = await step(contract.CREDIT)(deposit, self._confirmation.confirmed_by)
+        confirmation = self._confirmation
+        if confirmation is not None and confirmation.paid:
+            self._state = await step(contract.CREDIT)(deposit, confirmation.confirmed_by)
+        elif confirmation is not None:
+            self._state = await step(contract.FAIL)(deposit, confirmation.confirmed_by)
         else:
             self._state = await step(contract.EXPIRE)(deposit)
         return self._state

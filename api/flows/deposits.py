@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.flows import Launch, Opened, open_flow, update
 from api.state import AppState
 from core.clock import utcnow
-from core.db import read_only
-from core.errors import InvalidState
+from core.db import read_only, unit_of_work
+from core.errors import InvalidState, Unavailable
 from core.ids import deposit_workflow, parse_id
 from domain.wallet import deposits
 from workflows.contracts import deposit as contract
@@ -51,23 +51,34 @@ async def open_deposit(
     return await open_flow(app, open_row, launch, abandon)
 
 
-async def confirm(app: AppState, deposit: str, confirmed_by: str) -> DepositState:
-    """Credit the deposit once; confirming a completed deposit again answers it as it is."""
+async def confirm(
+    app: AppState, deposit: str, confirmed_by: str, callback: deposits.Callback | None = None
+) -> DepositState:
+    """Credit the deposit once (or fail it, when the provider's callback says the payment
+    failed); confirming a completed deposit again answers it as it is. A callback acts only on
+    the deposit it describes exactly, and once per `webhook-id`."""
     key = parse_id(deposit)
     if key is None:
         raise deposits.DepositNotFound(f"Deposit {deposit} not found")
+    if callback is not None:
+        async with unit_of_work(app.sessions) as session:
+            await deposits.accept_callback(session, key, callback)
+    paid = callback is None or callback.paid
+    outcome = DepositStatus.COMPLETED if paid else DepositStatus.FAILED
 
     async def closed() -> DepositState:
         async with read_only(app.sessions) as session:
-            row = DepositState.model_validate(await deposits.get(session, key))
-        if row.status != DepositStatus.COMPLETED:
-            raise InvalidState(f"Deposit {deposit} is {row.status}")
-        return row
+            return DepositState.model_validate(await deposits.get(session, key))
 
-    confirmation = Confirmation(confirmed_by=confirmed_by)
-    confirmed = await update(
-        app, deposit_workflow(key), contract.CONFIRM, confirmation, closed=closed
-    )
-    if confirmed.status != DepositStatus.COMPLETED:
+    confirmation = Confirmation(confirmed_by=confirmed_by, paid=paid)
+    workflow_id = deposit_workflow(key)
+    try:
+        confirmed = await update(app, workflow_id, contract.CONFIRM, confirmation, closed=closed)
+    except Unavailable:
+        if callback is not None:
+            async with unit_of_work(app.sessions) as session:
+                await deposits.forget_callback(session, callback.webhook_id)
+        raise
+    if confirmed.status != outcome:
         raise InvalidState(f"Deposit {deposit} is {confirmed.status}")
     return confirmed

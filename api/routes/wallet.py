@@ -141,7 +141,8 @@ async def confirm_deposit(
 
     No database transaction is held while the workflow credits the deposit.
     """
-    return _deposit_response(await flow.confirm(state, deposit_id, confirmer))
+    confirmed = await flow.confirm(state, deposit_id, confirmer.by, confirmer.callback)
+    return _deposit_response(confirmed)
 
 
 @router.get("/supply", response_model=Supply)

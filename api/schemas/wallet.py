@@ -63,6 +63,16 @@ class DepositRequest(Request):
     currency: Currency = "USD"
 
 
+class DepositCallback(Request):
+    """What the payment provider signs and sends about one deposit."""
+
+    deposit_id: uuid.UUID
+    status: Literal["paid", "failed"]
+    amount_fiat: Annotated[Decimal, Field(gt=0, le=Decimal("1000000"), decimal_places=2)]
+    currency: Currency
+    payment_reference: Annotated[str, Field(max_length=64)] | None = None
+
+
 class DepositResponse(BaseModel):
     id: uuid.UUID
     agent_id: uuid.UUID

@@ -5,15 +5,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import InvalidState, NotFound, RuleViolation
+from core.errors import InvalidState, NotFound, RuleViolation, Unauthorized
 from core.ids import parse_id
 from core.money import UNITS_PER_ARD
 from domain import events, ledger
-from models.deposits import Deposit
+from models.deposits import Deposit, DepositCallback
 from workflows.contracts.deposit import DepositStatus
 
 
@@ -143,6 +144,63 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
         audience=[deposit.agent_id],
     )
     return deposit
+
+
+async def fail(session: AsyncSession, deposit_id: uuid.UUID, reported_by: str) -> Deposit:
+    """The provider reports the payment failed: the deposit closes, nothing is minted."""
+    deposit = await get(session, deposit_id)
+    if deposit.status == DepositStatus.PENDING:
+        deposit.status, deposit.confirmed_by = DepositStatus.FAILED, reported_by
+    return deposit
+
+
+@dataclass(frozen=True)
+class Callback:
+    """What the payment provider's signed callback says about one deposit."""
+
+    webhook_id: str
+    deposit_id: uuid.UUID
+    paid: bool
+    amount_fiat: Decimal
+    currency: str
+    payment_reference: str | None = None
+
+
+class CallbackMismatch(RuleViolation):
+    code = "callback_mismatch"
+
+
+class CallbackReplayed(Unauthorized):
+    code = "callback_replayed"
+
+
+async def accept_callback(session: AsyncSession, deposit_id: uuid.UUID, callback: Callback) -> None:
+    """A callback acts only on the deposit it names, with that deposit's exact amount and
+    currency (and reference, when given), and only once per `webhook-id`."""
+    deposit = await get(session, deposit_id)
+    named = (callback.deposit_id, callback.amount_fiat, callback.currency)
+    if named != (deposit.id, deposit.amount_fiat, deposit.currency) or (
+        callback.payment_reference not in (None, deposit.payment_reference)
+    ):
+        raise CallbackMismatch("The callback does not describe this deposit")
+    try:
+        async with session.begin_nested():
+            session.add(DepositCallback(webhook_id=callback.webhook_id, deposit_id=deposit.id))
+    except IntegrityError:
+        raise CallbackReplayed("This webhook-id was already used") from None
+
+
+async def forget_callback(session: AsyncSession, webhook_id: str) -> None:
+    """The callback could not be acted on (the workflow service was down): its sender may retry."""
+    await session.execute(delete(DepositCallback).where(DepositCallback.webhook_id == webhook_id))
+
+
+async def purge_callbacks_before(session: AsyncSession, moment: datetime) -> int:
+    """Forget callback ids older than `moment` (their signatures expired long before)."""
+    result = await session.execute(
+        delete(DepositCallback).where(DepositCallback.received_at < moment)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def expire(session: AsyncSession, deposit_id: uuid.UUID) -> Deposit:

@@ -70,32 +70,84 @@ async def test_agents_never_confirm_deposits(live: httpx.AsyncClient) -> None:
     assert await _available(live, agent) == "100.000"
 
 
+async def _called_back(
+    api: httpx.AsyncClient,
+    deposit: dict[str, str],
+    webhook_id: str | None = None,
+    sent_at: int | None = None,
+    secret: str = PROVIDER_SECRET,
+    **said: object,
+) -> httpx.Response:
+    """The provider's signed callback about `deposit` (what it says can be overridden)."""
+    webhook_id, sent_at = webhook_id or uuid.uuid4().hex, sent_at or int(time.time())
+    body = json.dumps(
+        {
+            "deposit_id": deposit["id"],
+            "status": "paid",
+            "amount_fiat": deposit["amount_fiat"],
+            "currency": deposit["currency"],
+            "payment_reference": deposit["payment_reference"],
+            **said,
+        }
+    ).encode()
+    headers = {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(sent_at),
+        "webhook-signature": signatures.sign(secret, webhook_id, sent_at, body),
+    }
+    return await api.post(
+        f"{WALLET}/deposit/{deposit['id']}/confirm", content=body, headers=headers
+    )
+
+
 async def test_signed_provider_callback_confirms(live: httpx.AsyncClient) -> None:
     agent = await register(live)
     deposit = await _deposit(live, agent)
-    confirm = f"{WALLET}/deposit/{deposit['id']}/confirm"
-    body = json.dumps({"deposit_id": deposit["id"], "status": "paid"}).encode()
     now = int(time.time())
-    forged = {
-        "webhook-id": "m1",
-        "webhook-timestamp": str(now),
-        "webhook-signature": signatures.sign("wrong", "m1", now, body),
-    }
-    assert_problem(await live.post(confirm, content=body, headers=forged), 401)
-    stale = {
-        "webhook-id": "m1",
-        "webhook-timestamp": str(now - 3600),
-        "webhook-signature": signatures.sign(PROVIDER_SECRET, "m1", now - 3600, body),
-    }
-    assert_problem(await live.post(confirm, content=body, headers=stale), 401)
-    signed = {
-        "webhook-id": "m1",
-        "webhook-timestamp": str(now),
-        "webhook-signature": signatures.sign(PROVIDER_SECRET, "m1", now, body),
-    }
-    response = await live.post(confirm, content=body, headers=signed)
+    assert_problem(await _called_back(live, deposit, "m1", now, secret="wrong"), 401)
+    assert_problem(await _called_back(live, deposit, "m1", now - 3600), 401)
+    response = await _called_back(live, deposit, "m1", now)
     assert response.status_code == 200, response.text
     assert await _available(live, agent) == "10100.000"
+    assert_problem(await _called_back(live, deposit, "m1", now), 401, "callback_replayed")
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        {"amount_fiat": "1000000.00"},  # a $10 payment must not confirm $1,000,000
+        {"currency": "EUR"},
+        {"payment_reference": "DEP-SOMEONEELSE"},
+        {"deposit_id": "other"},
+    ],
+)
+async def test_a_callback_confirms_only_the_deposit_it_describes(
+    live: httpx.AsyncClient, said: dict[str, str]
+) -> None:
+    agent = await register(live)
+    deposit, other = await _deposit(live, agent), await _deposit(live, agent)
+    if said.get("deposit_id") == "other":
+        said = {"deposit_id": other["id"]}
+    assert_problem(await _called_back(live, deposit, **said), 422, "callback_mismatch")
+    assert await _available(live, agent) == "100.000"
+    mine = await live.get(f"{WALLET}/deposit/{deposit['id']}", headers=agent["headers"])
+    assert mine.json()["status"] == "pending"
+
+
+async def test_a_failed_payment_fails_the_deposit(live: httpx.AsyncClient) -> None:
+    agent = await register(live)
+    deposit = await _deposit(live, agent)
+    response = await _called_back(live, deposit, status="failed")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "failed"
+    assert_problem(await _called_back(live, deposit), 409, "invalid_state")
+    assert await _available(live, agent) == "100.000"
+
+
+async def test_a_malformed_callback_is_422(live: httpx.AsyncClient) -> None:
+    agent = await register(live)
+    deposit = await _deposit(live, agent)
+    assert_problem(await _called_back(live, deposit, status="maybe"), 422)
 
 
 async def test_unknown_deposit_is_404(live: httpx.AsyncClient, operator_token: str) -> None:

@@ -1,5 +1,5 @@
 """The deposit flow: `DepositWorkflow` (`deposit:{id}`) waits for the payment to be confirmed,
-credits it exactly once, or expires it."""
+credits it exactly once, fails it when the provider reports a failed payment, or expires it."""
 
 from datetime import datetime
 from decimal import Decimal
@@ -15,13 +15,14 @@ class DepositStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
     EXPIRED = "expired"
+    FAILED = "failed"
 
     @property
     def final(self) -> bool:
         return self in FINAL
 
 
-FINAL = frozenset({DepositStatus.COMPLETED, DepositStatus.EXPIRED})
+FINAL = frozenset({DepositStatus.COMPLETED, DepositStatus.EXPIRED, DepositStatus.FAILED})
 
 
 class DepositState(BaseModel):
@@ -47,7 +48,8 @@ class DepositTerms(BaseModel):
 
 
 class Confirmation(BaseModel):
-    confirmed_by: str
+    confirmed_by: str  # `operator:<id>`, or `payment_provider`
+    paid: bool = True  # False: the provider reports that the payment failed
 
 
 DEPOSIT = Workflow[DepositTerms, DepositState]("DepositWorkflow", DepositState)
@@ -58,3 +60,6 @@ CREDIT = Activity[[UUID, str], DepositState](
     "deposits.credit", DepositState, "Mint the deposited credits"
 )
 EXPIRE = Activity[[UUID], DepositState]("deposits.expire", DepositState, "Expire the deposit")
+FAIL = Activity[[UUID, str], DepositState](
+    "deposits.fail", DepositState, "The payment failed: close the deposit, nothing minted"
+)
