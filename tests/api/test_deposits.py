@@ -76,7 +76,7 @@ async def _called_back(
     webhook_id: str | None = None,
     sent_at: int | None = None,
     secret: str = PROVIDER_SECRET,
-    **said: object,
+    said: dict[str, str] | None = None,
 ) -> httpx.Response:
     """The provider's signed callback about `deposit` (what it says can be overridden)."""
     webhook_id, sent_at = webhook_id or uuid.uuid4().hex, sent_at or int(time.time())
@@ -87,7 +87,7 @@ async def _called_back(
             "amount_fiat": deposit["amount_fiat"],
             "currency": deposit["currency"],
             "payment_reference": deposit["payment_reference"],
-            **said,
+            **(said or {}),
         }
     ).encode()
     headers = {
@@ -128,7 +128,7 @@ async def test_a_callback_confirms_only_the_deposit_it_describes(
     deposit, other = await _deposit(live, agent), await _deposit(live, agent)
     if said.get("deposit_id") == "other":
         said = {"deposit_id": other["id"]}
-    assert_problem(await _called_back(live, deposit, **said), 422, "callback_mismatch")
+    assert_problem(await _called_back(live, deposit, said=said), 422, "callback_mismatch")
     assert await _available(live, agent) == "100.000"
     mine = await live.get(f"{WALLET}/deposit/{deposit['id']}", headers=agent["headers"])
     assert mine.json()["status"] == "pending"
@@ -137,7 +137,7 @@ async def test_a_callback_confirms_only_the_deposit_it_describes(
 async def test_a_failed_payment_fails_the_deposit(live: httpx.AsyncClient) -> None:
     agent = await register(live)
     deposit = await _deposit(live, agent)
-    response = await _called_back(live, deposit, status="failed")
+    response = await _called_back(live, deposit, said={"status": "failed"})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "failed"
     assert_problem(await _called_back(live, deposit), 409, "invalid_state")
@@ -147,7 +147,7 @@ async def test_a_failed_payment_fails_the_deposit(live: httpx.AsyncClient) -> No
 async def test_a_malformed_callback_is_422(live: httpx.AsyncClient) -> None:
     agent = await register(live)
     deposit = await _deposit(live, agent)
-    assert_problem(await _called_back(live, deposit, status="maybe"), 422)
+    assert_problem(await _called_back(live, deposit, said={"status": "maybe"}), 422)
 
 
 async def test_unknown_deposit_is_404(live: httpx.AsyncClient, operator_token: str) -> None:
