@@ -111,15 +111,21 @@ OptionalAgentId = Annotated[uuid.UUID | None, Depends(_optional_agent)]
 
 
 class Idempotent:
-    """`Idempotency-Key` handling for one request: replay a stored response, or record this one."""
+    """`Idempotency-Key` handling for one request: replay a stored response, or record this one
+    (sealed with the key itself when the caller is anonymous)."""
 
-    def __init__(self, record: idempotency.IdempotencyKey | None = None):
-        self._record = record
+    def __init__(
+        self,
+        record: idempotency.IdempotencyKey | None = None,
+        secret: idempotency.Secret | None = None,
+    ):
+        self._record, self._secret = record, secret
 
     def respond(self, status: int, body: Any) -> JSONResponse:
         payload = jsonable_encoder(body)
         if self._record is not None:
-            idempotency.complete(self._record, status, payload)
+            stored = self._secret.seal(payload) if self._secret else payload
+            idempotency.complete(self._record, status, stored)
         return JSONResponse(payload, status)
 
 
@@ -132,16 +138,19 @@ async def _idempotent(
 ) -> Idempotent | JSONResponse:
     if key is None:
         return Idempotent()
+    secret = None
     try:
         scope = str(_claims(state, credentials).id)
     except Unauthorized:
-        scope = f"anonymous:{request.client.host if request.client else '-'}"
+        secret, scope = idempotency.Secret(key), "anonymous"
+        key = secret.stored_key
     fingerprint = idempotency.fingerprint(request.method, request.url.path, await request.body())
     ttl = timedelta(hours=state.settings.idempotency_key_ttl_hours)
     outcome = await idempotency.claim(session, scope, key, fingerprint, ttl)
     if isinstance(outcome, idempotency.Replay):
-        return JSONResponse(outcome.body, outcome.status, headers={"Idempotent-Replayed": "true"})
-    return Idempotent(outcome)
+        body = secret.open(outcome.body) if secret else outcome.body
+        return JSONResponse(body, outcome.status, headers={"Idempotent-Replayed": "true"})
+    return Idempotent(outcome, secret)
 
 
 IdempotencyDep = Annotated[Idempotent | JSONResponse, Depends(_idempotent)]

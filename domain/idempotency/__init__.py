@@ -3,14 +3,21 @@
 The key is claimed in the same transaction as the change it guards, so the change and the
 response to replay commit together; a concurrent duplicate waits on the unique index and then
 replays (PostgreSQL), or queues behind the writer (SQLite).
+
+An anonymous caller has no identity to scope its keys by (an address is shared behind a proxy),
+so its key is its secret (`Secret`): long enough not to be guessed, stored only as a hash, and
+the response it guards (which may carry a new token) is stored encrypted with it: only the
+holder of the key can replay it, and the database never holds the credential.
 """
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +27,28 @@ from core.errors import Conflict, RuleViolation
 from models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = 255
+MIN_SECRET_KEY_LENGTH = 32  # e.g. a UUID4: 122 random bits
+
+
+class Secret:
+    """An anonymous caller's Idempotency-Key, used as the secret it is."""
+
+    def __init__(self, key: str) -> None:
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise RuleViolation(
+                f"Without a bearer token, an Idempotency-Key is a secret: at least "
+                f"{MIN_SECRET_KEY_LENGTH} random characters (a UUID4 will do)",
+                code="weak_idempotency_key",
+            )
+        digest = hashlib.sha256(b"idempotency-key:" + key.encode()).digest()
+        self.stored_key = hashlib.sha256(digest).hexdigest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def seal(self, body: Any) -> dict[str, str]:
+        return {"sealed": self._fernet.encrypt(json.dumps(body).encode()).decode()}
+
+    def open(self, stored: Any) -> Any:
+        return json.loads(self._fernet.decrypt(stored["sealed"].encode()))
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
 import asyncio
+import json
 import uuid
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.security import TokenKind
 from core.settings import Settings
+from models.idempotency import IdempotencyKey
 from tests.api.helpers import assert_problem, register, unique
 from tests.conftest import bearer, token
 
@@ -183,6 +187,28 @@ async def test_idempotent_registration_replays_and_refuses_reuse(api: httpx.Asyn
         f"{AGENTS}/register", json=body, headers={"Idempotency-Key": "k" * 256}
     )
     assert_problem(too_long, 422)
+
+
+async def test_an_anonymous_key_is_a_secret_and_the_token_is_never_stored(
+    api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    body = {"name": unique(), "agent_type": "buyer"}
+    weak = await api.post(f"{AGENTS}/register", json=body, headers={"Idempotency-Key": "reg-1"})
+    assert_problem(weak, 422, "weak_idempotency_key")
+    key = str(uuid.uuid4())
+    made = await api.post(f"{AGENTS}/register", json=body, headers={"Idempotency-Key": key})
+    assert made.status_code == 201, made.text
+    async with sessions() as session:
+        stored = [
+            (row.key, json.dumps(row.response_body))
+            for row in await session.scalars(
+                select(IdempotencyKey).where(IdempotencyKey.scope == "anonymous")
+            )
+        ]
+    token_text = made.json()["jwt_token"]
+    assert stored and all(key not in k and token_text not in b for k, b in stored)
+    again = await api.post(f"{AGENTS}/register", json=body, headers={"Idempotency-Key": key})
+    assert again.json()["jwt_token"] == token_text  # the key's holder gets its answer back
 
 
 async def test_request_id_is_echoed(api: httpx.AsyncClient) -> None:
