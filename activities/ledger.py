@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities import implements
-from core.db import unit_of_work
+from core.db import read_only, unit_of_work
 from domain import events, ledger
 from workflows.contracts import ledger_audit as contract
 from workflows.contracts.ledger_audit import AuditReport
@@ -18,7 +18,7 @@ class LedgerActivities:
 
     @implements(contract.AUDIT_LEDGER)
     async def audit(self) -> AuditReport:
-        async with unit_of_work(self.sessions) as session:
+        async with read_only(self.sessions, snapshot=True) as session:  # movements go on
             verdict = await ledger.verify(session)
             supply = await ledger.supply(session)
         report = AuditReport(

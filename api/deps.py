@@ -40,6 +40,15 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
 
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
+
+async def get_read_session(state: State) -> AsyncIterator[AsyncSession]:
+    """For routes that only read: one consistent snapshot, and no writer waits on it."""
+    async with read_only(state.sessions, snapshot=True) as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False, description="A JWT from registration or login")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 

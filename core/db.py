@@ -90,10 +90,17 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @asynccontextmanager
-async def read_only(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A unit that only reads: nothing is committed, and on SQLite it never waits for writers."""
+async def read_only(
+    factory: async_sessionmaker[AsyncSession], *, snapshot: bool = False
+) -> AsyncIterator[AsyncSession]:
+    """A unit that only reads: nothing is committed, and on SQLite it never waits for writers.
+    `snapshot`: every statement sees the same moment (REPEATABLE READ on PostgreSQL; a SQLite
+    read transaction in WAL mode always does), for figures that must agree with each other."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if snapshot and factory.kw["bind"].dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
     async with factory() as session:  # closing it ends the transaction; what it read stays loaded
-        await session.connection(execution_options={READ_ONLY: True})
+        await session.connection(execution_options=options)
         yield session
 
 

@@ -10,6 +10,7 @@ from api.deps import (
     DepositConfirmer,
     IdempotencyDep,
     OperatorId,
+    ReadSession,
     Session,
     State,
 )
@@ -39,7 +40,7 @@ router = APIRouter(prefix="/wallet", tags=["wallet"])
 
 
 @router.get("/balance", response_model=WalletBalance)
-async def balance(agent: AgentId, session: Session, state: State) -> WalletBalance:
+async def balance(agent: AgentId, session: ReadSession, state: State) -> WalletBalance:
     wallet = await accounts.balance(session, agent)
     a = wallet.account
     return WalletBalance(
@@ -58,7 +59,7 @@ async def balance(agent: AgentId, session: Session, state: State) -> WalletBalan
 
 @router.get("/history", response_model=WalletHistory)
 async def history(
-    agent: AgentId, session: Session, page: PageNumber = 1, page_size: PageSize = 20
+    agent: AgentId, session: ReadSession, page: PageNumber = 1, page_size: PageSize = 20
 ) -> WalletHistory:
     total, lines = await accounts.history(session, agent, page, page_size)
     return WalletHistory(
@@ -127,7 +128,7 @@ async def deposit(body: DepositRequest, request: Request, agent: AgentId, state:
 
 
 @router.get("/deposit/{deposit_id}", response_model=DepositResponse)
-async def one_deposit(deposit_id: str, agent: AgentId, session: Session) -> DepositResponse:
+async def one_deposit(deposit_id: str, agent: AgentId, session: ReadSession) -> DepositResponse:
     """One of the caller's deposits; anyone else's does not exist."""
     found = await deposits.of_agent(session, deposit_id, agent)
     return _deposit_response(DepositState.model_validate(found))
@@ -146,7 +147,7 @@ async def confirm_deposit(
 
 
 @router.get("/supply", response_model=Supply)
-async def supply(session: Session, state: State) -> Supply:
+async def supply(session: ReadSession, state: State) -> Supply:
     s = await ledger.supply(session)
     return Supply(
         total_minted=s.total_minted,
@@ -193,6 +194,6 @@ async def currencies() -> Currencies:
 
 
 @router.get("/ledger/verify")
-async def verify_ledger(operator: OperatorId, session: Session) -> dict[str, Any]:
+async def verify_ledger(operator: OperatorId, session: ReadSession) -> dict[str, Any]:
     """Walk the hash chain; report the first broken entry."""
     return (await ledger.verify(session)).report()

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import ActivityEnvironment
 
+from activities.ledger import LedgerActivities
 from api.app import create_app
 from core.db import create_engine, session_factory, unit_of_work
 from core.errors import PaymentRequired
@@ -106,3 +108,28 @@ async def test_opposite_direction_storms_never_deadlock(
     # each sent 100 x 1 ARD and received 100 x 0.98 ARD
     assert after[a["id"]] == after[b["id"]] == 100_000 - 100 * 1_000 + 100 * 980
     await assert_invariants(sessions)
+
+
+async def test_the_audit_agrees_with_itself_while_money_moves(
+    pg: tuple[httpx.AsyncClient, Sessions],
+) -> None:
+    """The scheduled audit reads chain and supply in one snapshot: transfers committing while it
+    reads never make a balanced ledger look broken, and it never holds them up."""
+    api, sessions = pg
+    agents = [await register(api) for _ in range(4)]
+    audit = LedgerActivities(sessions).audit
+    moving = True
+
+    async def transfers(sender: dict[str, Any], receiver: dict[str, Any]) -> None:
+        body = {"to_agent_id": receiver["id"], "amount": "0.5"}
+        while moving:
+            answer = await api.post("/api/v1/wallet/transfer", headers=sender["headers"], json=body)
+            assert answer.status_code == 201, answer.text
+
+    storm = [asyncio.create_task(transfers(agents[n], agents[(n + 1) % 4])) for n in range(4)]
+    try:
+        reports = [await ActivityEnvironment().run(audit) for _ in range(8)]
+    finally:
+        moving = False
+        await asyncio.gather(*storm)
+    assert all(report.valid for report in reports), [r.model_dump() for r in reports]
