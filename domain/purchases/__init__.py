@@ -100,9 +100,14 @@ def _same_purchase(existing: Transaction, listing_id: str) -> Transaction:
     return existing
 
 
-async def get(session: AsyncSession, tx_id: uuid.UUID | str) -> Transaction:
+async def get(session: AsyncSession, tx_id: uuid.UUID | str, *, lock: bool = False) -> Transaction:
+    """The transaction; `lock` holds its row until the commit (one step at a time)."""
     key = tx_id if isinstance(tx_id, uuid.UUID) else ids.parse_id(tx_id)
-    tx = await session.get(Transaction, key) if key else None
+    tx = (
+        await session.get(Transaction, key, with_for_update=lock, populate_existing=lock)
+        if key
+        else None
+    )
     if tx is None:
         raise TransactionNotFound(f"Transaction {tx_id} not found")
     return tx
@@ -142,8 +147,7 @@ def _hold_key(tx: Transaction) -> str:
 
 async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
     """Hold the price on the buyer's credits (402 when not available)."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status != "payment_pending":
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
@@ -159,8 +163,7 @@ async def pay_x402(
     session: AsyncSession, tx_id: uuid.UUID, payment: str, settlement: str
 ) -> Transaction:
     """Credit the settled x402 payment to the buyer and hold it, as one movement per payment."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status != "payment_pending":
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
@@ -244,8 +247,7 @@ def _verification(
 async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
     """Escrow to the seller (minus the buyer-tier-discounted fee: treasury and burn), then the
     quality bonus from the treasury when it can pay it in full."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status in FINAL:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
@@ -264,10 +266,14 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
         ledger.Leg(escrow.id, ledger.System.TREASURY.id, fees.treasury),
         ledger.Leg(escrow.id, ledger.System.BURN.id, fees.burned),
     ]
+    volumes = [
+        ledger.Volume(buyer.id, spent=tx.amount_units, fees=fees.fee),
+        ledger.Volume(seller.id, earned=fees.receiver),
+    ]
     if owner and royalty:
         creator = await account_of(session, creators.CREATOR, owner)
         legs.append(ledger.Leg(escrow.id, creator.id, royalty))
-        ledger.add_volume(creator, earned=royalty)
+        volumes.append(ledger.Volume(creator.id, earned=royalty))
     await ledger.post(
         session,
         _hold_key(tx),
@@ -281,10 +287,9 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
             reference_type="transaction",
             reference_id=str(tx.id),
             details={"royalty": royalty, "creator_id": str(owner) if owner else None},
+            volumes=volumes,
         ),
     )
-    ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
-    ledger.add_volume(seller, earned=fees.receiver)
     same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
     if not same_creator:  # two agents of one creator trading must not mint themselves a bonus
         await _quality_bonus(session, tx, seller.id, fees.receiver, settings)
@@ -333,8 +338,7 @@ async def release(
     session: AsyncSession, tx_id: uuid.UUID, status: str, reason: str, window_seconds: int
 ) -> Transaction:
     """Return held credits to the buyer (if any were held) and close as `status`."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status in FINAL:
         return tx
     if tx.paid_at is not None:
