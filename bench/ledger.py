@@ -1,11 +1,13 @@
 """Ledger throughput on PostgreSQL, next to pgbench's TPC-B-like transaction on the same server.
 
     .venv/bin/python -m bench.ledger [--runs 3] [--transfers 2000] [--concurrency 1 8]
+                                     [--processes 2]
 
 Each run measures, back to back on fresh databases: `domain.wallet.transfers.transfer` in its own
 unit of work from `--concurrency` clients, the same unit of work with nothing in it but the chain
 head taken (`SELECT … FOR UPDATE` and commit: the floor of any movement that holds the head), and
-pgbench's TPC-B-like transaction (3 updates + 1 insert) with as many clients. Prints one JSON
+pgbench's TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are
+spread over `--processes` processes as pgbench spreads them over `-j 2` threads. Prints one JSON
 document: per concurrency the median of the runs and their spread, the ratio to pgbench, its
 target and pass/fail (ADR 0015).
 """
@@ -15,6 +17,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import queue
 import re
 import statistics
 import subprocess
@@ -131,7 +134,15 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
     ]
     for worker in workers:
         worker.start()
-    results = [out.get() for _ in workers]
+    results: list[tuple[float, float, list[float]]] = []
+    while len(results) < len(workers):
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(worker.exitcode not in (None, 0) for worker in workers):
+                for worker in workers:
+                    worker.terminate()
+                raise RuntimeError("a client process failed") from None
     for worker in workers:
         worker.join()
     elapsed = max(r[1] for r in results) - min(r[0] for r in results)
