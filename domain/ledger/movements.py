@@ -117,7 +117,8 @@ async def record(
         return Recorded(original, replayed=True)
     if written.outcome == "insufficient":
         raise InsufficientCredits("Not enough available credits for this movement")
-    await _refresh(session, {a for leg in movement.legs for a in (leg.source, leg.destination)})
+    touched = {a for leg in movement.legs for a in (leg.source, leg.destination)}
+    await _refresh(session, touched | {v.account for v in movement.volumes})
     return Recorded(row, replayed=False)
 
 
