@@ -1,24 +1,35 @@
 """Ledger throughput on PostgreSQL, next to pgbench's TPC-B-like transaction on the same server.
 
-    .venv/bin/python -m bench.ledger [--transfers 2000] [--concurrency 1 8]
+    .venv/bin/python -m bench.ledger [--runs 3] [--transfers 2000] [--concurrency 1 8]
+                                     [--processes 2]
 
-Every movement takes the chain-head lock (appends are serialized so the hash chain cannot fork),
-so added concurrency buys little: the figures show the price of that decision (ADR 0004).
-Prints one JSON document.
+Each run measures, back to back on fresh databases: `domain.wallet.transfers.transfer` in its own
+unit of work from `--concurrency` clients, the same unit of work with nothing in it but the chain
+head taken (`SELECT … FOR UPDATE` and commit: the floor of any movement that holds the head), and
+pgbench's TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are
+spread over `--processes` processes as pgbench spreads them over `-j 2` threads. Prints one JSON
+document: per concurrency the median of the runs and their spread, the ratio to pgbench, its
+target and pass/fail (ADR 0015).
 """
 
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import queue
 import re
 import statistics
 import subprocess
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
@@ -29,6 +40,8 @@ from worker.cli import migrate
 ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+TARGETS = {1: 0.3, 8: 0.5}  # transfers/s ÷ pgbench tps, same clients (issue "9 · Speed")
+PGBENCH_SECONDS = 8
 
 
 def _libpq(url: str) -> str:
@@ -47,68 +60,132 @@ def _drop(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
-async def _ledger_run(url: str, transfers_total: int, concurrency: int) -> dict[str, float]:
+Step = Callable[[AsyncSession, int], Awaitable[None]]
+Pair = tuple[uuid.UUID, str]
+
+
+def _step(kind: str, url: str, pairs: list[Pair]) -> Step:
     settings = Settings(database_url=url)
-    engine = create_engine(url, pool_size=concurrency + 2)
+
+    async def transfer(session: AsyncSession, client: int) -> None:
+        sender, receiver = pairs[client]
+        await transfers.transfer(
+            session,
+            settings,
+            sender_id=sender,
+            receiver_id=receiver,
+            amount=1_000,
+            memo="",
+            key=f"bench:{uuid.uuid4()}",
+        )
+
+    async def take_head(session: AsyncSession, _client: int) -> None:
+        await session.execute(text("SELECT 1 FROM ledger_chain_head WHERE id = 1 FOR UPDATE"))
+
+    return transfer if kind == "transfer" else take_head
+
+
+async def _clients(
+    url: str, kind: str, pairs: list[Pair], clients: list[int], count: int, start: Any
+) -> tuple[float, float, list[float]]:
+    """`count` units of work from each of these clients, after all processes are ready."""
+    step = _step(kind, url, pairs)
+    engine = create_engine(url, pool_size=len(clients) + 2)
     sessions = session_factory(engine)
-    ids = []
-    for _ in range(concurrency * 2):
-        async with unit_of_work(sessions) as session:
-            agent = await agents.register(
-                session, f"bench-{uuid.uuid4().hex[:8]}", "both", agents.AgentProfile(), 10**9
-            )
-            ids.append(agent.id)
     latencies: list[float] = []
 
-    async def lane(lane_no: int, count: int) -> None:
-        sender, receiver = ids[2 * lane_no], ids[2 * lane_no + 1]
-        for _ in range(count):
+    async def client(number: int, times: int) -> None:
+        for _ in range(times):
             started = time.perf_counter()
             async with unit_of_work(sessions) as session:
-                await transfers.transfer(
-                    session,
-                    settings,
-                    sender_id=sender,
-                    receiver_id=str(receiver),
-                    amount=1_000,
-                    memo="",
-                    key=f"bench:{uuid.uuid4()}",
-                )
+                await step(session, number)
             latencies.append(time.perf_counter() - started)
 
-    started = time.perf_counter()
-    per_lane = transfers_total // concurrency
-    await asyncio.gather(*(lane(i, per_lane) for i in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    async with unit_of_work(sessions) as session:
-        assert (await ledger.verify(session)).valid
+    await asyncio.gather(*(client(c, 10) for c in clients))  # warm the pool
+    latencies.clear()
+    await asyncio.to_thread(start.wait)
+    began = time.time()
+    await asyncio.gather(*(client(c, count) for c in clients))
+    ended = time.time()
     await engine.dispose()
-    latencies.sort()
+    return began, ended, latencies
+
+
+def _client_process(
+    url: str, kind: str, pairs: list[Pair], clients: list[int], count: int, start: Any, out: Any
+) -> None:
+    out.put(asyncio.run(_clients(url, kind, pairs, clients, count, start)))
+
+
+def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -> dict[str, float]:
+    """`total` units of work from len(pairs) clients spread over `processes` processes (as
+    pgbench spreads its clients over -j threads)."""
+    concurrency = len(pairs)
+    processes = min(processes, concurrency)
+    count = total // concurrency
+    context = multiprocessing.get_context("spawn")
+    start, out = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(
+            target=_client_process,
+            args=(url, kind, pairs, list(range(p, concurrency, processes)), count, start, out),
+        )
+        for p in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    results: list[tuple[float, float, list[float]]] = []
+    while len(results) < len(workers):
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            if any(worker.exitcode not in (None, 0) for worker in workers):
+                for worker in workers:
+                    worker.terminate()
+                raise RuntimeError("a client process failed") from None
+    for worker in workers:
+        worker.join()
+    elapsed = max(r[1] for r in results) - min(r[0] for r in results)
+    latencies = sorted(x for r in results for x in r[2])
     return {
-        "concurrency": concurrency,
-        "transfers": per_lane * concurrency,
-        "transfers_per_s": round(per_lane * concurrency / elapsed, 1),
+        "per_s": round(count * concurrency / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
     }
 
 
-def _pgbench(concurrency: int, seconds: int) -> float:
+async def _open_pairs(url: str, concurrency: int) -> list[Pair]:
+    engine = create_engine(url)
+    pairs = []
+    for _ in range(concurrency):
+        async with unit_of_work(session_factory(engine)) as session:
+            sender, receiver = [
+                await agents.register(
+                    session, f"bench-{uuid.uuid4().hex[:8]}", "both", agents.AgentProfile(), 10**9
+                )
+                for _ in range(2)
+            ]
+            pairs.append((sender.id, str(receiver.id)))
+    await engine.dispose()
+    return pairs
+
+
+async def _books_hold(url: str) -> None:
+    engine = create_engine(url)
+    async with unit_of_work(session_factory(engine)) as session:
+        assert (await ledger.verify(session)).valid
+        assert (await ledger.supply(session)).balanced
+    await engine.dispose()
+
+
+def _pgbench(concurrency: int) -> float:
     url = _scratch_database("bench_pgbench")
     target = _libpq(url)
     try:
         subprocess.run(["pgbench", "-i", "-q", "-s", "1", target], check=True, capture_output=True)
+        options = ["-c", str(concurrency), "-j", str(min(concurrency, 2))]
         out = subprocess.run(
-            [
-                "pgbench",
-                "-c",
-                str(concurrency),
-                "-j",
-                str(min(concurrency, 2)),
-                "-T",
-                str(seconds),
-                target,
-            ],
+            ["pgbench", *options, "-T", str(PGBENCH_SECONDS), target],
             check=True,
             capture_output=True,
             text=True,
@@ -119,23 +196,67 @@ def _pgbench(concurrency: int, seconds: int) -> float:
         _drop(url)
 
 
+def _one_run(total: int, concurrency: int, processes: int) -> dict[str, float]:
+    url = _scratch_database("bench_ledger")
+    try:
+        migrate(url)
+        pairs = asyncio.run(_open_pairs(url, concurrency))
+        moved = _drive(url, "transfer", pairs, total, processes)
+        asyncio.run(_books_hold(url))
+        floor = _drive(url, "take_head", pairs, total, processes)
+    finally:
+        _drop(url)
+    tps = round(_pgbench(concurrency), 1)
+    return {
+        "transfers_per_s": moved["per_s"],
+        "p50_ms": moved["p50_ms"],
+        "p99_ms": moved["p99_ms"],
+        "empty_locked_tx_per_s": floor["per_s"],
+        "pgbench_tpcb_tps": tps,
+        "ratio_to_pgbench": round(moved["per_s"] / tps, 3),
+        "ratio_to_empty_locked_tx": round(moved["per_s"] / floor["per_s"], 3),
+    }
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    return {"median": round(statistics.median(values), 3), "spread": [min(values), max(values)]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--transfers", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--processes", type=int, default=2, help="client processes (pgbench -j)")
     args = parser.parse_args()
-    results = []
-    for concurrency in args.concurrency:
-        url = _scratch_database("bench_ledger")
-        try:
-            migrate(url)
-            run = asyncio.run(_ledger_run(url, args.transfers, concurrency))
-        finally:
-            _drop(url)
-        run["pgbench_tpcb_tps"] = _pgbench(concurrency, 10)
-        run["ratio_to_pgbench"] = round(run["transfers_per_s"] / run["pgbench_tpcb_tps"], 3)
-        results.append(run)
-    print(json.dumps({"benchmark": "ledger_transfers_postgresql", "runs": results}, indent=2))
+    samples: dict[int, list[dict[str, float]]] = {c: [] for c in args.concurrency}
+    for _ in range(args.runs):
+        for concurrency in args.concurrency:
+            samples[concurrency].append(_one_run(args.transfers, concurrency, args.processes))
+    rows = []
+    for concurrency, runs in samples.items():
+        row: dict[str, Any] = {
+            "clients": concurrency,
+            "processes": min(concurrency, args.processes),
+        }
+        for figure in runs[0]:
+            row[figure] = _summary([run[figure] for run in runs])
+        target = TARGETS.get(concurrency)
+        if target is not None:
+            row["target_ratio_to_pgbench"] = target
+            row["pass"] = row["ratio_to_pgbench"]["median"] >= target
+        rows.append(row)
+    print(
+        json.dumps(
+            {
+                "benchmark": "ledger_transfers_postgresql",
+                "runs": args.runs,
+                "transfers_per_run": args.transfers,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,7 @@
 """The credit ledger. Integer units only; imports no other domain."""
 
-from domain.ledger.accounts import TIERS, System, Tier, add_volume, open_account
+from domain.ledger.accounts import TIERS, System, Tier, Volume, open_account
 from domain.ledger.chain import Verdict, verify
-from domain.ledger.chain import lock_head as lock
 from domain.ledger.fees import FeeSplit, split
 from domain.ledger.movements import (
     InsufficientCredits,
@@ -31,11 +30,10 @@ __all__ = [
     "System",
     "Tier",
     "Verdict",
-    "add_volume",
+    "Volume",
     "find",
     "held",
     "hold",
-    "lock",
     "open_account",
     "post",
     "record",

@@ -1,6 +1,7 @@
 """Accounts: one per agent and creator, plus the system accounts money flows through."""
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
@@ -90,12 +91,13 @@ async def of(session: AsyncSession, owner_kind: str, owner_id: uuid.UUID) -> Led
     return account
 
 
-def add_volume(
-    account: LedgerAccount, *, earned: int = 0, spent: int = 0, deposited: int = 0, fees: int = 0
-) -> None:
-    """Lifetime figures; the tier follows the volume (earned + spent) at once."""
-    account.total_earned += earned
-    account.total_spent += spent
-    account.total_deposited += deposited
-    account.total_fees_paid += fees
-    account.tier = tier_for_volume(account.total_earned + account.total_spent).name
+@dataclass(frozen=True)
+class Volume:
+    """What a movement adds to an account's lifetime figures; the tier follows the volume
+    (earned + spent) in the same write."""
+
+    account: uuid.UUID
+    earned: int = 0
+    spent: int = 0
+    deposited: int = 0
+    fees: int = 0

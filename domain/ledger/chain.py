@@ -2,8 +2,11 @@
 
 Each entry stores the previous entry's hash and SHA-256(prev_hash | canonical JSON of the entry);
 the first entry's prev_hash is `GENESIS`. Sequences are contiguous from 1, so a deleted entry
-shows as a gap. Appends lock the single chain-head row first, which serializes them: the chain
-cannot fork (see docs/adr/0004-ledger-serialized-appends.md).
+shows as a gap. Appends hold the single chain-head row while they link, which serializes them:
+the chain cannot fork (docs/adr/0015-ledger-one-write-per-movement.md).
+
+The canonical encoding is made here only: an append receives each entry's encoding split around
+its sequence (`unsequenced`), which is the one part known only once the head is held.
 """
 
 import hashlib
@@ -21,9 +24,12 @@ GENESIS = "GENESIS"
 HEAD_ID = 1
 
 
-def canonical(entry: LedgerEntry) -> bytes:
+_SEQUENCE = "<sequence>"
+
+
+def _encode(sequence: int | str, entry: LedgerEntry) -> str:
     fields = {
-        "sequence": entry.sequence,
+        "sequence": sequence,
         "id": str(entry.id),
         "movement_id": str(entry.movement_id),
         "from": str(entry.from_account_id),
@@ -32,30 +38,27 @@ def canonical(entry: LedgerEntry) -> bytes:
         "tx_type": entry.tx_type,
         "created_at": entry.created_at.isoformat(timespec="microseconds"),
     }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def canonical(entry: LedgerEntry) -> bytes:
+    return _encode(entry.sequence, entry).encode()
+
+
+def unsequenced(entry: LedgerEntry) -> tuple[str, str]:
+    """The canonical encoding before and after the sequence: `before + str(n) + after` is the
+    encoding of the entry as number n (ASCII, since JSON escapes the rest)."""
+    before, after = _encode(_SEQUENCE, entry).split(json.dumps(_SEQUENCE))
+    return before, after
+
+
+def link(prev_hash: str, sequence: int, before: str, after: str) -> str:
+    """The hash of an entry at `sequence` after `prev_hash` (the SQL appender computes the same)."""
+    return hashlib.sha256(f"{prev_hash}|{before}{sequence}{after}".encode()).hexdigest()
 
 
 def entry_hash(prev_hash: str, entry: LedgerEntry) -> str:
     return hashlib.sha256(prev_hash.encode() + b"|" + canonical(entry)).hexdigest()
-
-
-async def lock_head(session: AsyncSession) -> LedgerChainHead:
-    """Take the ledger's write lock (first, always, so lock order is fixed)."""
-    head = await session.scalar(
-        select(LedgerChainHead).where(LedgerChainHead.id == HEAD_ID).with_for_update()
-    )
-    if head is None:
-        raise RuntimeError("ledger chain head missing: run the migrations")
-    return head
-
-
-def append(session: AsyncSession, head: LedgerChainHead, entry: LedgerEntry) -> LedgerEntry:
-    entry.sequence = head.last_sequence + 1
-    entry.prev_hash = head.last_hash
-    entry.hash = entry_hash(head.last_hash, entry)
-    head.last_sequence, head.last_hash = entry.sequence, entry.hash
-    session.add(entry)
-    return entry
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,27 @@
 """Movements: double-entry, idempotent by a business key, race-free.
 
-Every movement takes the chain-head lock first (one fixed lock order, so no deadlocks), checks
-its idempotency key, then moves each leg with a conditional update that cannot overdraw; the
-database CHECK on balances is the backstop.
+Everything a movement needs is prepared first (ids, fingerprint, the entries' encodings); then one
+write checks the key and every debit, moves the legs, appends the chained entries and adds the
+lifetime volumes while it holds the chain head (domain/ledger/writes.py). Nothing else ever
+changes a balance, so the check cannot go stale before the commit; the database CHECK on
+balances is the backstop.
 """
 
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
 from core.errors import InvalidState, PaymentRequired, RuleViolation
-from domain.ledger import chain
-from domain.ledger.accounts import System
+from domain.ledger import writes
+from domain.ledger.accounts import System, Volume
 from models.ledger import LedgerAccount, LedgerEntry, LedgerHold, LedgerMovement
 
 
@@ -40,7 +43,8 @@ class Leg:
 
 @dataclass(frozen=True)
 class Movement:
-    """What to record: its legs and how it reads in a wallet's history."""
+    """What to record: its legs, how it reads in a wallet's history, and what it adds to the
+    accounts' lifetime figures (volumes follow from the terms, so they are not fingerprinted)."""
 
     tx_type: str
     legs: Sequence[Leg]
@@ -51,10 +55,11 @@ class Movement:
     reference_id: str | None = None
     memo: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    volumes: Sequence[Volume] = ()
 
     def fingerprint(self) -> str:
         terms = {
-            **{k: v for k, v in self.__dict__.items() if k != "legs"},
+            **{k: v for k, v in self.__dict__.items() if k not in ("legs", "volumes")},
             "legs": [(str(g.source), str(g.destination), g.amount) for g in self.legs],
         }
         return hashlib.sha256(json.dumps(terms, sort_keys=True, default=str).encode()).hexdigest()
@@ -66,54 +71,66 @@ class Recorded:
     replayed: bool
 
 
-async def record(session: AsyncSession, key: str, movement: Movement) -> Recorded:
-    """Record the movement once; the same key again returns the original and changes nothing."""
-    head = await chain.lock_head(session)
-    fingerprint = movement.fingerprint()
-    existing = await session.scalar(
-        select(LedgerMovement).where(LedgerMovement.idempotency_key == key)
-    )
-    if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise KeyReused(f"Movement {key!r} was recorded with different terms")
-        return Recorded(existing, replayed=True)
+async def record(
+    session: AsyncSession, key: str, movement: Movement, *, movement_id: uuid.UUID | None = None
+) -> Recorded:
+    """Record the movement once; the same key again returns the original and changes nothing.
+
+    What the session holds unwritten goes out first, so the chain head is held only from this
+    write to the commit: callers record last (a new movement's id may be chosen beforehand).
+    """
     if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
         raise ValueError("a movement needs legs with positive amounts")
-
-    async with session.begin_nested():
-        row = LedgerMovement(
-            idempotency_key=key,
-            request_hash=fingerprint,
-            tx_type=movement.tx_type,
-            amount=movement.amount,
-            fee_amount=movement.fee_amount,
-            burn_amount=movement.burn_amount,
-            reference_type=movement.reference_type,
-            reference_id=movement.reference_id,
-            memo=movement.memo,
-            details=movement.details,
-            created_at=utcnow(),
+    await session.flush()
+    row = LedgerMovement(
+        id=movement_id or uuid.uuid4(),
+        idempotency_key=key,
+        request_hash=movement.fingerprint(),
+        tx_type=movement.tx_type,
+        amount=movement.amount,
+        fee_amount=movement.fee_amount,
+        burn_amount=movement.burn_amount,
+        reference_type=movement.reference_type,
+        reference_id=movement.reference_id,
+        memo=movement.memo,
+        details=movement.details,
+        created_at=utcnow(),
+    )
+    entries = [
+        LedgerEntry(
+            id=uuid.uuid4(),
+            movement_id=row.id,
+            from_account_id=leg.source,
+            to_account_id=leg.destination,
+            amount=leg.amount,
+            tx_type=row.tx_type,
+            created_at=row.created_at,
         )
-        session.add(row)
-        await session.flush()
-        for leg in movement.legs:
-            await _debit(session, leg.source, leg.amount)
-            await _credit(session, leg.destination, leg.amount)
-            chain.append(
-                session,
-                head,
-                LedgerEntry(
-                    id=uuid.uuid4(),
-                    movement_id=row.id,
-                    from_account_id=leg.source,
-                    to_account_id=leg.destination,
-                    amount=leg.amount,
-                    tx_type=movement.tx_type,
-                    created_at=row.created_at,
-                ),
-            )
-        await session.flush()
+        for leg in movement.legs
+    ]
+    written = await writes.write(session, row, entries, movement.volumes)
+    if written.outcome == "replayed":
+        if written.original_hash != row.request_hash:
+            raise KeyReused(f"Movement {key!r} was recorded with different terms")
+        original = await find(session, key)
+        assert original is not None, key
+        return Recorded(original, replayed=True)
+    if written.outcome == "insufficient":
+        raise InsufficientCredits("Not enough available credits for this movement")
+    touched = {a for leg in movement.legs for a in (leg.source, leg.destination)}
+    await _refresh(session, touched | {v.account for v in movement.volumes})
     return Recorded(row, replayed=False)
+
+
+async def _refresh(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:
+    """Accounts this session already holds were changed by the write: reload their figures."""
+    held = [a for a in account_ids if identity_key(LedgerAccount, a) in session.identity_map]
+    if held:
+        await session.execute(
+            select(LedgerAccount)
+            .where(LedgerAccount.id.in_(held))
+            .execution_options(populate_existing=True)
+        )
 
 
 async def find(session: AsyncSession, key: str) -> LedgerMovement | None:
@@ -122,29 +139,6 @@ async def find(session: AsyncSession, key: str) -> LedgerMovement | None:
         select(LedgerMovement).where(LedgerMovement.idempotency_key == key)
     )
     return found
-
-
-async def _debit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> None:
-    result = await session.execute(
-        update(LedgerAccount)
-        .where(
-            LedgerAccount.id == account_id,
-            LedgerAccount.allow_negative | (LedgerAccount.balance >= amount),
-        )
-        .values(balance=LedgerAccount.balance - amount)
-        .execution_options(synchronize_session="fetch")
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise InsufficientCredits("Not enough available credits for this movement")
-
-
-async def _credit(session: AsyncSession, account_id: uuid.UUID, amount: int) -> None:
-    await session.execute(
-        update(LedgerAccount)
-        .where(LedgerAccount.id == account_id)
-        .values(balance=LedgerAccount.balance + amount)
-        .execution_options(synchronize_session="fetch")
-    )
 
 
 # Holds: two-phase movements through escrow.
@@ -190,9 +184,14 @@ async def hold(
 async def _resolve(
     session: AsyncSession, hold_key: str, to_status: str, key: str
 ) -> tuple[LedgerHold, Recorded | None]:
-    """The pending hold, or the recorded resolution when this exact one already happened."""
-    await chain.lock_head(session)
-    placed = await session.scalar(select(LedgerHold).where(LedgerHold.idempotency_key == hold_key))
+    """The pending hold, or the recorded resolution when this exact one already happened. The
+    hold's row stays locked until the commit, so it resolves once however many try at once."""
+    placed = await session.scalar(
+        select(LedgerHold)
+        .where(LedgerHold.idempotency_key == hold_key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if placed is None:
         raise InvalidState(f"No hold {hold_key!r}")
     if placed.status == "pending":

@@ -103,9 +103,14 @@ def _same_purchase(existing: Transaction, listing_id: str) -> Transaction:
     return existing
 
 
-async def get(session: AsyncSession, tx_id: uuid.UUID | str) -> Transaction:
+async def get(session: AsyncSession, tx_id: uuid.UUID | str, *, lock: bool = False) -> Transaction:
+    """The transaction; `lock` holds its row until the commit (one step at a time)."""
     key = tx_id if isinstance(tx_id, uuid.UUID) else ids.parse_id(tx_id)
-    tx = await session.get(Transaction, key) if key else None
+    tx = (
+        await session.get(Transaction, key, with_for_update=lock, populate_existing=lock)
+        if key
+        else None
+    )
     if tx is None:
         raise TransactionNotFound(f"Transaction {tx_id} not found")
     return tx
@@ -145,8 +150,7 @@ def hold_key(tx: Transaction) -> str:
 
 async def pay(session: AsyncSession, tx_id: uuid.UUID) -> Transaction:
     """Hold the price on the buyer's credits (402 when not available)."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status != S.PAYMENT_PENDING:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)
@@ -160,8 +164,7 @@ async def pay_x402(
     session: AsyncSession, tx_id: uuid.UUID, payment: str, settlement: str
 ) -> Transaction:
     """Credit the settled x402 payment to the buyer and hold it, as one movement per payment."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if tx.status != S.PAYMENT_PENDING:
         return tx
     buyer = await account_of(session, "agent", tx.buyer_id)

@@ -28,8 +28,7 @@ S = PurchaseStatus
 
 async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) -> Transaction:
     """The buyer's hold, settled: seller, treasury, burn, royalty, bonus."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
     sale = await _sale(session, tx, ledger.System.ESCROW.id, settings)
@@ -44,8 +43,7 @@ async def buy_at_once(
     the price moves from the buyer straight to seller, treasury and burn (nothing is held, since
     nothing waits). Content that fails verification moves nothing and closes as disputed; not
     enough credits refuses the whole step (402) and nothing is written."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
     committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
@@ -100,12 +98,14 @@ async def _sale(
         ledger.Leg(source, ledger.System.TREASURY.id, fees.treasury),
         ledger.Leg(source, ledger.System.BURN.id, fees.burned),
     ]
+    volumes = [
+        ledger.Volume(buyer.id, spent=tx.amount_units, fees=fees.fee),
+        ledger.Volume(seller.id, earned=fees.receiver),
+    ]
     if owner and royalty:
         creator = await account_of(session, creators.CREATOR, owner)
         legs.append(ledger.Leg(source, creator.id, royalty))
-        ledger.add_volume(creator, earned=royalty)
-    ledger.add_volume(buyer, spent=tx.amount_units, fees=fees.fee)
-    ledger.add_volume(seller, earned=fees.receiver)
+        volumes.append(ledger.Volume(creator.id, earned=royalty))
     movement = ledger.Movement(
         "purchase",
         [g for g in legs if g.amount],
@@ -115,6 +115,7 @@ async def _sale(
         reference_type="transaction",
         reference_id=str(tx.id),
         details={"royalty": royalty, "creator_id": str(owner) if owner else None},
+        volumes=volumes,
     )
     same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
     return _Sale(movement, fees.fee, fees.receiver, seller.id, same_creator)
@@ -174,8 +175,7 @@ async def release(
     window_seconds: int,
 ) -> Transaction:
     """Return held credits to the buyer (if any were held) and close as `status`."""
-    await ledger.lock(session)
-    tx = await get(session, tx_id)
+    tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
     if tx.paid_at is not None:

@@ -148,7 +148,6 @@ async def open_redemption(
             f"The minimum for {order.redemption_type} is "
             f"{minimum_units(settings, order.redemption_type) // 1000} ARD"
         )
-    await ledger.lock(session)
     existing = await session.get(Redemption, redemption_id)
     if existing is not None:
         return existing, True
@@ -186,9 +185,16 @@ async def open_redemption(
     return redemption, False
 
 
-async def get(session: AsyncSession, redemption_id: uuid.UUID | str) -> Redemption:
+async def get(
+    session: AsyncSession, redemption_id: uuid.UUID | str, *, lock: bool = False
+) -> Redemption:
+    """The redemption; `lock` holds its row until the commit (one step at a time)."""
     key = redemption_id if isinstance(redemption_id, uuid.UUID) else ids.parse_id(redemption_id)
-    found = await session.get(Redemption, key) if key else None
+    found = (
+        await session.get(Redemption, key, with_for_update=lock, populate_existing=lock)
+        if key
+        else None
+    )
     if found is None:
         raise RedemptionNotFound(f"Redemption {redemption_id} not found")
     return found
@@ -226,8 +232,7 @@ async def complete(
     session: AsyncSession, redemption_id: uuid.UUID, provider: str | None, reference: str | None
 ) -> Redemption:
     """The money left: the held credits move from payout clearing to paid out."""
-    await ledger.lock(session)
-    redemption = await get(session, redemption_id)
+    redemption = await get(session, redemption_id, lock=True)
     if S(redemption.status).final:
         return redemption
     clearing, paid_out = ledger.System.PAYOUT_CLEARING, ledger.System.PAID_OUT
@@ -254,8 +259,7 @@ async def refund(
     session: AsyncSession, redemption_id: uuid.UUID, status: RedemptionStatus, reason: str
 ) -> Redemption:
     """Return the held credits to the creator, once, and close as cancelled/rejected/failed."""
-    await ledger.lock(session)
-    redemption = await get(session, redemption_id)
+    redemption = await get(session, redemption_id, lock=True)
     if S(redemption.status).final:
         return redemption
     await ledger.void(session, hold_key(redemption), f"redemption:{redemption.id}:refund")

@@ -2,13 +2,15 @@
 + 0.1 x min(transactions / 100, 1), to 3 decimals; 0.500 until an agent has sold.
 
 The response score is 1.0 for an average delivery within a second, falling linearly to 0 at
-the delivery window. Callers hold the ledger lock, so these read-modify-writes never race.
+the delivery window. A closing purchase holds both parties' rows (in id order) until its commit,
+so these read-modify-writes never race.
 """
 
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -20,23 +22,41 @@ from workflows.contracts.purchase import PurchaseStatus
 NEW_AGENT = Decimal("0.500")
 
 
+def _fresh(agent_id: uuid.UUID) -> AgentStats:
+    return AgentStats(
+        agent_id=agent_id,
+        sales_paid=0,
+        sales_delivered=0,
+        sales_completed=0,
+        sales_disputed=0,
+        purchases=0,
+        delivery_ms_total=0,
+        volume_units=0,
+        composite=NEW_AGENT,
+        updated_at=utcnow(),
+    )
+
+
 async def stats_of(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
     stats = await session.get(AgentStats, agent_id)
     if stats is None:
-        stats = AgentStats(
-            agent_id=agent_id,
-            sales_paid=0,
-            sales_delivered=0,
-            sales_completed=0,
-            sales_disputed=0,
-            purchases=0,
-            delivery_ms_total=0,
-            volume_units=0,
-            composite=NEW_AGENT,
-            updated_at=utcnow(),
-        )
+        stats = _fresh(agent_id)
         session.add(stats)
     return stats
+
+
+async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
+    """The agent's record with its row locked until the commit, created on first use."""
+    stats = await session.get(AgentStats, agent_id, with_for_update=True, populate_existing=True)
+    if stats is not None:
+        return stats
+    try:
+        async with session.begin_nested():
+            stats = _fresh(agent_id)
+            session.add(stats)
+        return stats
+    except IntegrityError:  # created meanwhile by another transaction, now committed
+        return await _held(session, agent_id)
 
 
 def composite(stats: AgentStats, window_seconds: int) -> Decimal:
@@ -65,8 +85,8 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
 
 async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: int) -> None:
     """Fold a purchase that just closed into both parties' records."""
-    seller = await stats_of(session, tx.seller_id)
-    buyer = await stats_of(session, tx.buyer_id)
+    held = {agent: await _held(session, agent) for agent in sorted({tx.seller_id, tx.buyer_id})}
+    seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     completed = tx.status == PurchaseStatus.COMPLETED
     if tx.paid_at is not None:
         seller.sales_paid += 1

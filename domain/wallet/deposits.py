@@ -91,8 +91,9 @@ def _same_deposit(existing: Deposit, amount_fiat: Decimal, currency: str) -> Dep
     return existing
 
 
-async def get(session: AsyncSession, deposit_id: uuid.UUID) -> Deposit:
-    deposit = await session.get(Deposit, deposit_id)
+async def get(session: AsyncSession, deposit_id: uuid.UUID, *, lock: bool = False) -> Deposit:
+    """The deposit; `lock` holds its row until the commit (one confirmation at a time)."""
+    deposit = await session.get(Deposit, deposit_id, with_for_update=lock, populate_existing=lock)
     if deposit is None:
         raise DepositNotFound(f"Deposit {deposit_id} not found")
     return deposit
@@ -109,8 +110,7 @@ async def of_agent(session: AsyncSession, deposit_id: str, agent_id: uuid.UUID) 
 
 async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str) -> Deposit:
     """Mint the deposit's credits to the agent, exactly once."""
-    await ledger.lock(session)
-    deposit = await get(session, deposit_id)
+    deposit = await get(session, deposit_id, lock=True)
     if deposit.status == DepositStatus.COMPLETED:
         return deposit
     if deposit.status != DepositStatus.PENDING:
@@ -127,9 +127,9 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
             reference_type="deposit",
             reference_id=str(deposit_id),
             memo=f"{deposit.amount_fiat} {deposit.currency}",
+            volumes=[ledger.Volume(account.id, deposited=deposit.amount_units)],
         ),
     )
-    ledger.add_volume(account, deposited=deposit.amount_units)
     deposit.status, deposit.confirmed_at = DepositStatus.COMPLETED, utcnow()
     deposit.confirmed_by = confirmed_by
     events.emit(

@@ -1,15 +1,18 @@
 """Transfers between agents: the sender pays the fee (discounted by tier); half of it burns."""
 
 import uuid
+from typing import NamedTuple
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import RuleViolation
+from core.ids import parse_id
 from core.settings import Settings
 from domain import agents, events, ledger
-from domain.ledger.accounts import of as account_of
-from domain.ledger.accounts import tier_named
-from models.ledger import LedgerMovement
+from domain.ledger.accounts import AccountNotFound, tier_named
+from models.agents import RegisteredAgent
+from models.ledger import LedgerAccount, LedgerMovement
 
 AGENT = "agent"
 
@@ -28,14 +31,13 @@ async def transfer(
     memo: str,
     key: str,
 ) -> LedgerMovement:
-    await ledger.lock(session)  # first: tier and lifetime figures are read and written under it
-    receiver = await agents.get(session, receiver_id)
-    if receiver.id == sender_id:
+    receiver = parse_id(receiver_id)
+    if receiver == sender_id:
         raise SelfTransfer("An agent cannot transfer credits to itself")
-    if receiver.status != agents.ACTIVE:
+    if receiver is None:
         raise agents.AgentNotFound(f"Agent {receiver_id} not found")
-    sender_account = await account_of(session, AGENT, sender_id)
-    receiver_account = await account_of(session, AGENT, receiver.id)
+    sender_account, receiver_account = await _parties(session, sender_id, receiver)
+    # Priced at the tier the sender has now; the volume below moves the tier in the same write.
     fees = ledger.split(
         amount,
         settings.token_platform_fee_pct,
@@ -49,6 +51,22 @@ async def transfer(
         ledger.Leg(sender_account.id, treasury.id, fees.treasury),
         ledger.Leg(sender_account.id, burn.id, fees.burned),
     ]
+    # Announced before it is recorded, so the chain head is held only from the write to the
+    # commit; a replayed key withdraws the announcement (the original made its own).
+    movement_id = uuid.uuid4()
+    announced = events.emit(
+        session,
+        events.EventType.TOKEN_TRANSFER,
+        {
+            "movement_id": str(movement_id),
+            "from_agent_id": str(sender_id),
+            "to_agent_id": str(receiver),
+            "amount_units": amount,
+            "fee_units": fees.fee,
+            "burn_units": fees.burned,
+        },
+        audience=[sender_id, receiver],
+    )
     recorded = await ledger.record(
         session,
         key,
@@ -59,24 +77,44 @@ async def transfer(
             fee_amount=fees.fee,
             burn_amount=fees.burned,
             reference_type="agent",
-            reference_id=str(receiver.id),
+            reference_id=str(receiver),
             memo=memo,
+            volumes=[
+                ledger.Volume(sender_account.id, spent=amount, fees=fees.fee),
+                ledger.Volume(receiver_account.id, earned=fees.receiver),
+            ],
         ),
+        movement_id=movement_id,
     )
-    if not recorded.replayed:
-        ledger.add_volume(sender_account, spent=amount, fees=fees.fee)
-        ledger.add_volume(receiver_account, earned=fees.receiver)
-        events.emit(
-            session,
-            events.EventType.TOKEN_TRANSFER,
-            {
-                "movement_id": str(recorded.movement.id),
-                "from_agent_id": str(sender_id),
-                "to_agent_id": str(receiver.id),
-                "amount_units": amount,
-                "fee_units": fees.fee,
-                "burn_units": fees.burned,
-            },
-            audience=[sender_id, receiver.id],
-        )
+    if recorded.replayed:
+        await session.delete(announced)
     return recorded.movement
+
+
+class _Party(NamedTuple):
+    id: uuid.UUID
+    owner_id: str
+    tier: str
+    receiver_status: str | None
+
+
+async def _parties(
+    session: AsyncSession, sender_id: uuid.UUID, receiver_id: uuid.UUID
+) -> tuple[_Party, _Party]:
+    """Both accounts and whether the receiver can be paid, in one query."""
+    receiver_status = (
+        select(RegisteredAgent.status).where(RegisteredAgent.id == receiver_id).scalar_subquery()
+    )
+    rows = await session.execute(
+        select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.tier, receiver_status).where(
+            LedgerAccount.owner_kind == AGENT,
+            LedgerAccount.owner_id.in_([str(sender_id), str(receiver_id)]),
+        )
+    )
+    found = {row.owner_id: _Party(*row) for row in rows}
+    receiver = found.get(str(receiver_id))
+    if receiver is None or receiver.receiver_status != agents.ACTIVE:
+        raise agents.AgentNotFound(f"Agent {receiver_id} not found")
+    if str(sender_id) not in found:
+        raise AccountNotFound(f"No agent account for {sender_id}")
+    return found[str(sender_id)], receiver

@@ -1,22 +1,29 @@
-"""Races on real PostgreSQL: no overdraft, no deadlock reaching a caller, no forked chain."""
+"""Races on real PostgreSQL: no overdraft, no deadlock reaching a caller, no forked chain, no
+lost lifetime figure, one resolution per hold, one movement per key."""
 
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import ActivityEnvironment
 
 from activities.ledger import LedgerActivities
 from api.app import create_app
+from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
-from core.errors import PaymentRequired
-from domain import ledger
+from core.errors import InvalidState, PaymentRequired
+from domain import ledger, reputation
+from models.ledger import LedgerAccount, LedgerHold, LedgerMovement
+from models.purchases import Transaction
+from models.reputation import AgentStats
 from tests.api.helpers import register
 from tests.conftest import make_settings
 from tests.ledger_helpers import assert_invariants, balances, mint
@@ -133,3 +140,141 @@ async def test_the_audit_agrees_with_itself_while_money_moves(
         moving = False
         await asyncio.gather(*storm)
     assert all(report.valid for report in reports), [r.model_dump() for r in reports]
+
+
+async def test_one_key_at_once_moves_once(pg: tuple[httpx.AsyncClient, Sessions]) -> None:
+    api, sessions = pg
+    payer, payee = await register(api), await register(api)
+    key = f"test-same:{uuid.uuid4()}"
+
+    async def attempt() -> ledger.Recorded:
+        async with unit_of_work(sessions) as session:
+            source = await ledger.open_account(session, "agent", uuid.UUID(payer["id"]))
+            destination = await ledger.open_account(session, "agent", uuid.UUID(payee["id"]))
+            leg = ledger.Leg(source.id, destination.id, 5_000)
+            return await ledger.record(session, key, ledger.Movement("transfer", [leg], 5_000))
+
+    outcomes = await asyncio.gather(*(attempt() for _ in range(30)))
+    assert sorted(o.replayed for o in outcomes) == [False] + [True] * 29
+    assert len({o.movement.id for o in outcomes}) == 1
+    after = await balances(sessions)
+    assert (after[payer["id"]], after[payee["id"]]) == (95_000, 105_000)
+    await assert_invariants(sessions)
+
+
+async def test_concurrent_volumes_are_never_lost(pg: tuple[httpx.AsyncClient, Sessions]) -> None:
+    """Lifetime volumes and tiers are added in the same write as the legs: none go missing."""
+    api, sessions = pg
+    receiver = await register(api)
+    senders = [await register(api) for _ in range(8)]
+    body = {"to_agent_id": receiver["id"], "amount": "10"}
+    responses = await asyncio.gather(
+        *(
+            api.post("/api/v1/wallet/transfer", headers=s["headers"], json=body)
+            for s in senders
+            for _ in range(6)
+        )
+    )
+    assert {r.status_code for r in responses} == {201}
+    async with unit_of_work(sessions) as session:
+        accounts = {
+            a.owner_id: a
+            for a in await session.scalars(
+                select(LedgerAccount).where(
+                    LedgerAccount.owner_id.in_([receiver["id"]] + [s["id"] for s in senders])
+                )
+            )
+        }
+    assert accounts[receiver["id"]].total_earned == 48 * 9_800  # 10 ARD less the 2% fee
+    assert {
+        (accounts[s["id"]].total_spent, accounts[s["id"]].total_fees_paid) for s in senders
+    } == {(60_000, 1_200)}
+    await assert_invariants(sessions)
+
+
+async def test_a_hold_resolves_once_however_many_try(
+    pg: tuple[httpx.AsyncClient, Sessions],
+) -> None:
+    api, sessions = pg
+    buyer, seller = await register(api), await register(api)
+    hold_key = f"test-hold:{uuid.uuid4()}"
+    async with unit_of_work(sessions) as session:
+        account = await ledger.open_account(session, "agent", uuid.UUID(buyer["id"]))
+        await ledger.hold(session, hold_key, account.id, 40_000, ("test", hold_key))
+
+    async def settle() -> str:
+        async with unit_of_work(sessions) as session:
+            payee = await ledger.open_account(session, "agent", uuid.UUID(seller["id"]))
+            escrow = ledger.System.ESCROW.id
+            movement = ledger.Movement("purchase", [ledger.Leg(escrow, payee.id, 40_000)], 40_000)
+            await ledger.post(session, hold_key, f"{hold_key}:settle", movement)
+        return "posted"
+
+    async def release() -> str:
+        async with unit_of_work(sessions) as session:
+            await ledger.void(session, hold_key, f"{hold_key}:release")
+        return "voided"
+
+    async def attempt(step: Callable[[], Awaitable[str]]) -> str:
+        try:
+            return await step()
+        except InvalidState:
+            return "refused"
+
+    outcomes = Counter(
+        await asyncio.gather(*(attempt(settle if i % 2 else release) for i in range(20)))
+    )
+    winner = "posted" if outcomes["posted"] else "voided"
+    assert outcomes == {winner: 10, "refused": 10}, outcomes  # repeats of the winner replay
+    after = await balances(sessions)
+    if winner == "posted":
+        assert (after[buyer["id"]], after[seller["id"]]) == (60_000, 140_000)
+    else:
+        assert (after[buyer["id"]], after[seller["id"]]) == (100_000, 100_000)
+    async with unit_of_work(sessions) as session:
+        held = await session.scalar(
+            select(LedgerHold).where(LedgerHold.idempotency_key == hold_key)
+        )
+        moved = await session.scalar(
+            select(func.count())
+            .select_from(LedgerMovement)
+            .where(LedgerMovement.idempotency_key.like(f"{hold_key}:%"))
+        )
+    assert held is not None and held.status == winner and moved == 1
+    await assert_invariants(sessions)
+
+
+async def test_closing_purchases_never_lose_reputation(
+    pg: tuple[httpx.AsyncClient, Sessions],
+) -> None:
+    """Every close adds to both parties' records: 24 at once against one seller lose none."""
+    api, sessions = pg
+    seller = uuid.UUID((await register(api))["id"])
+    buyers = [uuid.UUID((await register(api))["id"]) for _ in range(3)]
+    paid = utcnow()
+
+    async def close(buyer: uuid.UUID) -> None:
+        tx = Transaction(
+            seller_id=seller,
+            buyer_id=buyer,
+            amount_units=1_000,
+            status="completed",
+            paid_at=paid,
+            delivered_at=paid + timedelta(milliseconds=500),
+        )
+        async with unit_of_work(sessions) as session:
+            await reputation.record_closed(session, tx, 60)
+
+    await asyncio.gather(*(close(b) for b in buyers for _ in range(8)))
+    async with unit_of_work(sessions) as session:
+        records = {
+            s.agent_id: s
+            for s in await session.scalars(
+                select(AgentStats).where(AgentStats.agent_id.in_([seller, *buyers]))
+            )
+        }
+    mine = records[seller]
+    assert (mine.sales_paid, mine.sales_completed, mine.volume_units) == (24, 24, 24_000)
+    assert mine.delivery_ms_total == 24 * 500
+    assert {records[b].purchases for b in buyers} == {8}
+    assert mine.composite == reputation.composite(mine, 60)

@@ -1,0 +1,217 @@
+"""How a prepared movement reaches the database, the chain head held only while it is written.
+
+PostgreSQL: one call of `ledger_record` (migration 0008) takes the head, checks the key and every
+debit, moves the legs, appends the chained entries, adds the lifetime volumes and advances the
+head: one round trip, and the head is released by the commit right after it. Ids, the canonical
+encodings and the fingerprint are prepared here before it. SQLite: every transaction is
+BEGIN IMMEDIATE, so the writer is already alone and runs the same steps as statements.
+"""
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import bindparam, case, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.money import UNITS_PER_ARD
+from domain.ledger import chain
+from domain.ledger.accounts import TIERS, Volume
+from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
+
+Outcome = Literal["recorded", "replayed", "insufficient"]
+TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in TIERS]
+
+
+@dataclass(frozen=True)
+class Written:
+    outcome: Outcome
+    original_hash: str | None = None  # a replayed key: the fingerprint it was recorded with
+
+
+async def write(
+    session: AsyncSession,
+    movement: LedgerMovement,
+    entries: Sequence[LedgerEntry],
+    volumes: Sequence[Volume],
+) -> Written:
+    volumes = _merged(volumes)
+    if session.get_bind().dialect.name == "postgresql":
+        return await _in_one_statement(session, movement, entries, volumes)
+    return await _step_by_step(session, movement, entries, volumes)
+
+
+def _merged(volumes: Sequence[Volume]) -> list[Volume]:
+    """One volume per account, so each account row is updated once."""
+    merged: dict[object, Volume] = {}
+    for v in volumes:
+        was = merged.get(v.account, Volume(v.account))
+        merged[v.account] = Volume(
+            v.account,
+            was.earned + v.earned,
+            was.spent + v.spent,
+            was.deposited + v.deposited,
+            was.fees + v.fees,
+        )
+    return list(merged.values())
+
+
+_RECORD = text("SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))")
+
+
+async def _in_one_statement(
+    session: AsyncSession,
+    m: LedgerMovement,
+    entries: Sequence[LedgerEntry],
+    volumes: Sequence[Volume],
+) -> Written:
+    document = {
+        "key": m.idempotency_key,
+        "request_hash": m.request_hash,
+        "id": str(m.id),
+        "tx_type": m.tx_type,
+        "amount": m.amount,
+        "fee_amount": m.fee_amount,
+        "burn_amount": m.burn_amount,
+        "reference_type": m.reference_type,
+        "reference_id": m.reference_id,
+        "memo": m.memo,
+        "details": m.details,
+        "created_at": m.created_at.isoformat(),
+        "entries": [
+            {
+                "id": str(e.id),
+                "source": str(e.from_account_id),
+                "destination": str(e.to_account_id),
+                "amount": e.amount,
+                **dict(zip(("before", "after"), chain.unsequenced(e), strict=True)),
+            }
+            for e in entries
+        ],
+        "volumes": [{**_volume_row(v), "account": str(v.account)} for v in volumes],
+        "tiers": TIER_ROWS,
+    }
+    row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
+    return Written(row.outcome, row.original_hash)
+
+
+_accounts = LedgerAccount.metadata.tables["ledger_accounts"]
+_entries = LedgerEntry.metadata.tables["ledger_entries"]
+
+
+async def _step_by_step(
+    session: AsyncSession,
+    m: LedgerMovement,
+    entries: Sequence[LedgerEntry],
+    volumes: Sequence[Volume],
+) -> Written:
+    original = await session.scalar(
+        select(LedgerMovement.request_hash).where(
+            LedgerMovement.idempotency_key == m.idempotency_key
+        )
+    )
+    if original is not None:
+        return Written("replayed", original)
+    debits: Counter[object] = Counter()
+    for e in entries:
+        debits[e.from_account_id] += e.amount
+    sources = await session.execute(
+        select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.allow_negative).where(
+            LedgerAccount.id.in_(debits)
+        )
+    )
+    if any(not negative and balance < debits[a] for a, balance, negative in sources):
+        return Written("insufficient")
+    head = (
+        await session.execute(
+            select(LedgerChainHead.last_sequence, LedgerChainHead.last_hash).where(
+                LedgerChainHead.id == chain.HEAD_ID
+            )
+        )
+    ).one()
+    sequence, last_hash = head.last_sequence, head.last_hash
+    await session.execute(
+        insert(LedgerMovement).values(
+            id=m.id,
+            idempotency_key=m.idempotency_key,
+            request_hash=m.request_hash,
+            tx_type=m.tx_type,
+            amount=m.amount,
+            fee_amount=m.fee_amount,
+            burn_amount=m.burn_amount,
+            reference_type=m.reference_type,
+            reference_id=m.reference_id,
+            memo=m.memo,
+            details=m.details,
+            created_at=m.created_at,
+        )
+    )
+    deltas: Counter[object] = Counter()
+    for e in entries:
+        deltas[e.from_account_id] -= e.amount
+        deltas[e.to_account_id] += e.amount
+    await session.execute(
+        update(_accounts)
+        .where(_accounts.c.id == bindparam("account"))
+        .values(balance=_accounts.c.balance + bindparam("delta")),
+        [{"account": a, "delta": d} for a, d in deltas.items()],
+    )
+    rows = []
+    for e in entries:
+        before, after = chain.unsequenced(e)
+        sequence, prev_hash = sequence + 1, last_hash
+        last_hash = chain.link(prev_hash, sequence, before, after)
+        rows.append(
+            {
+                "sequence": sequence,
+                "id": e.id,
+                "movement_id": m.id,
+                "from_account_id": e.from_account_id,
+                "to_account_id": e.to_account_id,
+                "amount": e.amount,
+                "tx_type": m.tx_type,
+                "created_at": m.created_at,
+                "prev_hash": prev_hash,
+                "hash": last_hash,
+            }
+        )
+    await session.execute(insert(_entries), rows)
+    await session.execute(
+        update(LedgerChainHead)
+        .where(LedgerChainHead.id == chain.HEAD_ID)
+        .values(last_sequence=sequence, last_hash=last_hash)
+    )
+    if volumes:
+        await session.execute(_add_volume, [_volume_row(v) for v in volumes])
+    return Written("recorded")
+
+
+def _volume_row(v: Volume) -> dict[str, object]:
+    return {
+        "account": v.account,
+        "earned": v.earned,
+        "spent": v.spent,
+        "deposited": v.deposited,
+        "fees": v.fees,
+    }
+
+
+_volume_after = (
+    _accounts.c.total_earned + bindparam("earned") + _accounts.c.total_spent + bindparam("spent")
+)
+_add_volume = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account"))
+    .values(
+        total_earned=_accounts.c.total_earned + bindparam("earned"),
+        total_spent=_accounts.c.total_spent + bindparam("spent"),
+        total_deposited=_accounts.c.total_deposited + bindparam("deposited"),
+        total_fees_paid=_accounts.c.total_fees_paid + bindparam("fees"),
+        tier=case(
+            *[(_volume_after >= t.min_ard * UNITS_PER_ARD, t.name) for t in reversed(TIERS)],
+            else_=TIERS[0].name,
+        ),
+    )
+)
