@@ -48,7 +48,7 @@ def _drop(url: str) -> None:
 
 
 async def _ledger_run(url: str, transfers_total: int, concurrency: int) -> dict[str, float]:
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, environment="development")
     engine = create_engine(url, pool_size=concurrency + 2)
     sessions = session_factory(engine)
     ids = []

@@ -140,6 +140,7 @@ def _start_stack(
         server += ["--dynamic-config-value", value]
     env = {
         **os.environ,
+        "ENVIRONMENT": "development",
         "DATABASE_URL": url,
         "DB_POOL_SIZE": "20",
         "DB_MAX_OVERFLOW": "20",
