@@ -19,21 +19,32 @@ from models.reputation import AgentStats
 NEW_AGENT = Decimal("0.500")
 
 
+def _new(agent_id: uuid.UUID) -> AgentStats:
+    return AgentStats(
+        agent_id=agent_id,
+        sales_paid=0,
+        sales_delivered=0,
+        sales_completed=0,
+        sales_disputed=0,
+        purchases=0,
+        delivery_ms_total=0,
+        volume_units=0,
+        composite=NEW_AGENT,
+        updated_at=utcnow(),
+    )
+
+
+async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
+    """The agent's record as stored; an agent without one reads as new (nothing is written,
+    so concurrent readers never race to create it)."""
+    return await session.get(AgentStats, agent_id) or _new(agent_id)
+
+
 async def stats_of(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
+    """The agent's record, to update: created when it has none yet."""
     stats = await session.get(AgentStats, agent_id)
     if stats is None:
-        stats = AgentStats(
-            agent_id=agent_id,
-            sales_paid=0,
-            sales_delivered=0,
-            sales_completed=0,
-            sales_disputed=0,
-            purchases=0,
-            delivery_ms_total=0,
-            volume_units=0,
-            composite=NEW_AGENT,
-            updated_at=utcnow(),
-        )
+        stats = _new(agent_id)
         session.add(stats)
     return stats
 
