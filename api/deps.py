@@ -1,10 +1,10 @@
 """Request dependencies: the unit of work, the three kinds of caller, idempotency."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -18,6 +18,22 @@ from core.db import unit_of_work
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, creators, idempotency, operators
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refuses(
+    *statuses: int, token: Literal["required", "optional"] | None = None
+) -> Callable[[F], F]:
+    """Tag a dependency with the problem statuses it answers and whether it reads a bearer
+    token; the OpenAPI document (api/openapi.py) is built from these tags."""
+
+    def tag(dependency: F) -> F:
+        dependency.refusals = statuses  # type: ignore[attr-defined]
+        dependency.token = token  # type: ignore[attr-defined]
+        return dependency
+
+    return tag
 
 
 def get_state(request: Request) -> AppState:
@@ -82,6 +98,7 @@ async def _authenticate(
 
 
 def _require(kind: TokenKind) -> Any:
+    @refuses(401, 403, token="required")
     async def dependency(state: State, credentials: Credentials) -> uuid.UUID:
         principal = await _authenticate(state, credentials)
         if principal.kind is not kind:
@@ -96,6 +113,7 @@ CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
 OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
 
 
+@refuses(401, token="optional")
 async def _optional_agent(state: State, credentials: Credentials) -> uuid.UUID | None:
     if credentials is None:
         return None
@@ -112,19 +130,29 @@ class Idempotent:
     def __init__(self, record: idempotency.IdempotencyKey | None = None):
         self._record = record
 
-    def respond(self, status: int, body: Any) -> JSONResponse:
+    def respond(
+        self, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        """The response, recorded (headers included) to be replayed for this key."""
         payload = jsonable_encoder(body)
         if self._record is not None:
-            idempotency.complete(self._record, status, payload)
-        return JSONResponse(payload, status)
+            idempotency.complete(self._record, status, payload, headers)
+        return JSONResponse(payload, status, headers)
 
 
+# Visible ASCII only, short enough for every ledger key derived from it.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,128}$"
+
+
+@refuses(409, 422, token="optional")
 async def _idempotent(
     request: Request,
     state: State,
     session: Session,
     credentials: Credentials,
-    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=128, pattern=IDEMPOTENCY_KEY)
+    ] = None,
 ) -> Idempotent | JSONResponse:
     if key is None:
         return Idempotent()
@@ -136,7 +164,8 @@ async def _idempotent(
     ttl = timedelta(hours=state.settings.idempotency_key_ttl_hours)
     outcome = await idempotency.claim(session, scope, key, fingerprint, ttl)
     if isinstance(outcome, idempotency.Replay):
-        return JSONResponse(outcome.body, outcome.status, headers={"Idempotent-Replayed": "true"})
+        replayed = {**outcome.headers, "Idempotent-Replayed": "true"}
+        return JSONResponse(outcome.body, outcome.status, headers=replayed)
     return Idempotent(outcome)
 
 
@@ -154,6 +183,7 @@ def issue_token(state: AppState, kind: TokenKind, subject: uuid.UUID) -> str:
     )
 
 
+@refuses(401, 403, token="required")
 async def _deposit_confirmer(request: Request, state: State, credentials: Credentials) -> str:
     """An operator's token, or the payment provider's signed callback; never an agent."""
     if credentials is not None:

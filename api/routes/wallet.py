@@ -34,7 +34,7 @@ from api.schemas.wallet import (
 from core import ids
 from core.clock import utcnow
 from core.db import unit_of_work
-from core.errors import InvalidState
+from core.errors import InvalidState, Unavailable
 from core.money import units_to_usdc
 from domain import ledger
 from domain.wallet import accounts, deposits, transfers
@@ -67,7 +67,7 @@ async def balance(agent: AgentId, session: Session, state: State) -> WalletBalan
     )
 
 
-@router.get("/history", response_model=WalletHistory)
+@router.get("/history", response_model=WalletHistory, name="history")
 async def history(
     agent: AgentId, session: Session, page: PageNumber = 1, page_size: PageSize = 20
 ) -> WalletHistory:
@@ -101,7 +101,8 @@ async def transfer(
         memo=body.memo,
         key=ids.transfer_key(agent, request.headers.get("Idempotency-Key")),
     )
-    return idem.respond(201, TransferResponse.model_validate(movement, from_attributes=True))
+    answer = TransferResponse.model_validate(movement, from_attributes=True)
+    return idem.respond(201, answer, {"Location": request.url_for("history").path})
 
 
 def _deposit_response(deposit: DepositState) -> DepositResponse:
@@ -136,13 +137,20 @@ async def deposit(
         currency=body.currency,
         expires_at=utcnow() + timedelta(seconds=state.settings.deposit_expiry_seconds),
     )
-    await temporal.start(
-        state.temporal,
-        DEPOSIT_WORKFLOW,
-        terms,
-        id=ids.deposit_workflow(deposit_id),
-        task_queue=state.settings.temporal_task_queue,
-    )
+    async with unit_of_work(state.sessions) as session:  # readable at its Location at once
+        await deposits.open_deposit(session, **terms.model_dump())
+    try:
+        await temporal.start(
+            state.temporal,
+            DEPOSIT_WORKFLOW,
+            terms,
+            id=ids.deposit_workflow(deposit_id),
+            task_queue=state.settings.temporal_task_queue,
+        )
+    except Unavailable:
+        async with unit_of_work(state.sessions) as session:
+            await deposits.expire(session, deposit_id)
+        raise
     units = deposits.units_for(body.amount_fiat, body.currency)
     reference = deposits.payment_reference(deposit_id)
     response = DepositResponse(
@@ -157,7 +165,18 @@ async def deposit(
         expires_at=terms.expires_at,
         workflow_id=ids.deposit_workflow(deposit_id),
     )
-    return idem.respond(201, response)
+    location = request.url_for("deposit", deposit_id=str(deposit_id)).path
+    return idem.respond(201, response, {"Location": location})
+
+
+@router.get("/deposit/{deposit_id}", response_model=DepositResponse, name="deposit")
+async def get_deposit(deposit_id: str, agent: AgentId, session: Session) -> DepositResponse:
+    """The caller's own deposit; anyone else's is 404."""
+    key = ids.parse_id(deposit_id)
+    found = await deposits.get(session, key) if key else None
+    if found is None or found.agent_id != agent:
+        raise deposits.DepositNotFound(f"Deposit {deposit_id} not found")
+    return _deposit_response(DepositState.model_validate(found))
 
 
 @router.post("/deposit/{deposit_id}/confirm", response_model=DepositResponse)

@@ -19,13 +19,14 @@ from core.clock import utcnow
 from core.errors import Conflict, RuleViolation
 from models.idempotency import IdempotencyKey
 
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = 128  # short enough for every ledger key derived from it
 
 
 @dataclass(frozen=True)
 class Replay:
     status: int
     body: Any
+    headers: dict[str, str]
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -42,7 +43,8 @@ async def claim(
     """The new record to complete, or the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise RuleViolation(
-            "Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key"
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters",
+            code="invalid_idempotency_key",
         )
     now = utcnow()
     await session.execute(
@@ -75,13 +77,18 @@ async def claim(
                 code="idempotency_in_progress",
                 retry_after=1,
             ) from None
-        return Replay(existing.response_status, existing.response_body)
+        return Replay(
+            existing.response_status, existing.response_body, existing.response_headers or {}
+        )
     return record
 
 
-def complete(record: IdempotencyKey, status: int, body: Any) -> None:
+def complete(
+    record: IdempotencyKey, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     record.response_status = status
     record.response_body = body
+    record.response_headers = headers or None
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
