@@ -108,7 +108,7 @@ def _all_params(dependant: Dependant) -> Iterator[Any]:
         yield from _all_params(sub)
 
 
-def refusals(route: RouteContext, key: str) -> tuple[set[int], str | None]:
+def _refusals(route: RouteContext, key: str) -> tuple[set[int], str | None]:
     """The problem statuses a route answers, and whether it needs a token."""
     statuses = {500} | ROUTE_REFUSALS.get(key, set())
     tokens = set()
@@ -117,7 +117,7 @@ def refusals(route: RouteContext, key: str) -> tuple[set[int], str | None]:
         tokens.add(getattr(call, "token", None))
     if route.dependant.path_params:
         statuses.add(404)
-    if any(True for _ in _all_params(route.dependant)):
+    if any(_all_params(route.dependant)):
         statuses.add(422)
     if route.body_field is not None:
         statuses.add(413)
@@ -132,7 +132,7 @@ def _complete(document: dict[str, Any], routes: dict[str, RouteContext], prefix:
     for key, route in routes.items():
         method, path = key.split(" ", 1)
         operation = document["paths"][prefix + path][method.lower()]
-        statuses, token = refusals(route, key)
+        statuses, token = _refusals(route, key)
         responses = operation["responses"]
         for status in sorted(statuses):
             responses[str(status)] = {
