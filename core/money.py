@@ -61,11 +61,6 @@ def ard_to_units(value: object) -> int:
     return _to_units(value, UNITS_PER_ARD, ARD_SCALE)
 
 
-def usdc_to_units(value: object) -> int:
-    """'0.005' USDC -> 5000 units."""
-    return _to_units(value, UNITS_PER_USDC, USDC_SCALE)
-
-
 def units_to_ard(units: int) -> str:
     """1500 -> '1.500'."""
     return _format(units, UNITS_PER_ARD, ARD_SCALE)

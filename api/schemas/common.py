@@ -53,7 +53,7 @@ JsonValue = TypeAliasType(
 whose numbers are finite."""
 
 JsonObject = Annotated[dict[JsonKey, JsonValue], Field(max_length=50)]
-"""A free-form JSON object of at most 50 keys (listing metadata, payout details)."""
+"""A free-form JSON object of at most 50 keys (listing metadata)."""
 
 
 class Request(BaseModel):
