@@ -20,7 +20,7 @@ from api.app import API_PREFIX, create_app
 from api.openapi import route_table
 from core.security import TokenKind
 from core.settings import Settings
-from tests.api.helpers import register
+from tests.api.helpers import assert_problem, register
 from tests.api.test_creators import register_creator
 from tests.api.test_listings import listing
 from tests.conftest import bearer, make_settings, token
@@ -334,3 +334,14 @@ async def test_refusals_follow_the_contract(
     for key, row in ROWS.items():
         await asyncio.gather(*(check(key, row, caller) for caller in CALLERS))
     assert not wrong, "\n".join(wrong)
+
+
+async def test_tokens_of_unknown_subjects_are_401(api: httpx.AsyncClient) -> None:
+    """Well signed, unexpired, but naming nobody: as good as no token."""
+    for kind, path in (
+        (TokenKind.AGENT, "/wallet/balance"),
+        (TokenKind.CREATOR, "/redemptions"),
+        (TokenKind.OPERATOR, "/operators/me"),
+    ):
+        ghost = bearer(token(kind, uuid.uuid4()))
+        assert_problem(await api.get(API_PREFIX + path, headers=ghost), 401, "invalid_token")
