@@ -2,9 +2,11 @@
 # Migrations: `python -m worker.cli migrate`.
 FROM python:3.11-slim
 
+# No JWT_SECRET_KEY here: the processes refuse to start until the deployment provides one.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    ENVIRONMENT=production
 
 WORKDIR /app
 

@@ -23,6 +23,8 @@ $(NODE_STAMP): package-lock.json
 install: $(STAMP)
 
 ## Temporal dev server (UI :8233) + worker + API (:8000, Swagger at /docs); Ctrl-C stops all three.
+## Development mode: the built-in JWT secret is accepted here, and only here.
+run: export ENVIRONMENT ?= development
 run: $(STAMP)
 	$(PY) -m worker.cli migrate
 	exec $(PY) -m worker.embedded

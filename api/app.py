@@ -10,7 +10,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, outbox
+from api import errors, openapi, outbox
+from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
 from api.routes import (
     agents,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
@@ -119,4 +121,5 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         redemptions,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    openapi.install(app, API_PREFIX)
     return app

@@ -1,10 +1,10 @@
 """Request dependencies: the unit of work, the three kinds of caller, idempotency."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
@@ -22,6 +22,22 @@ from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, creators, idempotency, operators
 from domain.wallet import deposits
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refuses(
+    *statuses: int, token: Literal["required", "optional"] | None = None
+) -> Callable[[F], F]:
+    """Tag a dependency with the problem statuses it answers and whether it reads a bearer
+    token; the OpenAPI document (api/openapi.py) is built from these tags."""
+
+    def tag(dependency: F) -> F:
+        dependency.refusals = statuses  # type: ignore[attr-defined]
+        dependency.token = token  # type: ignore[attr-defined]
+        return dependency
+
+    return tag
 
 
 def get_state(request: Request) -> AppState:
@@ -95,6 +111,7 @@ async def _authenticate(
 
 
 def _require(kind: TokenKind) -> Any:
+    @refuses(401, 403, token="required")
     async def dependency(state: State, credentials: Credentials) -> uuid.UUID:
         principal = await _authenticate(state, credentials)
         if principal.kind is not kind:
@@ -109,6 +126,7 @@ CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
 OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
 
 
+@refuses(401, token="optional")
 async def _optional_agent(state: State, credentials: Credentials) -> uuid.UUID | None:
     if credentials is None:
         return None
@@ -130,20 +148,30 @@ class Idempotent:
     ):
         self._record, self._secret = record, secret
 
-    def respond(self, status: int, body: Any) -> JSONResponse:
+    def respond(
+        self, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        """The response, recorded (headers included) to be replayed for this key."""
         payload = jsonable_encoder(body)
         if self._record is not None:
             stored = self._secret.seal(payload) if self._secret else payload
-            idempotency.complete(self._record, status, stored)
-        return JSONResponse(payload, status)
+            idempotency.complete(self._record, status, stored, headers)
+        return JSONResponse(payload, status, headers)
 
 
+# Visible ASCII only, short enough for every ledger key derived from it.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,128}$"
+
+
+@refuses(409, 422, token="optional")
 async def _idempotent(
     request: Request,
     state: State,
     session: Session,
     credentials: Credentials,
-    key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+    key: Annotated[
+        str | None, Header(alias="Idempotency-Key", max_length=128, pattern=IDEMPOTENCY_KEY)
+    ] = None,
 ) -> Idempotent | JSONResponse:
     if key is None:
         return Idempotent()
@@ -158,7 +186,8 @@ async def _idempotent(
     outcome = await idempotency.claim(session, scope, key, fingerprint, ttl)
     if isinstance(outcome, idempotency.Replay):
         body = secret.open(outcome.body) if secret else outcome.body
-        return JSONResponse(body, outcome.status, headers={"Idempotent-Replayed": "true"})
+        replayed = {**outcome.headers, "Idempotent-Replayed": "true"}
+        return JSONResponse(body, outcome.status, headers=replayed)
     return Idempotent(outcome, secret)
 
 
@@ -184,6 +213,7 @@ class Confirmer:
     callback: deposits.Callback | None = None
 
 
+@refuses(401, 403, 422, token="required")
 async def _deposit_confirmer(request: Request, state: State, credentials: Credentials) -> Confirmer:
     """An operator's token, or the payment provider's signed callback; never an agent."""
     if credentials is not None:

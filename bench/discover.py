@@ -207,6 +207,7 @@ def main() -> None:
         _seed(url, args.listings)
         env = {
             **os.environ,
+            "ENVIRONMENT": "development",
             "DATABASE_URL": url,
             "LOG_LEVEL": "WARNING",
             "CONTENT_STORE_PATH": f"/tmp/bench-content-{port}",

@@ -65,7 +65,7 @@ Pair = tuple[uuid.UUID, str]
 
 
 def _step(kind: str, url: str, pairs: list[Pair]) -> Step:
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, environment="development")
 
     async def transfer(session: AsyncSession, client: int) -> None:
         sender, receiver = pairs[client]

@@ -107,6 +107,7 @@ def stack(
     server += [*persisted(f"{scratch}/temporal.db"), *dev_server_flags()]
     environment = {
         **os.environ,
+        "ENVIRONMENT": "development",
         "DATABASE_URL": url,
         "DB_POOL_SIZE": "20",
         "DB_MAX_OVERFLOW": "20",

@@ -4,54 +4,61 @@
 1 USDC = 1,000,000 units. Inputs with more precision than one unit are refused, never rounded.
 """
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Final
 
 UNITS_PER_ARD: Final = 1_000
 UNITS_PER_USDC: Final = 1_000_000
 ARD_SCALE: Final = 3
 USDC_SCALE: Final = 6
+FIAT_SCALE: Final = 2
 MAX_ARD: Final = 1_000_000_000
 MAX_UNITS: Final = MAX_ARD * UNITS_PER_ARD
+
+# Digits, an optional point and decimals: no sign, exponent, leading zeros, spaces or words.
+_PLAIN_DECIMAL = re.compile(r"(?:0|[1-9]\d*)(?:\.\d+)?")
 
 
 class MoneyError(ValueError):
     """An amount that cannot be represented exactly in units (the message says why)."""
 
 
-def _to_decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal | float):
+def parse_amount(value: object, scale: int) -> Decimal:
+    """An exact amount with at most `scale` decimals, from a plain decimal string or a number.
+
+    Strings at the edge are plain and never negative: NaN, infinities, exponents ('1e3',
+    '1e1000000'), signs and spaces are refused, so no arithmetic ever sees them. JSON numbers
+    arrive as floats: their shortest repr is what was sent (JSON has no NaN or infinity).
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise MoneyError("amount must be a decimal string or a number")
-    if isinstance(value, float):
-        # JSON numbers arrive as floats: read back the shortest repr, which is what was sent.
-        value = repr(value)
-    try:
-        amount = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation:
-        raise MoneyError("amount is not a number") from None
-    if not amount.is_finite():
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise MoneyError("amount must be a plain decimal such as 12.5 (no exponent)")
+        value = Decimal(value)
+    elif isinstance(value, float):
+        value = Decimal(repr(value))
+    if not value.is_finite():
         raise MoneyError("amount must be a finite number")
-    return amount
+    if -int(value.as_tuple().exponent) > scale:
+        raise MoneyError(f"amount has at most {scale} decimal places")
+    return value
 
 
-def _to_units(value: object, units_per_whole: int, scale: int, name: str) -> int:
-    amount = _to_decimal(value)
-    if abs(amount) * units_per_whole > MAX_UNITS:
+def _to_units(value: object, units_per_whole: int, scale: int) -> int:
+    amount = parse_amount(value, scale)
+    if abs(amount) > Decimal(MAX_UNITS) / units_per_whole:
         raise MoneyError(f"amount is above the {MAX_ARD:,} ARD limit")
-    units = amount * units_per_whole
-    if units != units.to_integral_value():
-        raise MoneyError(f"{name} amounts have at most {scale} decimal places")
-    return int(units)
+    return int(amount * units_per_whole)
 
 
 def ard_to_units(value: object) -> int:
-    """'1.5' ARD -> 1500 units. Refuses NaN, infinities, excess precision and huge amounts."""
-    return _to_units(value, UNITS_PER_ARD, ARD_SCALE, "ARD")
-
-
-def usdc_to_units(value: object) -> int:
-    """'0.005' USDC -> 5000 units."""
-    return _to_units(value, UNITS_PER_USDC, USDC_SCALE, "USDC")
+    """'1.5' ARD -> 1500 units. Refuses NaN, infinities, exponents, excess precision and
+    amounts above the limit."""
+    return _to_units(value, UNITS_PER_ARD, ARD_SCALE)
 
 
 def units_to_ard(units: int) -> str:

@@ -12,13 +12,15 @@ from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
+MIN_JWT_SECRET_LENGTH = 32  # 256 bits of HMAC key for HS256
 NO_WALLET = "0x0000000000000000000000000000000000000000"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
-    environment: Literal["development", "test", "production"] = "development"
+    # Anything but an explicit `development` is treated as production (a real JWT secret).
+    environment: Literal["development", "test", "production"] = "production"
     log_level: str = "INFO"
 
     # Server
@@ -112,6 +114,9 @@ class Settings(BaseSettings):
     # Listings
     listing_max_content_bytes: int = 1_048_576
 
+    # Largest request body accepted (413 above it): room for the largest listing in base64
+    max_body_bytes: int = 2_097_152
+
     # Idempotency records are kept at least this long
     idempotency_key_ttl_hours: int = 24
 
@@ -124,10 +129,20 @@ class Settings(BaseSettings):
     worker_shutdown_timeout_seconds: int = 30
 
     @model_validator(mode="after")
-    def _refuse_dev_secret_in_production(self) -> "Settings":
-        if self.environment == "production" and self.jwt_secret_key == DEFAULT_JWT_SECRET:
+    def _refuse_unsafe_settings(self) -> "Settings":
+        weak = (
+            self.jwt_secret_key == DEFAULT_JWT_SECRET
+            or len(self.jwt_secret_key) < MIN_JWT_SECRET_LENGTH
+        )
+        if weak and self.environment != "development":
             raise ValueError(
-                "JWT_SECRET_KEY must be set to a real secret when ENVIRONMENT=production"
+                f"JWT_SECRET_KEY must be a secret of at least {MIN_JWT_SECRET_LENGTH} characters"
+                " (the built-in one is accepted only with ENVIRONMENT=development)"
+            )
+        if self.max_body_bytes < 4 * ((self.listing_max_content_bytes + 2) // 3) + 65_536:
+            raise ValueError(
+                "MAX_BODY_BYTES must leave room for the largest listing content in base64"
+                " (LISTING_MAX_CONTENT_BYTES * 4/3) plus 64 KiB of other fields"
             )
         if self.payment_mode != "simulated" and self.x402_pay_to == NO_WALLET:
             raise ValueError("X402_PAY_TO must be the platform's wallet when PAYMENT_MODE is x402")

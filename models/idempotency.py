@@ -18,5 +18,6 @@ class IdempotencyKey(UUIDKey, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response_status: Mapped[int | None]
     response_body: Mapped[Any | None] = mapped_column(JSON)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -44,6 +44,9 @@ POSTGRES_URL = os.environ.get(
 )
 TEST_SECRET = "test-secret-" + "x" * 32
 PROVIDER_SECRET = "whsec-test-provider"
+# Settings read from the environment (here and in the processes tests start) are test settings.
+os.environ.setdefault("ENVIRONMENT", "test")
+os.environ.setdefault("JWT_SECRET_KEY", TEST_SECRET)
 
 _exit_status: int | None = None
 

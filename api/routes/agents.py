@@ -42,7 +42,8 @@ async def register(
         agent_card_url=card_url,
         created_at=agent.created_at,
     )
-    return idem.respond(201, response)
+    location = request.url_for("agent", agent_id=str(agent.id)).path
+    return idem.respond(201, response, {"Location": location})
 
 
 @router.get("", response_model=AgentList)
@@ -64,7 +65,7 @@ async def list_agents(
     )
 
 
-@router.get("/{agent_id}", response_model=AgentResponse)
+@router.get("/{agent_id}", response_model=AgentResponse, name="agent")
 async def get_agent(agent_id: str, session: Session) -> AgentResponse:
     return AgentResponse.model_validate(await agents.get(session, agent_id))
 

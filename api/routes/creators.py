@@ -51,13 +51,14 @@ def _owned(figures: creators.AgentEarnings) -> OwnedAgent:
 
 @router.post("/register", status_code=201, response_model=CreatorAuthenticated)
 async def register(
-    body: CreatorRegister, state: State, session: Session, idem: IdempotencyDep
+    body: CreatorRegister, request: Request, state: State, session: Session, idem: IdempotencyDep
 ) -> Response:
-    """Create a creator account (balance 0) and answer its JWT."""
+    """Create a creator account (balance 0) and answer its JWT; the account is `/creators/me`."""
     if isinstance(idem, Response):
         return idem
     creator = await creators.register(session, creators.Registration(**body.model_dump()))
-    return idem.respond(201, _authenticated(state, creator))
+    location = {"Location": request.url_for("creator").path}
+    return idem.respond(201, _authenticated(state, creator), location)
 
 
 @router.post("/login", response_model=CreatorAuthenticated)
@@ -78,7 +79,7 @@ async def login(body: CreatorLogin, request: Request, state: State) -> CreatorAu
     return _authenticated(state, creator)
 
 
-@router.get("/me", response_model=CreatorResponse)
+@router.get("/me", response_model=CreatorResponse, name="creator")
 async def me(creator: CreatorId, session: Session) -> CreatorResponse:
     return CreatorResponse.model_validate(await creators.current(session, creator))
 

@@ -1,7 +1,6 @@
 """Discovery: search active listings; every search is logged as a demand signal."""
 
 import uuid
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -9,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.deps import OptionalAgentId, Session
 from api.routes.listings import present
 from api.schemas.common import PageNumber, PageSize
-from api.schemas.listings import Category, ListingList, UsdcFilter
+from api.schemas.listings import Category, ListingList, QualityFilter
+from api.schemas.money import UsdcFilter
 from core.errors import NotFound
 from core.ids import parse_id
 from domain.listings import discovery
@@ -26,7 +26,7 @@ async def discover(
     category: Category | None = None,
     min_price: Annotated[UsdcFilter | None, Query()] = None,
     max_price: Annotated[UsdcFilter | None, Query()] = None,
-    min_quality: Annotated[Decimal | None, Query(ge=0, le=1)] = None,
+    min_quality: Annotated[QualityFilter | None, Query()] = None,
     max_age_hours: Annotated[int | None, Query(ge=1, le=24 * 365)] = None,
     seller_id: Annotated[str | None, Query(max_length=64)] = None,
     sort_by: discovery.Sort = "relevance",

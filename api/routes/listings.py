@@ -1,10 +1,9 @@
 """Listings: publish, browse, change, delist. The content itself is never returned here."""
 
 import base64
-import binascii
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, Session, State
@@ -31,13 +30,8 @@ class ContentTooLarge(RuleViolation):
 def draft_of(body: ListingCreate, settings: Settings) -> listings.Draft:
     if body.content is not None:
         content = body.content.encode()
-    else:
-        try:
-            content = base64.b64decode(body.content_base64 or "", validate=True)
-        except binascii.Error:
-            raise RuleViolation(
-                "content_base64 is not valid base64", code="invalid_base64"
-            ) from None
+    else:  # the schema's pattern admits only valid base64
+        content = base64.b64decode(body.content_base64 or "", validate=True)
     if len(content) > settings.listing_max_content_bytes:
         raise ContentTooLarge(
             f"content is {len(content)} bytes; the limit is {settings.listing_max_content_bytes}"
@@ -71,12 +65,24 @@ async def present(session: AsyncSession, rows: list[listings.Listing]) -> list[L
     ]
 
 
+def locate(request: Request, response: Response, listing: listings.Listing) -> None:
+    response.headers["Location"] = request.url_for("listing", listing_id=str(listing.id)).path
+
+
 @router.post("", status_code=201, response_model=ListingResponse)
-async def create(body: ListingCreate, seller: AgentId, session: Session, state: State) -> Any:
+async def create(
+    body: ListingCreate,
+    seller: AgentId,
+    session: Session,
+    state: State,
+    request: Request,
+    response: Response,
+) -> Any:
     """Store the content, generate its four quality proofs, announce `listing_created`."""
     [listing] = await listings.publish(
         session, state.delivery, seller, [draft_of(body, state.settings)]
     )
+    locate(request, response, listing)
     return (await present(session, [listing]))[0]
 
 
@@ -96,7 +102,7 @@ async def browse(
     )
 
 
-@router.get("/{listing_id}", response_model=ListingResponse)
+@router.get("/{listing_id}", response_model=ListingResponse, name="listing")
 async def get(listing_id: str, session: Session) -> ListingResponse:
     return (await present(session, [await listings.get(session, listing_id)]))[0]
 

@@ -63,7 +63,7 @@ async def leaderboard(
 @router.get("/{agent_id}", response_model=Reputation)
 async def of_agent(agent_id: str, session: Session) -> Reputation:
     agent = await agents.get(session, agent_id)
-    stats = await reputation.stats_of(session, agent.id)
+    stats = await reputation.current(session, agent.id)
     delivered = stats.sales_delivered
     return Reputation(
         agent_id=str(agent.id),

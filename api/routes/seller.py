@@ -2,11 +2,11 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from api.deps import AgentId, Session, State
-from api.routes.listings import draft_of, present
+from api.routes.listings import draft_of, locate, present
 from api.schemas.listings import (
     BulkList,
     BulkListed,
@@ -23,8 +23,16 @@ router = APIRouter(prefix="/seller", tags=["seller"])
 
 
 @router.post("/bulk-list", status_code=201, response_model=BulkListed)
-async def bulk_list(body: BulkList, seller: AgentId, session: Session, state: State) -> BulkListed:
-    """All items are listed, or none: a 422 names every bad item."""
+async def bulk_list(
+    body: BulkList,
+    seller: AgentId,
+    session: Session,
+    state: State,
+    request: Request,
+    response: Response,
+) -> BulkListed:
+    """All items are listed, or none: a 422 names every bad item. `Location` is the first
+    listing; `listings` has them all."""
     drafts, bad = [], []
     for index, item in enumerate(body.items):
         try:
@@ -45,6 +53,7 @@ async def bulk_list(body: BulkList, seller: AgentId, session: Session, state: St
             items=bad,
         )
     created = await listings.publish(session, state.delivery, seller, drafts)
+    locate(request, response, created[0])
     return BulkListed(created=len(created), listings=await present(session, created))
 
 

@@ -57,7 +57,7 @@ async def balance(agent: AgentId, session: ReadSession, state: State) -> WalletB
     )
 
 
-@router.get("/history", response_model=WalletHistory)
+@router.get("/history", response_model=WalletHistory, name="history")
 async def history(
     agent: AgentId, session: ReadSession, page: PageNumber = 1, page_size: PageSize = 20
 ) -> WalletHistory:
@@ -91,7 +91,8 @@ async def transfer(
         memo=body.memo,
         key=ids.transfer_key(agent, request.headers.get("Idempotency-Key")),
     )
-    return idem.respond(201, TransferResponse.model_validate(movement, from_attributes=True))
+    answer = TransferResponse.model_validate(movement, from_attributes=True)
+    return idem.respond(201, answer, {"Location": request.url_for("history").path})
 
 
 def _deposit_response(deposit: DepositState, instructions: str | None = None) -> DepositResponse:
@@ -120,14 +121,15 @@ async def deposit(body: DepositRequest, request: Request, agent: AgentId, state:
     instructions = (
         f"Pay {pending.amount_fiat:.2f} {pending.currency} quoting {pending.payment_reference}."
     )
-    headers = {"Location": f"/api/v1/wallet/deposit/{pending.deposit_id}"}
+    location = request.url_for("deposit", deposit_id=str(pending.deposit_id)).path
+    headers = {"Location": location}
     if opened.replayed:
         headers["Idempotent-Replayed"] = "true"
     answer = _deposit_response(pending, instructions).model_dump_json()
     return Response(answer, 201, headers, media_type="application/json")
 
 
-@router.get("/deposit/{deposit_id}", response_model=DepositResponse)
+@router.get("/deposit/{deposit_id}", response_model=DepositResponse, name="deposit")
 async def one_deposit(deposit_id: str, agent: AgentId, session: ReadSession) -> DepositResponse:
     """One of the caller's deposits; anyone else's does not exist."""
     found = await deposits.of_agent(session, deposit_id, agent)

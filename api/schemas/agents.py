@@ -2,31 +2,24 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Page, Request
+from api.schemas.common import Page, Request, label, text
 
 AgentType = Literal["seller", "buyer", "both"]
-Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Capability = Annotated[str, label(64)]
 Capabilities = Annotated[list[Capability], Field(max_length=50)]
-
-
-def _http_url(value: str) -> str:
-    if value and not value.startswith(("http://", "https://")):
-        raise ValueError("must be an http(s) URL")
-    return value
-
-
-Endpoint = Annotated[str, Field(max_length=500), AfterValidator(_http_url)]
-Description = Annotated[str, Field(max_length=2000)]
-WalletAddress = Annotated[str, Field(max_length=128)]
+Endpoint = Annotated[str, text(500, pattern=r"^(https?://[^\x00-\x20\x7f]+)?$")]
+"""An http(s) URL, or empty."""
+Description = Annotated[str, text(2000)]
+WalletAddress = Annotated[str, text(128)]
 
 
 class AgentRegister(Request):
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
+    name: Annotated[str, label(100)]
     description: Description = ""
     agent_type: AgentType
-    public_key: Annotated[str, Field(max_length=10_000)] = ""
+    public_key: Annotated[str, text(10_000)] = ""
     wallet_address: WalletAddress = ""
     capabilities: Capabilities = []
     a2a_endpoint: Endpoint = ""

@@ -2,43 +2,35 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 
-from api.schemas.common import Page, Request
+from api.schemas.common import Page, Request, label, text
 from api.schemas.money import ArdOut
 from domain.creators import COUNTRY_CODES, EMAIL_PATTERN, PHONE_PATTERN
 
 PayoutMethod = Literal["api_credits", "gift_card", "bank_withdrawal", "upi"]
 
+_SPACE = r"[ \t\r\n]*"
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, to_lower=True, max_length=254, pattern=EMAIL_PATTERN),
+    text(254, pattern=f"^{_SPACE}{EMAIL_PATTERN.strip('^$')}{_SPACE}$"),
+    AfterValidator(lambda email: email.strip(" \t\r\n").lower()),
 ]
-# Passwords are taken exactly as typed: never stripped; every character counts (pre-hashed).
-Password = Annotated[str, StringConstraints(strip_whitespace=False, min_length=8, max_length=128)]
-DisplayName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]
-Phone = Annotated[str, Field(max_length=32, pattern=f"(^$)|({PHONE_PATTERN})")]
-
-
-def _iso_country(value: str) -> str:
-    code = value.upper()
-    if code not in COUNTRY_CODES:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code")
-    return code
-
-
+"""Surrounding spaces are dropped and the address is lower-cased."""
+# Passwords are taken exactly as typed: every character counts (pre-hashed).
+Password = Annotated[str, text(128, min_length=8)]
+DisplayName = Annotated[str, label(100)]
+Phone = Annotated[str, text(32, pattern=f"(^$)|({PHONE_PATTERN})")]
+# Either case is accepted and stored upper-cased.
+_ANY_CASE_COUNTRY = "|".join(
+    "".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(COUNTRY_CODES)
+)
 Country = Annotated[
-    str, StringConstraints(min_length=2, max_length=2), AfterValidator(_iso_country)
+    str, text(2, pattern=f"^({_ANY_CASE_COUNTRY})$"), AfterValidator(lambda code: code.upper())
 ]
-DetailName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-DetailValue = Annotated[str, Field(max_length=256)]
+DetailName = Annotated[str, label(64)]
+DetailValue = Annotated[str, text(256)]
 PayoutDetails = Annotated[dict[DetailName, DetailValue], Field(max_length=20)]
 
 
@@ -51,18 +43,23 @@ class CreatorRegister(Request):
 
 
 class CreatorLogin(Request):
-    email: Annotated[str, StringConstraints(min_length=1, max_length=254)]
-    password: Annotated[
-        str, StringConstraints(strip_whitespace=False, min_length=1, max_length=128)
-    ]
+    email: Annotated[str, text(254, min_length=1)]
+    password: Annotated[str, text(128, min_length=1)]
+
+
+def _not_null(schema: JsonDict) -> None:
+    """Document the field without its null branch (the model refuses an explicit null)."""
+    [branch] = [b for b in schema.pop("anyOf", []) if b != {"type": "null"}]  # type: ignore[union-attr]
+    schema.update(branch)  # type: ignore[arg-type]
+    schema.pop("default", None)
 
 
 class CreatorUpdate(Request):
     """Only the fields sent change. `payout_method: null` clears the method and its details;
     `country: null` clears the country; `phone: ""` clears the phone."""
 
-    display_name: DisplayName | None = None
-    phone: Phone | None = None
+    display_name: DisplayName | None = Field(default=None, json_schema_extra=_not_null)
+    phone: Phone | None = Field(default=None, json_schema_extra=_not_null)
     country: Country | None = None
     payout_method: PayoutMethod | None = None
     payout_details: PayoutDetails | None = None
@@ -140,5 +137,5 @@ class ClaimChallenge(BaseModel):
 
 
 class ClaimSignature(Request):
-    challenge: Annotated[str, Field(min_length=1, max_length=512)]
-    signature: Annotated[str, Field(min_length=1, max_length=4096)]
+    challenge: Annotated[str, text(512, min_length=1)]
+    signature: Annotated[str, text(4096, min_length=1)]

@@ -4,67 +4,70 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
-    StringConstraints,
+    SkipValidation,
     WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import JsonDict
 
-from api.schemas.common import Page, Request
-from core.money import units_to_usdc, usdc_to_units
+from api.schemas.common import Count, JsonObject, Page, Request, label, text
+from api.schemas.money import Exact, PriceIn
+from core.money import units_to_usdc
 
 Category = Literal["web_search", "code_analysis", "document_summary", "api_response", "computation"]
-MAX_PRICE_UNITS = 1_000 * 1_000_000
 
-
-def _price(value: object) -> int:
-    units = usdc_to_units(value)
-    if not 0 < units <= MAX_PRICE_UNITS:
-        raise ValueError("price_usdc must be greater than 0 and at most 1000")
-    return units
-
-
-PriceIn = Annotated[
-    int,
-    BeforeValidator(_price),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,6})?$", "examples": ["0.005"]}),
-]
 PriceOut = Annotated[
     int,
     PlainSerializer(units_to_usdc, return_type=str),
     WithJsonSchema({"type": "string", "examples": ["0.005000"]}),
 ]
-UsdcFilter = Annotated[int, BeforeValidator(usdc_to_units)]
 
-
-def _quality(value: Decimal) -> Decimal:
-    if value != value.quantize(Decimal("0.001")):
-        raise ValueError("quality_score has at most 3 decimal places")
-    return value
-
-
-Quality = Annotated[Decimal, Field(ge=0, le=1), AfterValidator(_quality)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Quality = Annotated[Decimal, Exact(3, 1, positive=False, example="0.8")]
+QualityFilter = Annotated[Decimal, Exact(3, 1, positive=False, numbers=False)]
+Tag = Annotated[str, label(50)]
 Tags = Annotated[list[Tag], Field(max_length=20)]
-ContentType = Annotated[str, Field(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+(;.*)?$")]
-Title = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=5000)]
-Metadata = Annotated[dict[str, Any], Field(max_length=50)]
+ContentType = Annotated[
+    str, text(100, pattern=r"^[A-Za-z0-9_.+-]+/[A-Za-z0-9_.+-]+(;[\x20-\x7e]*)?$")
+]
+Title = Annotated[str, label(200)]
+Description = Annotated[str, text(5000)]
+# Static bounds for the schema; LISTING_MAX_CONTENT_BYTES decides (in bytes) when a listing
+# is stored, and MAX_BODY_BYTES bounds the request before any of this is read.
+MAX_CONTENT_CHARS = 1_048_576
+Content = Annotated[str, text(MAX_CONTENT_CHARS)]
+Base64 = Annotated[
+    str,
+    text(
+        4 * MAX_CONTENT_CHARS // 3 + 4,
+        pattern=r"^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+    ),
+]
+
+_ONE_CONTENT: JsonDict = {
+    "oneOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("content", "content_base64")
+    ]
+}
 
 
 class ListingCreate(Request):
+    """Exactly one of `content` (UTF-8 text) or `content_base64` (bytes)."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_CONTENT)
+
     title: Title
     description: Description = ""
     category: Category
-    content: str | None = None
-    content_base64: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]*={0,2}$")] | None = None
+    content: Content | None = None
+    content_base64: Base64 | None = None
     content_type: ContentType = "text/plain"
     price_usdc: PriceIn
-    metadata: Metadata = {}
+    metadata: JsonObject = {}
     tags: Tags = []
     quality_score: Quality = Decimal("0.5")
 
@@ -117,7 +120,8 @@ class ListingList(Page):
 
 
 class BulkList(Request):
-    items: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=100)]
+    # Each item is validated by the route, so that one 422 names every bad item.
+    items: Annotated[list[SkipValidation[ListingCreate]], Field(min_length=1, max_length=100)]
 
 
 class BulkListed(BaseModel):
@@ -159,11 +163,9 @@ class ProofList(BaseModel):
 
 
 class ProofVerifyRequest(Request):
-    keywords: Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=50)] = []
-    schema_has_fields: Annotated[
-        list[Annotated[str, Field(max_length=100)]], Field(max_length=50)
-    ] = []
-    min_size: Annotated[int, Field(ge=0)] | None = None
+    keywords: Annotated[list[Annotated[str, text(100)]], Field(max_length=50)] = []
+    schema_has_fields: Annotated[list[Annotated[str, text(100)]], Field(max_length=50)] = []
+    min_size: Count | None = None
     min_quality: Quality | None = None
 
 

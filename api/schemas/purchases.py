@@ -2,16 +2,20 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from api.schemas.common import Page, Request
+from api.schemas.common import Identifier, Page, Request, text
 from api.schemas.listings import PriceOut
 from api.schemas.money import ArdOut
 from workflows.contracts.purchase import PaymentMethod, PurchaseStatus, VerificationStatus
 
+# Delivered and checked content is stored as bytes, never as text; its size is bounded by
+# the request body limit (MAX_BODY_BYTES).
+Content = Annotated[str, text(4_194_304)]
+
 
 class Initiate(Request):
-    listing_id: Annotated[str, Field(max_length=64)]
+    listing_id: Identifier
 
 
 class PaymentDetails(BaseModel):
@@ -33,7 +37,7 @@ class Initiated(BaseModel):
 
 
 class DeliverRequest(Request):
-    content: str
+    content: Content
 
 
 class TransactionResponse(BaseModel):
@@ -86,8 +90,8 @@ class ExpressResult(BaseModel):
 
 
 class ContentCheck(Request):
-    transaction_id: Annotated[str, Field(max_length=64)]
-    content: str
+    transaction_id: Identifier
+    content: Content
 
 
 class ContentVerdict(BaseModel):

@@ -5,7 +5,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import Page, Request
+from api.schemas.common import Page, Request, text
+from api.schemas.creators import PayoutDetails
 from api.schemas.money import ArdIn, ArdOut
 from workflows.contracts.payout import PayoutRunStatus
 from workflows.contracts.redemption import RedemptionStatus, RedemptionType
@@ -15,7 +16,7 @@ class RedemptionRequest(Request):
     redemption_type: RedemptionType
     amount_ard: ArdIn
     currency: Literal["USD", "INR", "EUR", "GBP"] = "USD"
-    payout_details: dict[str, Any] = Field(
+    payout_details: PayoutDetails = Field(
         default_factory=dict, description="Defaults to the creator's saved details for the type"
     )
 
@@ -62,7 +63,7 @@ class Methods(BaseModel):
 
 
 class RejectRequest(Request):
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[str, text(500, min_length=1)]
 
 
 class PayoutRunResponse(BaseModel):

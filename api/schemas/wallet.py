@@ -1,12 +1,11 @@
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from api.schemas.common import Page, Request
-from api.schemas.money import ArdIn, ArdOut
+from api.schemas.common import Identifier, Page, Request, text
+from api.schemas.money import ArdIn, ArdOut, FiatIn
 from workflows.contracts.deposit import DepositStatus
 
 Currency = Literal["USD", "INR", "EUR", "GBP"]
@@ -43,9 +42,9 @@ class WalletHistory(Page):
 
 
 class TransferRequest(Request):
-    to_agent_id: str = Field(max_length=64)
+    to_agent_id: Identifier
     amount: ArdIn
-    memo: Annotated[str, Field(max_length=500)] = ""
+    memo: Annotated[str, text(500)] = ""
 
 
 class TransferResponse(BaseModel):
@@ -59,7 +58,7 @@ class TransferResponse(BaseModel):
 
 
 class DepositRequest(Request):
-    amount_fiat: Annotated[Decimal, Field(gt=0, le=Decimal("1000000"), decimal_places=2)]
+    amount_fiat: FiatIn
     currency: Currency = "USD"
 
 
@@ -68,9 +67,9 @@ class DepositCallback(Request):
 
     deposit_id: uuid.UUID
     status: Literal["paid", "failed"]
-    amount_fiat: Annotated[Decimal, Field(gt=0, le=Decimal("1000000"), decimal_places=2)]
+    amount_fiat: FiatIn
     currency: Currency
-    payment_reference: Annotated[str, Field(max_length=64)] | None = None
+    payment_reference: Annotated[str, text(64)] | None = None
 
 
 class DepositResponse(BaseModel):

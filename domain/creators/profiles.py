@@ -21,7 +21,7 @@ ACTIVE = "active"
 PAYOUT_METHODS = ("api_credits", "gift_card", "bank_withdrawal", "upi")
 EDITABLE = frozenset({"display_name", "phone", "country", "payout_method", "payout_details"})
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$"
+EMAIL_PATTERN = r"^[^@\x00-\x20\x7f]{1,64}@[^@\x00-\x20\x7f.]+(\.[^@\x00-\x20\x7f.]+)+$"
 PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-]{3,30}$"
 
 # ISO 3166-1 alpha-2: every officially assigned code.

@@ -26,7 +26,7 @@ from core.clock import utcnow
 from core.errors import Conflict, RuleViolation
 from models.idempotency import IdempotencyKey
 
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = 128  # short enough for every ledger key derived from it
 MIN_SECRET_KEY_LENGTH = 32  # e.g. a UUID4: 122 random bits
 
 
@@ -55,6 +55,7 @@ class Secret:
 class Replay:
     status: int
     body: Any
+    headers: dict[str, str]
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -71,7 +72,8 @@ async def claim(
     """The new record to complete, or the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise RuleViolation(
-            "Idempotency-Key must be 1-255 characters", code="invalid_idempotency_key"
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters",
+            code="invalid_idempotency_key",
         )
     now = utcnow()
     await session.execute(
@@ -104,13 +106,18 @@ async def claim(
                 code="idempotency_in_progress",
                 retry_after=1,
             ) from None
-        return Replay(existing.response_status, existing.response_body)
+        return Replay(
+            existing.response_status, existing.response_body, existing.response_headers or {}
+        )
     return record
 
 
-def complete(record: IdempotencyKey, status: int, body: Any) -> None:
+def complete(
+    record: IdempotencyKey, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     record.response_status = status
     record.response_body = body
+    record.response_headers = headers or None
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:

@@ -37,7 +37,14 @@ def _fresh(agent_id: uuid.UUID) -> AgentStats:
     )
 
 
+async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
+    """The agent's record as stored; an agent without one reads as new (nothing is written,
+    so concurrent readers never race to create it)."""
+    return await session.get(AgentStats, agent_id) or _fresh(agent_id)
+
+
 async def stats_of(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
+    """The agent's record, to update: created when it has none yet."""
     stats = await session.get(AgentStats, agent_id)
     if stats is None:
         stats = _fresh(agent_id)

@@ -118,11 +118,17 @@ async def test_oversize_content_is_refused_before_the_disk(
     api: httpx.AsyncClient, settings: Settings
 ) -> None:
     seller = await register(api)
-    huge = "x" * (settings.listing_max_content_bytes + 1)
+    # Within the schema's character limit, over the byte limit once encoded as UTF-8.
+    huge = "é" * (settings.listing_max_content_bytes // 2 + 1)
     response = await api.post(
         LISTINGS, headers=seller["headers"], json=listing(content=huge, content_type="text/plain")
     )
     assert_problem(response, 422, "content_too_large")
+    too_many_characters = "x" * (settings.listing_max_content_bytes + 1)
+    response = await api.post(
+        LISTINGS, headers=seller["headers"], json=listing(content=too_many_characters)
+    )
+    assert_problem(response, 422, "validation_error")
     assert _largest_file(Path(settings.content_store_path)) <= settings.listing_max_content_bytes
 
 

@@ -82,10 +82,21 @@ def test_passwords_longer_than_72_bytes_count_every_character() -> None:
     assert not verify_password("wrong", "not-a-bcrypt-hash")
 
 
-def test_production_refuses_the_default_secret() -> None:
-    with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
-        Settings(environment="production", jwt_secret_key=DEFAULT_JWT_SECRET)
-    assert Settings(environment="production", jwt_secret_key="a-real-secret").environment
+def test_only_an_explicit_development_mode_accepts_the_built_in_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+    for refused in (
+        {},  # nothing configured: production
+        {"environment": "test"},
+        {"environment": "production", "jwt_secret_key": DEFAULT_JWT_SECRET},
+        {"environment": "production", "jwt_secret_key": "a-short-secret"},
+    ):
+        with pytest.raises(ValueError, match="JWT_SECRET_KEY"):
+            Settings(**refused)  # type: ignore[arg-type]
+    assert Settings(environment="development").jwt_secret_key == DEFAULT_JWT_SECRET
+    assert Settings(environment="production", jwt_secret_key="s" * 32).environment
 
 
 def test_settings_read_the_documented_variables(monkeypatch: pytest.MonkeyPatch) -> None:
