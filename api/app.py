@@ -2,15 +2,19 @@
 
 import asyncio
 import contextlib
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, outbox
+from api import errors, metrics, outbox
 from api.middleware import RequestIdMiddleware
+from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     agents,
     creators,
@@ -28,6 +32,8 @@ from api.routes import (
 from api.state import AppState
 from core.db import create_engine, session_factory
 from core.logging import configure_logging
+from core.metrics import process_exited
+from core.rate_limits import Limiter
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from domain.content.cdn import ContentDelivery
@@ -35,13 +41,21 @@ from domain.content.store import open_store
 
 API_PREFIX = "/api/v1"
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    limiter = Limiter(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
+        if settings.api_processes > 1 and not limiter.shared:
+            log.warning(
+                "API_PROCESSES > 1 without RATE_LIMIT_STORAGE_URL: each process keeps its own "
+                "rate limits, so a client gets up to API_PROCESSES times the limit"
+            )
         engine = create_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
@@ -65,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content=content,
             delivery=delivery,
             temporal=temporal,
+            limiter=limiter,
         )
         follower = asyncio.create_task(
             outbox.follow(sessions, {"cdn_decay": lambda _: delivery.decay()})
@@ -78,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if close := getattr(content, "close", None):
                 await close()
             await engine.dispose()
+            process_exited(os.getpid())
 
     app = FastAPI(
         title="AgentChains",
@@ -86,14 +102,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # Outermost last: proxy headers, metrics, request id, CORS, then the rate limit.
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        expose_headers=[
+            "X-Request-ID",
+            "Idempotent-Replayed",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
     )
     app.add_middleware(RequestIdMiddleware)
+    metrics.install(app)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     for module in (
         health,
         agents,

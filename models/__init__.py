@@ -1,6 +1,6 @@
 """ORM tables, one module per aggregate. Importing this package registers every table."""
 
-from models.agents import RegisteredAgent
+from models.agents import RegisteredAgent, SignupBonusDay
 from models.base import Base
 from models.creators import Creator, CreatorLoginThrottle
 from models.deposits import Deposit
@@ -39,6 +39,7 @@ __all__ = [
     "Redemption",
     "RegisteredAgent",
     "SearchSignal",
+    "SignupBonusDay",
     "Transaction",
     "VerificationRecord",
 ]

@@ -30,15 +30,23 @@ from core.security import TokenKind, create_token
 from core.settings import Settings
 from core.temporal import DEV_SERVER_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES, binary
 from domain.content.store import open_store
+from tests.api_processes import ApiProcesses
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_SECRET = "test-secret-" + "x" * 32
 PROVIDER_SECRET = "whsec-test-provider"
+UNLIMITED = {
+    "rest_rate_limit_authenticated": 1_000_000,
+    "rest_rate_limit_anonymous": 1_000_000,
+    "registrations_per_client_per_hour": 1_000_000,
+    "signup_bonus_daily_budget_ard": 1_000_000_000,
+}
 
 _exit_status: int | None = None
 
@@ -115,6 +123,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "jwt_secret_key": TEST_SECRET,
         "temporal_address": "127.0.0.1:1",
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        # Tests make many calls from one address; the limits have tests of their own.
+        **UNLIMITED,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -239,3 +249,22 @@ async def live(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
             yield client
+
+
+StartApiProcesses = Callable[..., ApiProcesses]
+
+
+@pytest.fixture
+def api_processes(
+    settings: Settings, temporal_dev: WorkflowEnvironment, tmp_path: Path
+) -> StartApiProcesses:
+    """The real app as N uvicorn processes on one free port, against the test's database and
+    the Temporal dev server: `async with api_processes(2, **setting_overrides) as api: api.url`."""
+
+    def start(processes: int = 2, **overrides: object) -> ApiProcesses:
+        chosen = settings.model_copy(
+            update={"temporal_address": temporal_address(temporal_dev.client), **overrides}
+        )
+        return ApiProcesses(chosen, processes, tmp_path)
+
+    return start

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from api.schemas.common import Page, Request
+from api.schemas.money import ArdOut
 
 AgentType = Literal["seller", "buyer", "both"]
 Capability = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -45,6 +46,7 @@ class AgentRegistered(BaseModel):
     jwt_token: str
     agent_card_url: str
     created_at: datetime
+    signup_bonus_ard: ArdOut
 
 
 class AgentResponse(BaseModel):
