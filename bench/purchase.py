@@ -150,6 +150,10 @@ def _start_stack(
         "TEMPORAL_TASK_QUEUE": PRODUCT_QUEUE,
         "TOKEN_SIGNUP_BONUS": "1000000",  # enough credits for any run
         "REST_RATE_LIMIT_AUTHENTICATED": "1000000",
+        "REST_RATE_LIMIT_ANONYMOUS": "1000000",
+        "REGISTRATIONS_PER_CLIENT_PER_HOUR": "1000000",
+        "SIGNUP_BONUS_DAILY_BUDGET_ARD": "1000000000000",
+        "WORKER_METRICS_PORT": "0",
     }
     processes = [subprocess.Popen(server, stdout=subprocess.DEVNULL, start_new_session=True)]
     _wait_for_port(temporal_port, processes[0])

@@ -262,9 +262,8 @@ def api_processes(
     the Temporal dev server: `async with api_processes(2, **setting_overrides) as api: api.url`."""
 
     def start(processes: int = 2, **overrides: object) -> ApiProcesses:
-        chosen = settings.model_copy(
-            update={"temporal_address": temporal_address(temporal_dev.client), **overrides}
-        )
+        address = temporal_address(temporal_dev.client)
+        chosen = Settings(**{**settings.model_dump(), "temporal_address": address, **overrides})
         return ApiProcesses(chosen, processes, tmp_path)
 
     return start

@@ -1,4 +1,5 @@
-"""`make run`'s process: Temporal dev server + worker + API come up, and Ctrl-C leaves nothing."""
+"""`make run`'s process: Temporal dev server + worker + API (2 processes) come up, and Ctrl-C
+leaves nothing."""
 
 import os
 import signal
@@ -49,6 +50,7 @@ def _wait_for_health(url: str, timeout: float) -> dict[str, object]:
 def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     marker = f"AGENTCHAINS_STACK_TEST={uuid.uuid4().hex}"
     api_port, ui_port, temporal_port = _free_port(), _free_port(), _free_port()
+    worker_metrics_port = _free_port()
     env = {
         **os.environ,
         marker.split("=")[0]: marker.split("=")[1],
@@ -59,6 +61,8 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         "TEMPORAL_DB_PATH": str(tmp_path / "temporal.db"),
         "MARKETPLACE_HOST": "127.0.0.1",
         "MARKETPLACE_PORT": str(api_port),
+        "API_PROCESSES": "2",
+        "WORKER_METRICS_PORT": str(worker_metrics_port),
     }
     subprocess.run([sys.executable, "-m", "worker.cli", "migrate"], env=env, check=True)
     stack = subprocess.Popen([sys.executable, "-m", "worker.embedded"], env=env)
@@ -67,7 +71,13 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         assert health["dependencies"]["temporal"]["workers_polling"] >= 1  # type: ignore[index]
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{api_port}/docs", timeout=5).status_code == 200
-        assert len(_processes_with(marker)) >= 4  # supervisor, temporal, worker, api
+        # supervisor, temporal, worker, and uvicorn's supervisor with its 2 API processes
+        assert len(_processes_with(marker)) >= 6
+        api_metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=5).text
+        assert "agentchains_http_requests_total" in api_metrics
+        assert (tmp_path / "prometheus").is_dir()  # the API processes' shared metrics
+        worker_metrics = httpx.get(f"http://127.0.0.1:{worker_metrics_port}/metrics", timeout=5)
+        assert "temporal_" in worker_metrics.text
     finally:
         stack.send_signal(signal.SIGINT)
         code = stack.wait(60)
