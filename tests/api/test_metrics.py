@@ -29,7 +29,10 @@ async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
             yield c
 
 
-def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+Scraped = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples(text: str) -> Scraped:
     return {
         (s.name, frozenset(s.labels.items())): s.value
         for family in text_string_to_metric_families(text)
@@ -114,7 +117,7 @@ async def test_every_process_answers_with_the_sum_over_all_processes(
             answers = await asyncio.gather(*(api.get(AGENTS) for _ in range(10)))
             assert {r.status_code for r in answers} == {200}
         served = stack.requests_per_process(AGENTS)
-        scrapes = []
+        scrapes: list[Scraped] = []
         while len(scrapes) < 60 and not all_answered(stack.requests_per_process("/metrics")):
             scrapes.append(await scrape(api))
     assert len(served) == 2 and all(served.values()), served
