@@ -30,4 +30,5 @@ USER app
 
 EXPOSE 8000
 
-CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# X-Forwarded-For is read by the app from TRUSTED_PROXIES only (ADR 0019).
+CMD ["uvicorn", "api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

@@ -49,8 +49,9 @@ def _storage(url: str, key_prefix: str) -> Storage:
     if "redis" in scheme.split("://", 1)[0]:
         options |= {
             "key_prefix": key_prefix,
-            "connect_timeout": SHARED_STORE_TIMEOUT_SECONDS,
-            "stream_timeout": SHARED_STORE_TIMEOUT_SECONDS,
+            "implementation": "redispy",
+            "socket_connect_timeout": SHARED_STORE_TIMEOUT_SECONDS,
+            "socket_timeout": SHARED_STORE_TIMEOUT_SECONDS,
         }
     return storage_from_string(scheme, **options)  # type: ignore[return-value]
 

@@ -1,0 +1,136 @@
+"""What the rate limiter adds to a request: the whole app (every middleware) driven in-process
+over ASGI, once without the rate-limit middleware (the baseline, same run) and once with it,
+in memory and in Redis, anonymous and with a bearer token.
+
+Run from the repository root: `.venv/bin/python -m bench.rate_limits [--requests 2000]`.
+The default limits (120/min per token, 30/min anonymous) hold: 100 callers take turns.
+Needs the Redis on 127.0.0.1:6379 (REDIS_URL overrides). Prints one JSON document: per variant
+the median over 3 runs of the per-request median latency, with the runs' spread, and what the
+limiter adds to the baseline. Target: it adds well under 1 ms (≤ 0.5 ms) per request.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from api.app import create_app
+from api.rate_limits import RateLimitMiddleware
+from core.process import exit_hard
+from core.security import TokenKind, create_token
+from core.settings import Settings
+from worker.cli import migrate
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+PATH = "/api/v1/wallet/tiers"  # no database, no auth: the request is mostly the middlewares
+RUNS = 3
+CALLERS = 100
+TARGET_ADDED_US = 500.0
+SECRET = "bench-secret-" + "x" * 32
+
+
+async def _latencies_us(settings: Settings, limited: bool, bearer: bool, requests: int) -> float:
+    """The median latency of `requests` sequential GETs through the whole app, from CALLERS
+    callers in turn (each stays within the contract's limits, as real traffic does)."""
+    app = create_app(settings)
+    if not limited:
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not RateLimitMiddleware]
+    callers = [
+        {"Authorization": f"Bearer {_token()}"} if bearer else {"X-Forwarded-For": f"10.1.{n}.1"}
+        for n in range(CALLERS)
+    ]
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+            for headers in callers:  # warm-up: one request each
+                await client.get(PATH, headers=headers)
+            timings = []
+            for n in range(requests):
+                started = time.perf_counter()
+                response = await client.get(PATH, headers=callers[n % CALLERS])
+                timings.append((time.perf_counter() - started) * 1e6)
+                assert response.status_code == 200, response.text
+    return statistics.median(timings)
+
+
+def _token() -> str:
+    return create_token(
+        TokenKind.AGENT, uuid.uuid4(), secret=SECRET, algorithm="HS256", expire_hours=1
+    )
+
+
+def _summary(runs: list[float]) -> dict[str, float]:
+    return {
+        "median_us": round(statistics.median(runs), 1),
+        "spread_us": round(max(runs) - min(runs), 1),
+    }
+
+
+async def main(requests: int) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="bench-limits-"))
+    url = f"sqlite+aiosqlite:///{scratch}/bench.db"
+    migrate(url)
+    base: dict[str, Any] = {
+        "database_url": url,
+        "content_store_path": str(scratch / "content"),
+        "cdn_warm_path": str(scratch / "warm"),
+        "jwt_secret_key": SECRET,
+        "temporal_address": "127.0.0.1:1",
+        "log_level": "WARNING",
+        "trusted_proxies": "127.0.0.1",  # callers told apart by X-Forwarded-For
+    }
+    variants = {
+        "baseline (no rate limit)": ({}, False, False),
+        "memory, anonymous": ({}, True, False),
+        "memory, bearer token": ({}, True, True),
+        "redis, anonymous": ({"rate_limit_storage_url": REDIS_URL}, True, False),
+        "redis, bearer token": ({"rate_limit_storage_url": REDIS_URL}, True, True),
+    }
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(RUNS):  # interleaved, so a noisy moment hits every variant alike
+        for name, (extra, limited, bearer) in variants.items():
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"  # fresh counts every run
+            settings = Settings(**{**base, **extra, "rate_limit_key_prefix": prefix})
+            runs[name].append(await _latencies_us(settings, limited, bearer, requests))
+    baseline = statistics.median(runs["baseline (no rate limit)"])
+    results = {}
+    for name, timings in runs.items():
+        figures = _summary(timings)
+        if name != "baseline (no rate limit)":
+            added = statistics.median(timings) - baseline
+            figures |= {
+                "added_us": round(added, 1),
+                "ratio_to_baseline": round(statistics.median(timings) / baseline, 2),
+                "pass": added <= TARGET_ADDED_US,
+            }
+        results[name] = figures
+    return {
+        "bench": "rate_limits",
+        "path": PATH,
+        "requests_per_run": requests,
+        "runs": RUNS,
+        "target": f"the limiter adds <= {TARGET_ADDED_US:.0f} us per request (p50)",
+        "results": results,
+        "pass": all(r.get("pass", True) for r in results.values()),
+    }
+
+
+def run() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    report = asyncio.run(main(args.requests))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    exit_hard(run)
