@@ -6,6 +6,8 @@ socket peer, or what X-Forwarded-For says when the peer is one of TRUSTED_PROXIE
 proxy-headers middleware in front of this one rewrites it).
 """
 
+import contextlib
+import ipaddress
 import time
 from functools import lru_cache
 
@@ -19,8 +21,10 @@ from core.security import InvalidToken, decode_token
 from core.settings import Settings
 
 API_PREFIX = "/api/v1"
-EXEMPT_PREFIXES = (f"{API_PREFIX}/health", "/docs", "/redoc", "/openapi.json", "/metrics")
+EXEMPT = (f"{API_PREFIX}/health", "/docs", "/redoc", "/openapi.json", "/metrics")
+EXEMPT_TREES = tuple(f"{path}/" for path in EXEMPT)
 VERIFIED_TOKENS_CACHED = 4096
+LONGEST_TOKEN_CACHED = 2048  # ours are ~300 characters; longer ones are not kept in memory
 
 
 class RateLimited(AppError):
@@ -37,8 +41,20 @@ def headers(verdict: Verdict) -> list[tuple[bytes, bytes]]:
 
 
 def client_address(scope: Scope) -> str:
+    """The client's address; an IPv6 client is its /64, which one subscriber usually holds
+    whole (else each of its 2**64 addresses would get a limit of its own)."""
     client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    if not client:
+        return "unknown"
+    host = str(client[0])
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_network(f"{host}/64", strict=False))
+    return host
+
+
+def exempt(path: str) -> bool:
+    return path in EXEMPT or path.startswith(EXEMPT_TREES)
 
 
 class RateLimitMiddleware:
@@ -66,7 +82,12 @@ class RateLimitMiddleware:
         for name, value in scope["headers"]:
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
-                if scheme.lower() == "bearer" and (found := self._subject(token.strip())):
+                token = token.strip()
+                if (
+                    scheme.lower() == "bearer"
+                    and len(token) <= LONGEST_TOKEN_CACHED
+                    and (found := self._subject(token))
+                ):
                     key, expires = found
                     if expires > time.time():
                         return key, self.authenticated, "authenticated"
@@ -74,7 +95,7 @@ class RateLimitMiddleware:
         return f"client:{client_address(scope)}", self.anonymous, "anonymous"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(EXEMPT_PREFIXES):
+        if scope["type"] != "http" or exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         key, rate, name = self._caller(scope)

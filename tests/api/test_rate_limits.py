@@ -94,7 +94,8 @@ async def test_health_docs_openapi_and_metrics_are_exempt(
             assert _statuses(answers) == [200] * 3, path
             assert all("RateLimit-Limit" not in r.headers for r in answers)
         assert (await api.get("/api/v1/health")).status_code == 200
-        assert _statuses([await api.get(AGENTS), await api.get(AGENTS)]) == [200, 429]
+        # Only those paths: a look-alike is limited like any other request.
+        assert _statuses([await api.get("/api/v1/healthz"), await api.get(AGENTS)]) == [404, 429]
 
 
 async def test_the_client_is_the_socket_peer_unless_it_is_a_trusted_proxy(
@@ -121,6 +122,9 @@ async def test_the_client_is_the_socket_peer_unless_it_is_a_trusted_proxy(
         assert await from_("10.0.0.2") == 200
         # The proxy appends the real peer: an address the client prepends does not help it.
         assert await from_("192.0.2.7, 10.0.0.1") == 429
+        # An IPv6 client is its /64: hopping between its addresses does not help either.
+        assert [await from_(f"2001:db8::{n}") for n in (1, 2, 3)] == [200, 200, 429]
+        assert await from_("2001:db8:0:1::1") == 200
 
 
 async def test_registrations_per_client_are_limited_per_hour(
