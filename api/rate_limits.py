@@ -1,7 +1,8 @@
 """REST rate limits (ADR 0019): per token subject when the bearer token verifies, else per client
 address; 429 problem+json with Retry-After; RateLimit-* headers on every limited response.
 
-Pure ASGI, so a request costs one limiter call and no extra task. The client address is the
+Pure ASGI; the request waits for one round trip to the store, and the window's state for the
+headers is read while the route runs. The client address is the
 socket peer, or what X-Forwarded-For says when the peer is one of TRUSTED_PROXIES (the
 proxy-headers middleware in front of this one rewrites it).
 """
@@ -99,9 +100,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         key, rate, name = self._caller(scope)
-        verdict = await self.limiter.hit(key, rate, name=name)
-        extra = headers(verdict)
-        if not verdict.allowed:
+        allowed, window = await self.limiter.acquire(key, rate, name=name)
+        if not allowed:
+            verdict = await window
             retry_after = max(1, verdict.reset_seconds)
             response = problem(
                 429,
@@ -109,13 +110,13 @@ class RateLimitMiddleware:
                 f"More than {verdict.limit} requests a minute; retry in {retry_after} s",
                 retry_after=retry_after,
             )
-            response.raw_headers += extra
+            response.raw_headers += headers(verdict)
             await response(scope, receive, send)
             return
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
+            if message["type"] == "http.response.start":  # the window was read meanwhile
+                message["headers"] = [*message.get("headers", ()), *headers(await window)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -3,15 +3,18 @@ storage URL is set, else in this process's memory (ADR 0019).
 
 One small API for every caller (the REST middleware, registrations, the MCP server):
 `await limiter.hit("mcp:<session>", "60/minute", name="mcp")` counts one call and answers
-whether it is allowed, with what the RateLimit-* headers need.
+whether it is allowed, with what the RateLimit-* headers need; `acquire` is the same in two
+halves, so the second round trip to Redis can overlap the request's own work.
 
 A shared store that fails does not fail the request: for a few seconds this process counts in
 its own memory instead, so every process still limits, each on its own, until Redis is back.
 """
 
+import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -72,31 +75,52 @@ class Limiter:
     async def hit(self, key: str, rate: str, *, name: str = "custom") -> Verdict:
         """Count one call against `key` at `rate` ("120/minute"); refusals are counted in the
         metrics under `name`."""
+        _, window = await self.acquire(key, rate, name=name)
+        return await window
+
+    async def acquire(
+        self, key: str, rate: str, *, name: str = "custom"
+    ) -> tuple[bool, Awaitable[Verdict]]:
+        """`hit` in two halves: whether the call is allowed (one round trip to the store), and
+        the window's state after it, read in the background, so that a caller can overlap the
+        second round trip with its own work (the REST middleware: with the request's)."""
         item = _item(rate)
-        verdict = await self._hit_shared(item, key)
-        if verdict is None:
-            verdict = await self._hit(self._local, item, key)
-        if not verdict.allowed:
-            metrics.RATE_LIMIT_REFUSALS.labels(name).inc()
-        return verdict
-
-    async def _hit_shared(self, item: RateLimitItem, key: str) -> Verdict | None:
-        if self._shared is None or time.monotonic() < self._shared_down_until:
-            return None
+        strategy = self._strategy()
         try:
-            return await self._hit(self._shared, item, key)
+            allowed = await strategy.hit(item, key)
         except Exception as exc:  # the store's errors, timeouts included: never the request's
-            metrics.RATE_LIMIT_STORE_ERRORS.inc()
-            self._shared_down_until = time.monotonic() + SHARED_STORE_RETRY_SECONDS
-            log.warning(
-                "rate-limit store unavailable; counting in this process for a while",
-                extra={"error": f"{type(exc).__name__}: {exc}"[:200]},
-            )
-            return None
+            self._shared_failed(exc)
+            strategy = self._local
+            allowed = await strategy.hit(item, key)
+        if not allowed:
+            metrics.RATE_LIMIT_REFUSALS.labels(name).inc()
+        window = self._window(strategy, item, key, allowed)
+        if strategy is self._shared:
+            return allowed, asyncio.ensure_future(window)
+        known = asyncio.get_running_loop().create_future()  # in memory: read at once
+        known.set_result(await window)
+        return allowed, known
 
-    @staticmethod
-    async def _hit(strategy: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> Verdict:
-        allowed = await strategy.hit(item, key)
-        reset_at, remaining = await strategy.get_window_stats(item, key)
+    def _strategy(self) -> MovingWindowRateLimiter:
+        if self._shared is None or time.monotonic() < self._shared_down_until:
+            return self._local
+        return self._shared
+
+    def _shared_failed(self, exc: Exception) -> None:
+        metrics.RATE_LIMIT_STORE_ERRORS.inc()
+        self._shared_down_until = time.monotonic() + SHARED_STORE_RETRY_SECONDS
+        log.warning(
+            "rate-limit store unavailable; counting in this process for a while",
+            extra={"error": f"{type(exc).__name__}: {exc}"[:200]},
+        )
+
+    async def _window(
+        self, strategy: MovingWindowRateLimiter, item: RateLimitItem, key: str, allowed: bool
+    ) -> Verdict:
+        try:
+            reset_at, remaining = await strategy.get_window_stats(item, key)
+        except Exception as exc:  # the store went away between the two calls
+            self._shared_failed(exc)
+            reset_at, remaining = time.time() + item.get_expiry(), 0
         reset = max(0, math.ceil(reset_at - time.time()))
         return Verdict(allowed, item.amount, remaining, reset)
