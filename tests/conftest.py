@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -148,14 +149,20 @@ async def operator_token(settings: Settings) -> str:
     return await create_operator(settings, f"operator-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The application, lifespan included, driven over httpx the way an agent would."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://agentchains.test") as c:
             yield c
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(settings) as client:
+        yield client
 
 
 def token(kind: TokenKind, subject: uuid.UUID | str, **overrides: object) -> str:

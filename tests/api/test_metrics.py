@@ -3,30 +3,17 @@ refusals, ledger movements, outbox lag, webhook outcomes; and sums across two AP
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
 from core import metrics
-from core.settings import Settings
 from tests.api.helpers import register
-from tests.conftest import StartApiProcesses, make_settings
+from tests.conftest import StartApiProcesses, make_settings, serve
 
 AGENTS = "/api/v1/agents"
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://metrics.test") as c:
-            yield c
 
 
 Scraped = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -40,13 +27,11 @@ def samples(text: str) -> Scraped:
     }
 
 
-def value(
-    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
+def value(scraped: Scraped, name: str, **labels: str) -> float:
     return scraped.get((name, frozenset(labels.items())), 0.0)
 
 
-async def scrape(api: httpx.AsyncClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+async def scrape(api: httpx.AsyncClient) -> Scraped:
     response = await api.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")

@@ -9,27 +9,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 import core.rate_limits
-from api.app import create_app
-from core import metrics
 from core.security import TokenKind
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register, unique
 from tests.api_processes import free_port
-from tests.conftest import REDIS_URL, StartApiProcesses, bearer, make_settings, token
+from tests.conftest import REDIS_URL, StartApiProcesses, bearer, make_settings, serve, token
 
 AGENTS = "/api/v1/agents"
 DEFAULTS = Settings.model_fields
 
 
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://limits.test") as c:
-            yield c
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def _statuses(responses: list[httpx.Response]) -> list[int]:
@@ -187,7 +181,7 @@ async def test_a_redis_that_goes_away_does_not_take_the_api_with_it(
         rest_rate_limit_anonymous=3,
         rate_limit_storage_url=f"redis://127.0.0.1:{port}/0",
     )
-    errors_before = metrics.RATE_LIMIT_STORE_ERRORS._value.get()
+    errors_before = _sample("agentchains_rate_limit_store_errors_total")
     async with serve(settings) as api:
         async with private_redis(port):
             assert _statuses([await api.get(AGENTS) for _ in "ab"]) == [200, 200]
@@ -195,7 +189,7 @@ async def test_a_redis_that_goes_away_does_not_take_the_api_with_it(
         # Redis is gone: this process counts on its own (fail open to local limits).
         local = [await api.get(AGENTS) for _ in range(4)]
         assert _statuses(local) == [200, 200, 200, 429]
-        assert metrics.RATE_LIMIT_STORE_ERRORS._value.get() > errors_before
+        assert _sample("agentchains_rate_limit_store_errors_total") > errors_before
         # Back again: after a short pause the shared store counts once more.
         async with private_redis(port):
             await asyncio.sleep(0.6)
@@ -241,8 +235,7 @@ async def _burst(url: str, requests: int) -> list[httpx.Response]:
 
 async def test_the_limiter_offers_other_callers_their_own_key_and_rate() -> None:
     limiter = core.rate_limits.Limiter()
-    refused = metrics.RATE_LIMIT_REFUSALS.labels("mcp")
-    before = refused._value.get()
+    before = _sample("agentchains_rate_limit_refusals_total", limit="mcp")
     session = f"mcp:{uuid.uuid4()}"
     verdicts = [await limiter.hit(session, "2/minute", name="mcp") for _ in range(3)]
     assert [(v.allowed, v.limit, v.remaining) for v in verdicts] == [
@@ -251,4 +244,4 @@ async def test_the_limiter_offers_other_callers_their_own_key_and_rate() -> None
         (False, 2, 0),
     ]
     assert (await limiter.hit(f"mcp:{uuid.uuid4()}", "2/minute", name="mcp")).allowed
-    assert refused._value.get() == before + 1
+    assert _sample("agentchains_rate_limit_refusals_total", limit="mcp") == before + 1

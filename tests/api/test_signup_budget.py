@@ -11,27 +11,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.app import create_app
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
-from core.settings import Settings
 from models.agents import SignupBonusDay
 from models.ledger import LedgerMovement
 from tests.api.helpers import unique
-from tests.conftest import StartApiProcesses, make_settings
+from tests.conftest import StartApiProcesses, make_settings, serve
 from tests.ledger_helpers import assert_invariants
 
 REGISTER = "/api/v1/agents/register"
 BONUS = 100_000  # units: 100 ARD
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://budget.test") as c:
-            yield c
 
 
 @asynccontextmanager
