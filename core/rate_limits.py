@@ -59,9 +59,24 @@ def _storage(url: str, key_prefix: str) -> Storage:
     return storage_from_string(scheme, **options)  # type: ignore[return-value]
 
 
+class _MemoryStorage(MemoryStorage):
+    """`limits`' in-memory storage, sweeping expired entries once a second. As shipped (5.x) it
+    starts a sweep of every key, each a thread hop, after every call: ~0.2-0.6 ms of CPU per
+    request in a busy process. Entries past the window are ignored when counting anyway; the
+    sweep only frees their memory."""
+
+    SWEEP_SECONDS = 1.0
+    _last_sweep = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        if time.monotonic() - self._last_sweep >= self.SWEEP_SECONDS:
+            self._last_sweep = time.monotonic()
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 class Limiter:
     def __init__(self, storage_url: str = "", *, key_prefix: str = "agentchains") -> None:
-        self._local = MovingWindowRateLimiter(MemoryStorage())
+        self._local = MovingWindowRateLimiter(_MemoryStorage())
         self._shared = (
             MovingWindowRateLimiter(_storage(storage_url, key_prefix)) if storage_url else None
         )
