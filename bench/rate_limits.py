@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis.asyncio
 
 from api.app import create_app
 from api.rate_limits import RateLimitMiddleware
@@ -70,6 +71,20 @@ async def _latencies_us(
     return statistics.median(timings), cpu
 
 
+async def _redis_round_trip_us(samples: int = 500) -> float:
+    """One PING from Python, median: what a round trip to Redis costs on this machine now."""
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        timings = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            await client.ping()
+            timings.append((time.perf_counter() - started) * 1e6)
+        return statistics.median(timings)
+    finally:
+        await client.aclose()
+
+
 def _token() -> str:
     return create_token(
         TokenKind.AGENT, uuid.uuid4(), secret=SECRET, algorithm="HS256", expire_hours=1
@@ -106,6 +121,7 @@ async def main(requests: int) -> dict[str, Any]:
         "redis, bearer token": ({"rate_limit_storage_url": REDIS_URL}, True, True),
     }
     agent_id = await _an_agent(Settings(**base))
+    round_trips = []
     results: dict[str, Any] = {}
     for label, template in PATHS.items():
         path = template.format(id=agent_id)
@@ -115,12 +131,15 @@ async def main(requests: int) -> dict[str, Any]:
                 prefix = f"bench-{uuid.uuid4().hex[:8]}"  # fresh counts every run
                 settings = Settings(**{**base, **extra, "rate_limit_key_prefix": prefix})
                 runs[name].append(await _latencies_us(settings, path, limited, bearer, requests))
+            round_trips.append(await _redis_round_trip_us())
         results[label] = _compare(runs)
     return {
         "bench": "rate_limits",
         "requests_per_run": requests,
         "runs": RUNS,
         "target": f"the limiter adds <= {TARGET_ADDED_US:.0f} us per request (p50)",
+        "redis_round_trip_us": round(statistics.median(round_trips), 1),
+        "load_average": os.getloadavg(),
         "results": results,
         "pass": all(r.get("pass", True) for by in results.values() for r in by.values()),
     }
