@@ -32,4 +32,5 @@ USER app
 
 EXPOSE 8000
 
-CMD ["uvicorn", "worker.api_process:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000"]
+# X-Forwarded-For is read by the app from TRUSTED_PROXIES only (ADR 0019).
+CMD ["uvicorn", "worker.api_process:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]

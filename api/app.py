@@ -3,16 +3,20 @@
 
 import asyncio
 import contextlib
+import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, openapi, outbox
+from api import errors, metrics, openapi, outbox
 from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
+from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     agents,
     creators,
@@ -30,6 +34,8 @@ from api.routes import (
 from api.state import AppState
 from core.db import create_engine, session_factory
 from core.logging import configure_logging
+from core.metrics import process_exited
+from core.rate_limits import Limiter
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from domain.content.cdn import ContentDelivery
@@ -37,6 +43,8 @@ from domain.content.store import open_store
 from domain.events import EventType
 
 API_PREFIX = "/api/v1"
+
+log = logging.getLogger(__name__)
 
 
 Alongside = Callable[[AppState], AbstractAsyncContextManager[None]]
@@ -46,10 +54,16 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
     """The API. `alongside`: what else runs for the process's lifetime, given its state (the
     deployed API process runs a purchase worker: `worker/api_process.py`)."""
     settings = settings or get_settings()
+    limiter = Limiter(settings.rate_limit_storage_url, key_prefix=settings.rate_limit_key_prefix)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
+        if settings.api_processes > 1 and not limiter.shared:
+            log.warning(
+                "API_PROCESSES > 1 without RATE_LIMIT_STORAGE_URL: each process keeps its own "
+                "rate limits, so a client gets up to API_PROCESSES times the limit"
+            )
         engine = create_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
@@ -73,6 +87,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             content=content,
             delivery=delivery,
             temporal=temporal,
+            limiter=limiter,
         )
         follower = asyncio.create_task(
             outbox.follow(sessions, {EventType.CDN_DECAY: lambda _: delivery.decay()})
@@ -89,6 +104,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             if close := getattr(content, "close", None):
                 await close()
             await engine.dispose()
+            process_exited(os.getpid())
 
     app = FastAPI(
         title="AgentChains",
@@ -98,14 +114,26 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
     )
     errors.install(app)
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # Outermost last: proxy headers, metrics, request id, CORS, the rate limit, the body limit.
+    app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
         allow_methods=["*"],
         allow_headers=["*"],
-        expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        expose_headers=[
+            "X-Request-ID",
+            "Idempotent-Replayed",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+        ],
     )
     app.add_middleware(RequestIdMiddleware)
+    metrics.install(app)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     for module in (
         health,
         agents,

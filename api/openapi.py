@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 
+from api.rate_limits import exempt
 from api.schemas.common import NO_NUL
 
 PROBLEM_TYPE = "application/problem+json"
@@ -87,7 +88,7 @@ def route_table(app: FastAPI, prefix: str) -> dict[str, RouteContext]:
     return {
         f"{method} {(route.path_format or '').removeprefix(prefix)}": route
         for route in iter_route_contexts(app.routes)
-        if isinstance(route.original_route, APIRoute)
+        if isinstance(route.original_route, APIRoute) and route.original_route.include_in_schema
         for method in route.methods or ()
     }
 
@@ -111,6 +112,8 @@ def _all_params(dependant: Dependant) -> Iterator[Any]:
 def _refusals(route: RouteContext, key: str) -> tuple[set[int], str | None]:
     """The problem statuses a route answers, and whether it needs a token."""
     statuses = {500} | ROUTE_REFUSALS.get(key, set())
+    if not exempt(route.path_format or ""):
+        statuses.add(429)  # api/rate_limits.py
     tokens = set()
     for call in _dependencies(route.dependant):
         statuses |= set(getattr(call, "refusals", ()))

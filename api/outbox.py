@@ -10,10 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import metrics
 from core.db import read_only
 from domain import events
 
 log = logging.getLogger(__name__)
+
+BATCH = 500
 
 Handler = Callable[[dict[str, object]], Awaitable[None] | None]
 
@@ -29,14 +32,17 @@ async def follow(
     while True:
         try:
             async with read_only(sessions) as session:
-                if seen is None:
-                    seen = await events.latest(session)
-                batch = await events.after(session, seen, handlers)
+                newest = await events.latest(session)
+                seen = newest if seen is None else seen
+                batch = await events.after(session, seen, handlers, limit=BATCH)
             for event in batch:
                 result = handlers[event.type](event.payload)
                 if asyncio.iscoroutine(result):
                     await result
                 seen = events.cursor_of(event)
+            # Caught up to `newest` unless the batch was cut short (ADR 0020).
+            metrics.OUTBOX_LAG.set(newest.sequence - seen.sequence if len(batch) == BATCH else 0)
+            metrics.OUTBOX_POLLED.set_to_current_time()
         except Exception:
             log.exception("outbox follower failed; retrying")
         await asyncio.sleep(poll_seconds)

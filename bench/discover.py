@@ -211,6 +211,7 @@ def main() -> None:
             "DATABASE_URL": url,
             "LOG_LEVEL": "WARNING",
             "CONTENT_STORE_PATH": f"/tmp/bench-content-{port}",
+            "REST_RATE_LIMIT_ANONYMOUS": "1000000",
         }
         server = subprocess.Popen(
             [

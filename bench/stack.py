@@ -118,6 +118,9 @@ def stack(
         "TOKEN_SIGNUP_BONUS": "1000000",  # enough credits for any run
         "REST_RATE_LIMIT_AUTHENTICATED": "1000000",
         "REST_RATE_LIMIT_ANONYMOUS": "1000000",
+        "REGISTRATIONS_PER_CLIENT_PER_HOUR": "1000000",
+        "SIGNUP_BONUS_DAILY_BUDGET_ARD": "1000000000000",
+        "WORKER_METRICS_PORT": "0",
         **(env or {}),
     }
     api = [sys.executable, "-m", "uvicorn", "worker.api_process:create_app", "--factory"]

@@ -99,9 +99,21 @@ class Settings(BaseSettings):
     openclaw_webhook_timeout_seconds: int = 10
     openclaw_webhook_max_failures: int = 5
 
-    # Rate limiting
+    # Rate limiting (requests per minute; ADR 0019). Shared by every API process through Redis
+    # (`redis://host:6379/0`) when a storage URL is set, else kept in this process's memory.
     rest_rate_limit_authenticated: int = 120
     rest_rate_limit_anonymous: int = 30
+    rate_limit_storage_url: str = ""
+    rate_limit_key_prefix: str = "agentchains"
+    # Proxies whose X-Forwarded-For names the client (comma-separated IPs/CIDRs); none: the peer
+    trusted_proxies: str = ""
+    # Registration cannot be farmed: per client address, and a daily budget of signup bonuses
+    registrations_per_client_per_hour: int = 10
+    signup_bonus_daily_budget_ard: Decimal = Decimal("100000")
+
+    # Processes: API processes on the one port (`make run`), the worker's Temporal metrics port
+    api_processes: int = 1
+    worker_metrics_port: int = 9464
 
     # Deposits and the ledger audit
     deposit_expiry_seconds: int = 86_400

@@ -7,6 +7,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 # Typed search attributes operators use to find workflows in the Temporal UI.
 AGENT_ID = SearchAttributeKey.for_keyword_list("AgentId")  # a purchase's buyer and seller
@@ -47,10 +48,25 @@ def dev_server_flags() -> list[str]:
     return flags
 
 
-async def connect(address: str, namespace: str, *, lazy: bool = False) -> Client:
+async def connect(
+    address: str, namespace: str, *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+        address,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        lazy=lazy,
+        runtime=runtime,
     )
+
+
+def metrics_runtime(port: int) -> Runtime | None:
+    """A Temporal runtime that serves the SDK's metrics for Prometheus on `port` (all
+    interfaces), or None (the default runtime, no endpoint) when the port is 0."""
+    if not port:
+        return None
+    prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{port}")
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
 def binary(name: str) -> str:

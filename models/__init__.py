@@ -1,6 +1,6 @@
 """ORM tables, one module per aggregate. Importing this package registers every table."""
 
-from models.agents import RegisteredAgent
+from models.agents import RegisteredAgent, SignupBonusDay
 from models.base import Base
 from models.creators import Creator, CreatorLoginThrottle
 from models.deposits import Deposit, DepositCallback
@@ -40,6 +40,7 @@ __all__ = [
     "Redemption",
     "RegisteredAgent",
     "SearchSignal",
+    "SignupBonusDay",
     "Transaction",
     "VerificationRecord",
 ]

@@ -1,8 +1,8 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamps, UUIDKey
@@ -27,3 +27,13 @@ class RegisteredAgent(UUIDKey, Timestamps, Base):
     last_seen_at: Mapped[datetime | None]
     # The creator who proved control of this agent and collects its royalties; claimed once.
     creator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("creators.id"), index=True)
+
+
+class SignupBonusDay(Base):
+    """Signup bonuses granted on one UTC day, against SIGNUP_BONUS_DAILY_BUDGET_ARD."""
+
+    __tablename__ = "signup_bonus_days"
+    __table_args__ = (CheckConstraint("granted_units >= 0", name="granted_not_negative"),)
+
+    day: Mapped[date] = mapped_column(primary_key=True)
+    granted_units: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -9,6 +9,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,7 @@ from core.security import TokenKind, create_token
 from core.settings import Settings
 from core.temporal import DEV_SERVER_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES, binary
 from domain.content.store import open_store
+from tests.api_processes import ApiProcesses
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
@@ -39,6 +41,7 @@ from worker.registry import Dependencies
 hypothesis_settings.register_profile("agentchains", deadline=None)
 hypothesis_settings.load_profile("agentchains")
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -47,6 +50,12 @@ PROVIDER_SECRET = "whsec-test-provider"
 # Settings read from the environment (here and in the processes tests start) are test settings.
 os.environ.setdefault("ENVIRONMENT", "test")
 os.environ.setdefault("JWT_SECRET_KEY", TEST_SECRET)
+UNLIMITED = {
+    "rest_rate_limit_authenticated": 1_000_000,
+    "rest_rate_limit_anonymous": 1_000_000,
+    "registrations_per_client_per_hour": 1_000_000,
+    "signup_bonus_daily_budget_ard": 1_000_000_000,
+}
 
 _exit_status: int | None = None
 
@@ -123,6 +132,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "jwt_secret_key": TEST_SECRET,
         "temporal_address": "127.0.0.1:1",
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
+        # Tests make many calls from one address; the limits have tests of their own.
+        **UNLIMITED,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -146,14 +157,20 @@ async def operator_token(settings: Settings) -> str:
     return await create_operator(settings, f"operator-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.fixture
-async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The application, lifespan included, driven over httpx the way an agent would."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://agentchains.test") as c:
             yield c
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve(settings) as client:
+        yield client
 
 
 def token(kind: TokenKind, subject: uuid.UUID | str, **overrides: object) -> str:
@@ -247,3 +264,21 @@ async def live(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://live") as client:
             yield client
+
+
+StartApiProcesses = Callable[..., ApiProcesses]
+
+
+@pytest.fixture
+def api_processes(
+    settings: Settings, temporal_dev: WorkflowEnvironment, tmp_path: Path
+) -> StartApiProcesses:
+    """The real app as N uvicorn processes on one free port, against the test's database and
+    the Temporal dev server: `async with api_processes(2, **setting_overrides) as api: api.url`."""
+
+    def start(processes: int = 2, **overrides: object) -> ApiProcesses:
+        address = temporal_address(temporal_dev.client)
+        chosen = Settings(**{**settings.model_dump(), "temporal_address": address, **overrides})
+        return ApiProcesses(chosen, processes, tmp_path)
+
+    return start

@@ -1,11 +1,12 @@
 """`make run`: the whole embedded stack in one supervised foreground process.
 
 Starts the Temporal dev server (persisted, with its UI), waits for it, then one worker and the
-API. SIGINT/SIGTERM (Ctrl-C) stops them in reverse order; if any one dies, the rest are stopped
-too, so nothing is left behind.
+API (API_PROCESSES processes on the one port). SIGINT/SIGTERM (Ctrl-C) stops them in reverse
+order; if any one dies, the rest are stopped too, so nothing is left behind.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,19 +42,41 @@ def _commands(settings: Settings) -> list[tuple[str, list[str]]]:
         "warn",
     ]
     temporal += dev_server_flags()
-    api = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "worker.api_process:create_app",
-        "--factory",
-        "--host",
-        settings.marketplace_host,
-        "--port",
-        str(settings.marketplace_port),
-        "--no-access-log",
+    return [
+        ("temporal", temporal),
+        ("worker", [sys.executable, "-m", "worker"]),
+        ("api", api_command(settings)),
     ]
-    return [("temporal", temporal), ("worker", [sys.executable, "-m", "worker"]), ("api", api)]
+
+
+def api_command(settings: Settings) -> list[str]:
+    """API_PROCESSES uvicorn processes on the one port. The app reads X-Forwarded-For itself,
+    from TRUSTED_PROXIES only, so uvicorn's own proxy-headers handling is off."""
+    command = [sys.executable, "-m", "uvicorn", "worker.api_process:create_app", "--factory"]
+    command += ["--host", settings.marketplace_host, "--port", str(settings.marketplace_port)]
+    command += ["--no-access-log", "--no-proxy-headers"]
+    if settings.api_processes > 1:
+        command += ["--workers", str(settings.api_processes)]
+    return command
+
+
+def metrics_dir(settings: Settings) -> Path:
+    """Where several API processes keep their metrics: PROMETHEUS_MULTIPROC_DIR, by default
+    `prometheus/` beside the Temporal database (./data)."""
+    default = Path(settings.temporal_db_path).parent / "prometheus"
+    return Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or default)
+
+
+def api_environment(settings: Settings) -> dict[str, str]:
+    """With several API processes, their metrics meet in `metrics_dir`, emptied at every start
+    (ADR 0020)."""
+    env = os.environ.copy()
+    if settings.api_processes > 1:
+        directory = metrics_dir(settings)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return env
 
 
 def _wait_for_port(address: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
@@ -98,7 +121,8 @@ def main() -> int:
     try:
         for name, command in _commands(settings):
             # Own process groups: Ctrl-C reaches only this supervisor, which stops them in order.
-            process = subprocess.Popen(command, start_new_session=True, env=os.environ.copy())
+            env = api_environment(settings) if name == "api" else os.environ.copy()
+            process = subprocess.Popen(command, start_new_session=True, env=env)
             children.append((name, process))
             print(f"[stack] started {name} (pid {process.pid})", file=sys.stderr, flush=True)
             if name == "temporal":

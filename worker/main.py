@@ -10,7 +10,7 @@ from temporalio.worker import Worker
 
 from core.db import create_engine, session_factory
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, metrics_runtime
 from domain.content.store import open_store
 from worker import schedules
 from worker.registry import Dependencies, task_queues
@@ -34,9 +34,13 @@ def build_workers(client: Client, deps: Dependencies) -> list[Worker]:
 
 
 async def _connect_with_retry(settings: Settings, attempts: int = 60) -> Client:
+    # The SDK's metrics (task latencies, pollers, activity failures) on WORKER_METRICS_PORT.
+    runtime = metrics_runtime(settings.worker_metrics_port)
     for attempt in range(1, attempts + 1):
         try:
-            return await connect(settings.temporal_address, settings.temporal_namespace)
+            return await connect(
+                settings.temporal_address, settings.temporal_namespace, runtime=runtime
+            )
         except RuntimeError:
             if attempt == attempts:
                 raise

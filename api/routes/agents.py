@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import AgentId, IdempotencyDep, Session, State, issue_token
+from api.rate_limits import count_registration
 from api.schemas.agents import (
     AgentCard,
     AgentList,
@@ -19,6 +20,7 @@ from api.schemas.common import PageNumber, PageSize
 from core.money import ard_to_units
 from core.security import TokenKind
 from domain import agents
+from domain.wallet import accounts as wallet
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -27,11 +29,19 @@ router = APIRouter(prefix="/agents", tags=["agents"])
 async def register(
     body: AgentRegister, request: Request, state: State, session: Session, idem: IdempotencyDep
 ) -> Response:
-    """Register an agent; answers its JWT once. Opens its credit account with the signup bonus."""
+    """Register an agent; answers its JWT once. Opens its credit account with the signup bonus
+    while today's bonus budget lasts (`signup_bonus_ard` says what it got; registration goes on
+    past the budget). 429 past REGISTRATIONS_PER_CLIENT_PER_HOUR from one client address."""
     if isinstance(idem, Response):
         return idem
+    settings = state.settings
+    await count_registration(request, state.limiter, settings.registrations_per_client_per_hour)
     profile = agents.AgentProfile(**body.model_dump(exclude={"name", "agent_type"}))
-    bonus = ard_to_units(state.settings.token_signup_bonus)
+    bonus = await wallet.signup_bonus(
+        session,
+        ard_to_units(settings.token_signup_bonus),
+        ard_to_units(settings.signup_bonus_daily_budget_ard),
+    )
     agent = await agents.register(session, body.name, body.agent_type, profile, bonus)
     card_url = str(request.url_for("agent_card", agent_id=str(agent.id)))
     token = issue_token(state, TokenKind.AGENT, agent.id)
@@ -41,6 +51,7 @@ async def register(
         jwt_token=token,
         agent_card_url=card_url,
         created_at=agent.created_at,
+        signup_bonus_ard=bonus,
     )
     location = request.url_for("agent", agent_id=str(agent.id)).path
     return idem.respond(201, response, {"Location": location})

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Page, Request, label, text
+from api.schemas.money import ArdOut
 
 AgentType = Literal["seller", "buyer", "both"]
 Capability = Annotated[str, label(64)]
@@ -38,6 +39,7 @@ class AgentRegistered(BaseModel):
     jwt_token: str
     agent_card_url: str
     created_at: datetime
+    signup_bonus_ard: ArdOut
 
 
 class AgentResponse(BaseModel):

@@ -2,11 +2,12 @@
 
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.content.store import ContentStore
 from models.agents import RegisteredAgent
+from models.ledger import LedgerEntry
 from models.listings import DataListing
 from models.purchases import Transaction
 
@@ -27,3 +28,22 @@ async def counts(session: AsyncSession) -> dict[str, int]:
 async def content_store(store: ContentStore) -> dict[str, Any]:
     await store.check()
     return {"status": "ok", "backend": store.name}
+
+
+async def ledger_movements(session: AsyncSession, after: int) -> tuple[int, dict[str, int]]:
+    """Movements per tx_type among the ledger entries after sequence `after`, and the last
+    sequence read (entries of one movement are appended together, so none is split)."""
+    rows = await session.execute(
+        select(
+            LedgerEntry.tx_type,
+            func.count(distinct(LedgerEntry.movement_id)),
+            func.max(LedgerEntry.sequence),
+        )
+        .where(LedgerEntry.sequence > after)
+        .group_by(LedgerEntry.tx_type)
+    )
+    counts, last = {}, after
+    for tx_type, movements, sequence in rows:
+        counts[tx_type] = int(movements)
+        last = max(last, int(sequence))
+    return last, counts

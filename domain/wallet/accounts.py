@@ -5,13 +5,41 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utcnow
 from domain import events, ledger
 from domain.ledger.accounts import of as account_of
+from models.agents import SignupBonusDay
 from models.ledger import LedgerAccount, LedgerEntry, LedgerMovement
 
 AGENT = "agent"
+
+
+async def signup_bonus(session: AsyncSession, bonus_units: int, daily_budget_units: int) -> int:
+    """The bonus a new agent gets: all of it while today's (UTC) budget still covers it, else 0.
+
+    One conditional upsert in the caller's transaction: on PostgreSQL concurrent registrations
+    queue on the day's row and each re-checks the budget against the committed total, so the
+    budget is never exceeded; the claim rolls back with a registration that fails.
+    """
+    if not 0 < bonus_units <= daily_budget_units:
+        return 0
+    day = SignupBonusDay.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    claim = (
+        dialect.insert(day)
+        .values(day=utcnow().date(), granted_units=bonus_units)
+        .on_conflict_do_update(
+            index_elements=[day.c.day],
+            set_={"granted_units": day.c.granted_units + bonus_units},
+            where=day.c.granted_units + bonus_units <= daily_budget_units,
+        )
+        .returning(day.c.granted_units)
+    )
+    granted = (await session.execute(claim)).scalar_one_or_none()
+    return bonus_units if granted is not None else 0
 
 
 async def open_agent_wallet(session: AsyncSession, agent_id: uuid.UUID, bonus_units: int) -> None:

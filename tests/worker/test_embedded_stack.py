@@ -1,4 +1,5 @@
-"""`make run`'s process: Temporal dev server + worker + API come up, and Ctrl-C leaves nothing."""
+"""`make run`'s process: Temporal dev server + worker + API (2 processes) come up, and Ctrl-C
+leaves nothing."""
 
 import asyncio
 import os
@@ -85,6 +86,7 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
     """And an express purchase runs in the API process that waits for it (eager start)."""
     marker = f"AGENTCHAINS_STACK_TEST={uuid.uuid4().hex}"
     api_port, ui_port, temporal_port = _free_port(), _free_port(), _free_port()
+    worker_metrics_port = _free_port()
     env = {
         **os.environ,
         marker.split("=")[0]: marker.split("=")[1],
@@ -95,6 +97,8 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         "TEMPORAL_DB_PATH": str(tmp_path / "temporal.db"),
         "MARKETPLACE_HOST": "127.0.0.1",
         "MARKETPLACE_PORT": str(api_port),
+        "API_PROCESSES": "2",
+        "WORKER_METRICS_PORT": str(worker_metrics_port),
     }
     subprocess.run([sys.executable, "-m", "worker.cli", "migrate"], env=env, check=True)
     stack = subprocess.Popen([sys.executable, "-m", "worker.embedded"], env=env)
@@ -103,11 +107,18 @@ def test_stack_comes_up_and_ctrl_c_leaves_no_process(tmp_path: Path) -> None:
         assert health["dependencies"]["temporal"]["workers_polling"] >= 1  # type: ignore[index]
         assert httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=5).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{api_port}/docs", timeout=5).status_code == 200
-        assert len(_processes_with(marker)) >= 4  # supervisor, temporal, worker, api
+        # supervisor, temporal, worker, and uvicorn's supervisor with its 2 API processes
+        assert len(_processes_with(marker)) >= 6
+        api_metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", timeout=5).text
+        assert "agentchains_http_requests_total" in api_metrics
+        assert (tmp_path / "prometheus").is_dir()  # the API processes' shared metrics
+        worker_metrics = httpx.get(f"http://127.0.0.1:{worker_metrics_port}/metrics", timeout=5)
+        assert "temporal_" in worker_metrics.text
         workflow_id = _express_buy(f"http://127.0.0.1:{api_port}/api/v1")
-        api_pid = _pid_running(marker, "worker.api_process")
+        worker_pid = _pid_running(marker, "-m\x00worker\x00")
         identities = asyncio.run(_workflow_task_workers(env["TEMPORAL_ADDRESS"], workflow_id))
-        assert [i.split("@")[0] for i in identities] == [str(api_pid)]
+        ran_in = {int(i.split("@")[0]) for i in identities}  # an API process, not the worker
+        assert len(ran_in) == 1 and ran_in <= set(_processes_with(marker)) - {worker_pid}
     finally:
         stack.send_signal(signal.SIGINT)
         code = stack.wait(60)

@@ -145,6 +145,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "DB_POOL_SIZE": "10",
         "JWT_SECRET_KEY": TEST_SECRET,
         "WORKER_SHUTDOWN_TIMEOUT_SECONDS": "5",
+        "WORKER_METRICS_PORT": "0",  # no metrics endpoint (a fixed port would clash)
     }
 
 

@@ -1,0 +1,121 @@
+"""The real API as N uvicorn processes on one free port, started as `make run` starts it
+(`worker.embedded.api_command`), with the test's settings passed by environment variables.
+
+For tests where processes matter: limits and metrics shared across processes, and later the
+live feed and the MCP server. Use the `api_processes` fixture (tests/conftest.py).
+"""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+from pathlib import Path
+from typing import Self
+
+import httpx
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from core.settings import Settings
+from worker.embedded import api_command, api_environment, metrics_dir
+
+READY_LINE = "Application startup complete"
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """Every setting of `settings` as the environment variable it is read from."""
+    return {
+        name.upper(): str(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }
+
+
+class ApiProcesses:
+    def __init__(self, settings: Settings, processes: int, workdir: Path) -> None:
+        self.port = free_port()
+        self.processes = processes
+        self.settings = settings.model_copy(
+            update={
+                "marketplace_host": "127.0.0.1",
+                "marketplace_port": self.port,
+                "api_processes": processes,
+                "temporal_db_path": str(workdir / "temporal.db"),  # metrics dir beside it
+                "log_level": "INFO",
+            }
+        )
+        self.log_path = workdir / f"api-{self.port}.log"
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return metrics_dir(self.settings)
+
+    def requests_per_process(self, route: str) -> dict[int, int]:
+        """How many requests each process answered on `route` (a template), read from that
+        process's own files in the shared metrics directory."""
+        pids = {
+            int(m.group(1))
+            for f in self.metrics_dir.glob("counter_*.db")
+            if (m := re.fullmatch(r"counter_(\d+)\.db", f.name))
+        }
+        served = {}
+        for pid in pids:
+            files = [str(f) for f in self.metrics_dir.glob(f"*_{pid}.db")]
+            served[pid] = sum(
+                int(sample.value)
+                for family in MultiProcessCollector.merge(files)
+                for sample in family.samples
+                if sample.name == "agentchains_http_requests_total"
+                and sample.labels["route"] == route
+            )
+        return served
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    async def __aenter__(self) -> Self:
+        env = {**api_environment(self.settings), **environment(self.settings)}
+        with self.log_path.open("ab") as out:
+            self._process = await asyncio.create_subprocess_exec(
+                *api_command(self.settings),
+                "--log-level",
+                "info",
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
+        while self.log.count(READY_LINE) < self.processes:
+            if self._process.returncode is not None:
+                raise RuntimeError(f"the API exited during start-up:\n{self.log[-3000:]}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"the API did not start in time:\n{self.log[-3000:]}")
+            await asyncio.sleep(0.1)
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            (await client.get("/api/v1/health")).raise_for_status()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        process = self._process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: the uvicorn workers too
+            await process.wait()
