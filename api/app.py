@@ -13,6 +13,7 @@ from api import errors, outbox
 from api.middleware import RequestIdMiddleware
 from api.routes import (
     agents,
+    audit,
     creators,
     discovery,
     health,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reputation,
         creators,
         redemptions,
+        audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

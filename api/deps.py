@@ -96,6 +96,16 @@ CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
 OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
 
 
+async def _agent_or_operator(state: State, credentials: Credentials) -> Principal:
+    principal = await _authenticate(state, credentials)
+    if principal.kind not in (TokenKind.AGENT, TokenKind.OPERATOR):
+        raise Forbidden("This route is for agent or operator tokens", code="wrong_token_kind")
+    return principal
+
+
+AgentOrOperator = Annotated[Principal, Depends(_agent_or_operator)]
+
+
 async def _optional_agent(state: State, credentials: Credentials) -> uuid.UUID | None:
     if credentials is None:
         return None
