@@ -10,12 +10,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, outbox
+from api.feed import Feed
 from api.middleware import RequestIdMiddleware
 from api.routes import (
     agents,
     audit,
     creators,
     discovery,
+    feed,
     health,
     listings,
     operators,
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content, Path(settings.cdn_warm_path), settings.cdn_hot_cache_max_bytes
         )
         sessions = session_factory(engine)
+        live_feed = Feed(sessions, settings.feed_client_queue_size, settings.event_retention_days)
         app.state.services = AppState(
             settings=settings,
             engine=engine,
@@ -67,16 +70,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             content=content,
             delivery=delivery,
             temporal=temporal,
+            feed=live_feed,
         )
-        follower = asyncio.create_task(
-            outbox.follow(sessions, {EventType.CDN_DECAY: lambda _: delivery.decay()})
+        follower = outbox.Follower(
+            sessions,
+            settings.database_url,
+            live_feed,
+            {EventType.CDN_DECAY: lambda _: delivery.decay()},
+            settings.feed_poll_interval_ms / 1000,
         )
+        await follower.start()
+        following = asyncio.create_task(follower.run())
         try:
             yield
         finally:
-            follower.cancel()
+            following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await follower
+                await following
             if close := getattr(content, "close", None):
                 await close()
             await engine.dispose()
@@ -96,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
     )
     app.add_middleware(RequestIdMiddleware)
+    app.include_router(feed.router)  # /ws/feed: no /api/v1 prefix
     for module in (
         health,
         agents,

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -44,6 +44,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 class Principal:
     kind: TokenKind
     id: uuid.UUID
+    expires_at: datetime | None = None
 
 
 def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -> Principal:
@@ -55,7 +56,8 @@ def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -
             secret=state.settings.jwt_secret_key,
             algorithm=state.settings.jwt_algorithm,
         )
-        return Principal(kind, uuid.UUID(claims["sub"]))
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        return Principal(kind, uuid.UUID(claims["sub"]), expires_at)
     except (InvalidToken, ValueError):
         raise Unauthorized("The bearer token is invalid or expired", code="invalid_token") from None
 
@@ -79,6 +81,13 @@ async def _authenticate(
     if not active:
         raise Unauthorized(f"This {principal.kind} is deactivated or unknown", code="invalid_token")
     return principal
+
+
+async def authenticate(state: AppState, token: str) -> Principal:
+    """The REST rules for a token that does not come in the `Authorization` header (the live
+    feed's `?token=`): 401 `Unauthorized` for anything but an active caller's valid token."""
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return await _authenticate(state, credentials)
 
 
 def _require(kind: TokenKind) -> Any:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.feed import Feed
 from core.settings import Settings
 from domain.content.cdn import ContentDelivery
 from domain.content.store import ContentStore
@@ -18,3 +19,4 @@ class AppState:
     content: ContentStore
     delivery: ContentDelivery
     temporal: Client
+    feed: Feed
