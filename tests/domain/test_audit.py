@@ -4,14 +4,19 @@ entry exists only if its transaction commits; concurrent appends never fork the 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from core.db import create_engine, session_factory, unit_of_work
 from domain import audit
 from domain.audit import AuditEvent
+from tests.conftest import StartWorker, make_settings
+from workflows.contracts.ledger_audit import AuditReport
+from workflows.ledger_audit import LedgerAuditWorkflow
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -123,3 +128,35 @@ async def test_filters_and_parties(database_url: str) -> None:
     assert total == 2 and [e.event_type for e in mine] == ["agent_claimed", "agent_deactivated"]
     assert claims == 1
     assert verdict.valid
+
+
+async def test_the_scheduled_audit_verifies_this_chain_and_records_a_break(
+    chain: Sessions,
+    private_postgres_url: str,
+    tmp_path: Path,
+    temporal_time_skipping: WorkflowEnvironment,
+    start_worker: StartWorker,
+) -> None:
+    client = temporal_time_skipping.client
+    settings = make_settings(private_postgres_url, tmp_path)
+    await start_worker(client, settings)
+
+    async def run_audit() -> AuditReport:
+        report: AuditReport = await client.execute_workflow(
+            LedgerAuditWorkflow.run,
+            id=f"audit-{uuid.uuid4().hex[:8]}",
+            task_queue=settings.temporal_task_queue,
+        )
+        return report
+
+    assert (await run_audit()).audit_chain == {"valid": True, "entries_checked": 5}
+    await _tamper(chain, "UPDATE audit_log SET subject = 'agent:nobody' WHERE sequence = 4")
+    report = await run_audit()
+    assert not report.valid and report.chain["valid"]
+    assert (report.audit_chain["entry_number"], report.audit_chain["reason"]) == (
+        4,
+        "entry altered",
+    )
+    async with unit_of_work(chain) as session:
+        _, [entry] = await audit.page(session, event_type=AuditEvent.LEDGER_AUDIT_FAILED)
+    assert entry.sequence == 6 and entry.details["audit_chain"]["entry_number"] == 4
