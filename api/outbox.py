@@ -40,11 +40,17 @@ class Follower:
         self._handlers, self._poll = handlers, poll_seconds
         self._wake = asyncio.Event()
         self._announced = 0  # the newest transaction said to have committed events
+        self._started = False
 
     async def start(self) -> None:
-        """Begin after the newest event: a process that starts replays nothing."""
-        async with unit_of_work(self._sessions) as session:
-            self._feed.cursor = await events.latest(session)
+        """Begin after the newest event: a process that starts replays nothing. A database
+        that is down delays this until it is back; it never stops the API."""
+        try:
+            async with unit_of_work(self._sessions) as session:
+                self._feed.cursor = await events.latest(session)
+            self._started = True
+        except Exception:
+            log.warning("outbox follower cannot start yet; retrying", exc_info=True)
 
     async def run(self) -> None:
         """Until cancelled. A database that is down delays the feed; it never stops the API."""
@@ -58,6 +64,9 @@ class Follower:
                     async with asyncio.timeout(retry or self._poll):
                         await self._wake.wait()
                 self._wake.clear()
+                if not self._started:
+                    await self.start()
+                    continue
                 try:
                     await self._read()
                 except Exception:
