@@ -75,10 +75,6 @@ class Feed:
         self._subscribers: set[Subscriber] = set()
         self.cursor = START  # the last event published: where the follower stands
 
-    @property
-    def clients(self) -> int:
-        return len(self._subscribers)
-
     def publish(self, event: Event) -> None:
         cursor = events.cursor_of(event)
         message: str | None = None
