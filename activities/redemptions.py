@@ -30,9 +30,12 @@ class RedemptionActivities:
     settings: Settings
 
     @implements(redemption.START_PROCESSING)
-    async def approve(self, redemption_id: uuid.UUID) -> RedemptionState:
+    async def approve(
+        self, redemption_id: uuid.UUID, approved_by: uuid.UUID | None
+    ) -> RedemptionState:
         async with unit_of_work(self.sessions) as session:
-            return RedemptionState.model_validate(await redemptions.approve(session, redemption_id))
+            approved = await redemptions.approve(session, redemption_id, approved_by)
+            return RedemptionState.model_validate(approved)
 
     @implements(redemption.PAY_OUT)
     async def pay_out(self, redemption_id: uuid.UUID) -> Payout:
@@ -59,10 +62,14 @@ class RedemptionActivities:
 
     @implements(redemption.REFUND)
     async def refund(
-        self, redemption_id: uuid.UUID, status: RedemptionStatus, reason: str
+        self,
+        redemption_id: uuid.UUID,
+        status: RedemptionStatus,
+        reason: str,
+        rejected_by: uuid.UUID | None,
     ) -> RedemptionState:
         async with unit_of_work(self.sessions) as session:
-            refunded = await redemptions.refund(session, redemption_id, status, reason)
+            refunded = await redemptions.refund(session, redemption_id, status, reason, rejected_by)
             return RedemptionState.model_validate(refunded)
 
     @implements(payout.ELIGIBLE_CREATORS)

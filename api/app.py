@@ -14,13 +14,16 @@ from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import errors, metrics, openapi, outbox
+from api.feed import Feed
 from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
 from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     agents,
+    audit,
     creators,
     discovery,
+    feed,
     health,
     listings,
     operators,
@@ -80,6 +83,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             content, Path(settings.cdn_warm_path), settings.cdn_hot_cache_max_bytes
         )
         sessions = session_factory(engine)
+        live_feed = Feed(sessions, settings.feed_client_queue_size, settings.event_retention_days)
         app.state.services = AppState(
             settings=settings,
             engine=engine,
@@ -88,19 +92,26 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             delivery=delivery,
             temporal=temporal,
             limiter=limiter,
+            feed=live_feed,
         )
-        follower = asyncio.create_task(
-            outbox.follow(sessions, {EventType.CDN_DECAY: lambda _: delivery.decay()})
+        follower = outbox.Follower(
+            sessions,
+            settings.database_url,
+            live_feed,
+            {EventType.CDN_DECAY: lambda _: delivery.decay()},
+            settings.feed_poll_interval_ms / 1000,
         )
+        await follower.start()
+        following = asyncio.create_task(follower.run())
         try:
             async with contextlib.AsyncExitStack() as running:
                 for start in alongside:
                     await running.enter_async_context(start(app.state.services))
                 yield
         finally:
-            follower.cancel()
+            following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await follower
+                await following
             if close := getattr(content, "close", None):
                 await close()
             await engine.dispose()
@@ -134,6 +145,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
     metrics.install(app)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    app.include_router(feed.router)  # /ws/feed: no /api/v1 prefix
     for module in (
         health,
         agents,
@@ -147,6 +159,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         reputation,
         creators,
         redemptions,
+        audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     openapi.install(app, API_PREFIX)

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -73,6 +73,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 class Principal:
     kind: TokenKind
     id: uuid.UUID
+    expires_at: datetime | None = None
 
 
 def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -> Principal:
@@ -84,7 +85,8 @@ def _claims(state: AppState, credentials: HTTPAuthorizationCredentials | None) -
             secret=state.settings.jwt_secret_key,
             algorithm=state.settings.jwt_algorithm,
         )
-        return Principal(kind, uuid.UUID(claims["sub"]))
+        expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        return Principal(kind, uuid.UUID(claims["sub"]), expires_at)
     except (InvalidToken, ValueError):
         raise Unauthorized("The bearer token is invalid or expired", code="invalid_token") from None
 
@@ -110,6 +112,13 @@ async def _authenticate(
     return principal
 
 
+async def authenticate(state: AppState, token: str) -> Principal:
+    """The REST rules for a token that does not come in the `Authorization` header (the live
+    feed's `?token=`): 401 `Unauthorized` for anything but an active caller's valid token."""
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+    return await _authenticate(state, credentials)
+
+
 def _require(kind: TokenKind) -> Any:
     @refuses(401, 403, token="required")
     async def dependency(state: State, credentials: Credentials) -> uuid.UUID:
@@ -124,6 +133,17 @@ def _require(kind: TokenKind) -> Any:
 AgentId = Annotated[uuid.UUID, _require(TokenKind.AGENT)]
 CreatorId = Annotated[uuid.UUID, _require(TokenKind.CREATOR)]
 OperatorId = Annotated[uuid.UUID, _require(TokenKind.OPERATOR)]
+
+
+@refuses(401, 403, token="required")
+async def _agent_or_operator(state: State, credentials: Credentials) -> Principal:
+    principal = await _authenticate(state, credentials)
+    if principal.kind not in (TokenKind.AGENT, TokenKind.OPERATOR):
+        raise Forbidden("This route is for agent or operator tokens", code="wrong_token_kind")
+    return principal
+
+
+AgentOrOperator = Annotated[Principal, Depends(_agent_or_operator)]
 
 
 @refuses(401, token="optional")

@@ -1,48 +1,114 @@
-"""Every API process follows the outbox for the events it must act on itself.
+"""The one reader of the outbox in each API process (ADR 0021).
 
-The cache-decay workflow runs once per interval in the worker, but the hot tier lives in each
-API process: the workflow writes a `cdn_decay` event and every process applies it.
+It reads events in commit order (`domain.events.after`) and hands each one to this process's
+own handlers (the cache decay, ADR 0008) and to the live feed (`api/feed.py`), which fans it out
+to this process's WebSocket clients. On PostgreSQL every transaction that wrote events NOTIFYs
+its id as it commits (migration 0013): that wakes the follower at once. It also reads every
+`FEED_POLL_INTERVAL_MS` in case a wake-up is lost, and on SQLite that poll is all there is.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.feed import Feed
 from core import metrics
-from core.db import read_only
+from core.db import notifications, read_only
 from domain import events
 
 log = logging.getLogger(__name__)
 
+Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 BATCH = 500
+FIRST_RETRY_SECONDS = 0.005
+RECONNECT_SECONDS = 1.0
 
-Handler = Callable[[dict[str, object]], Awaitable[None] | None]
 
+class Follower:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        database_url: str,
+        feed: Feed,
+        handlers: dict[str, Handler],
+        poll_seconds: float,
+    ) -> None:
+        self._sessions, self._url, self._feed = sessions, database_url, feed
+        self._handlers, self._poll = handlers, poll_seconds
+        self._wake = asyncio.Event()
+        self._announced = 0  # the newest transaction said to have committed events
+        self._started = False
 
-async def follow(
-    sessions: async_sessionmaker[AsyncSession],
-    handlers: dict[str, Handler],
-    poll_seconds: float = 1.0,
-) -> None:
-    """Run until cancelled; starts after the newest event, so a restart replays nothing.
-    A database that is down delays the follower; it never stops the API."""
-    seen: events.Cursor | None = None
-    while True:
+    async def start(self) -> None:
+        """Begin after the newest event: a process that starts replays nothing. A database
+        that is down delays this until it is back; it never stops the API."""
         try:
-            async with read_only(sessions) as session:
-                newest = await events.latest(session)
-                seen = newest if seen is None else seen
-                batch = await events.after(session, seen, handlers, limit=BATCH)
-            for event in batch:
-                result = handlers[event.type](event.payload)
-                if asyncio.iscoroutine(result):
-                    await result
-                seen = events.cursor_of(event)
-            # Caught up to `newest` unless the batch was cut short (ADR 0020).
-            metrics.OUTBOX_LAG.set(newest.sequence - seen.sequence if len(batch) == BATCH else 0)
-            metrics.OUTBOX_POLLED.set_to_current_time()
+            async with read_only(self._sessions) as session:
+                self._feed.cursor = await events.latest(session)
+            self._started = True
         except Exception:
-            log.exception("outbox follower failed; retrying")
-        await asyncio.sleep(poll_seconds)
+            log.warning("outbox follower cannot start yet; retrying", exc_info=True)
+
+    async def run(self) -> None:
+        """Until cancelled. A database that is down delays the feed; it never stops the API."""
+        listener = None
+        if self._url.startswith("postgresql"):
+            listener = asyncio.create_task(self._listen())
+        retry = 0.0
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(retry or self._poll):
+                        await self._wake.wait()
+                self._wake.clear()
+                if not self._started:
+                    await self.start()
+                    continue
+                try:
+                    await self._read()
+                except Exception:
+                    log.exception("outbox follower failed; retrying")
+                # An announced commit still unread waits below an older transaction in flight
+                # (one that wrote no event, so no wake-up comes when it ends): look again soon.
+                if self._announced > self._feed.cursor.txid:
+                    retry = min(retry * 2 or FIRST_RETRY_SECONDS, self._poll)
+                else:
+                    retry = 0.0
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def _read(self) -> None:
+        while True:
+            async with read_only(self._sessions) as session:
+                newest = await events.latest(session)
+                batch = await events.after(session, self._feed.cursor, limit=BATCH)
+            for event in batch:
+                if handler := self._handlers.get(event.type):
+                    try:
+                        result = handler(event.payload)
+                        if asyncio.iscoroutine(result):
+                            await result
+                    except Exception:
+                        log.exception("handling %s failed", event.type)
+                self._feed.publish(event)
+            metrics.OUTBOX_LAG.set(max(newest.sequence - self._feed.cursor.sequence, 0))
+            metrics.OUTBOX_POLLED.set_to_current_time()
+            if len(batch) < BATCH:
+                return
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for payload in notifications(self._url, events.CHANNEL):
+                    self._announced = max(self._announced, int(payload))
+                    self._wake.set()
+            except Exception:
+                log.warning("outbox wake-ups lost; polling until they are back", exc_info=True)
+            await asyncio.sleep(RECONNECT_SECONDS)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from api.feed import Feed
 from core.rate_limits import Limiter
 from core.settings import Settings
 from domain.content.cdn import ContentDelivery
@@ -20,3 +21,4 @@ class AppState:
     delivery: ContentDelivery
     temporal: Client
     limiter: Limiter
+    feed: Feed

@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import sql
 from sqlalchemy import Select, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -121,3 +123,14 @@ async def paginate(
         query.order_by(*order).offset((page - 1) * page_size).limit(page_size)
     )
     return int(total or 0), list(rows)
+
+
+async def notifications(database_url: str, channel: str) -> AsyncIterator[str]:
+    """The payloads NOTIFY'd on `channel` (PostgreSQL), as they arrive, on a connection of
+    their own; the iteration ends with an error when that connection is lost."""
+    url = make_url(database_url).set(drivername="postgresql")
+    dsn = url.render_as_string(hide_password=False)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
+        await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        async for notice in connection.notifies():
+            yield notice.payload

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     # Idempotency records are kept at least this long
     idempotency_key_ttl_hours: int = 24
 
+    # Outbox events are kept this long (a feed client can resume within it), then purged
+    event_retention_days: int = 7
+    # The live feed: how often each API process reads the outbox when no wake-up comes
+    # (PostgreSQL wakes it on every commit; SQLite has only this), and how many events a
+    # client may fall behind before it is dropped
+    feed_poll_interval_ms: int = 100
+    feed_client_queue_size: int = 1000
+
     # Temporal
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"

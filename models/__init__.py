@@ -1,6 +1,7 @@
 """ORM tables, one module per aggregate. Importing this package registers every table."""
 
 from models.agents import RegisteredAgent, SignupBonusDay
+from models.audit import AuditChainHead, AuditEntry
 from models.base import Base
 from models.creators import Creator, CreatorLoginThrottle
 from models.deposits import Deposit, DepositCallback
@@ -21,6 +22,8 @@ from models.reputation import AgentStats
 
 __all__ = [
     "AgentStats",
+    "AuditChainHead",
+    "AuditEntry",
     "Base",
     "Creator",
     "CreatorLoginThrottle",

@@ -10,6 +10,12 @@ import os
 import re
 import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -119,3 +125,64 @@ class ApiProcesses:
         except TimeoutError:
             os.killpg(process.pid, signal.SIGKILL)  # its own session: the uvicorn workers too
             await process.wait()
+
+
+@dataclass(frozen=True)
+class ApiProcess:
+    port: int
+    process: "subprocess.Popen[bytes]"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def separate_processes(
+    count: int, settings: Settings, **overrides: object
+) -> Iterator[list[ApiProcess]]:
+    """`count` API processes against the settings' database, each on a port of its own, so a
+    test can reach each one (the live feed: what one process commits, every process sends)."""
+    values = settings.model_copy(update=overrides)
+    env = {k: v for k, v in os.environ.items() if k.upper() not in environment(values)}
+    env.update(environment(values))
+    env.setdefault("LOG_LEVEL", "WARNING")
+    started: list[ApiProcess] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+            command += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+            command += ["--log-level", "warning"]
+            process = subprocess.Popen(command, env=env, start_new_session=True)
+            started.append(ApiProcess(port, process))
+        for api in started:
+            _wait_until_serving(api)
+        yield started
+    finally:
+        for api in started:
+            if api.process.poll() is None:
+                api.process.send_signal(signal.SIGTERM)
+        for api in started:
+            try:
+                api.process.wait(20)
+            except subprocess.TimeoutExpired:
+                api.process.kill()
+                api.process.wait()
+
+
+def _wait_until_serving(api: ApiProcess) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if api.process.poll() is not None:
+            raise RuntimeError(f"the API process on port {api.port} exited during start-up")
+        try:
+            if httpx.get(f"{api.url}/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the API process on port {api.port} did not serve in time")

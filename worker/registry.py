@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.content import ContentActivities
 from activities.deposits import DepositActivities
+from activities.events import EventActivities
 from activities.idempotency import IdempotencyActivities
 from activities.ledger import LedgerActivities
 from activities.purchases import PurchaseActivities
@@ -58,6 +59,7 @@ def implemented(*providers: object) -> list[Callable[..., Any]]:
 def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     return implemented(
         IdempotencyActivities(deps.sessions),
+        EventActivities(deps.sessions, deps.settings),
         DepositActivities(deps.sessions),
         LedgerActivities(deps.sessions),
         ContentActivities(deps.sessions),

@@ -4,12 +4,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import housekeeping as contract
-    from workflows.contracts.housekeeping import PurgeResult
+    from workflows.contracts.housekeeping import HousekeepingReport
     from workflows.steps import step
 
 
 @workflow.defn(name=contract.HOUSEKEEPING.name)
 class HousekeepingWorkflow:
     @workflow.run
-    async def run(self) -> PurgeResult:
-        return await step(contract.PURGE_IDEMPOTENCY_KEYS)(workflow.now())
+    async def run(self) -> HousekeepingReport:
+        now = workflow.now()
+        keys = await step(contract.PURGE_IDEMPOTENCY_KEYS)(now)
+        purged_events = await step(contract.PURGE_EVENTS)(now)
+        return HousekeepingReport(idempotency_keys=keys.purged, events=purged_events.purged)

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import invalid_state
     from workflows.contracts import redemption as contract
     from workflows.contracts.redemption import (
+        Approval,
         Payout,
         RedemptionState,
         RedemptionStatus,
@@ -37,6 +38,7 @@ class RedemptionWorkflow:
         self._state = terms.redemption
         self._note(S.PENDING, "credits held in payout clearing")
         self._decision: str | None = APPROVE if terms.approved else None
+        self._decided_by: UUID | None = None  # the operator who approved or rejected
         self._reason = ""
 
     @workflow.run
@@ -46,7 +48,7 @@ class RedemptionWorkflow:
         await workflow.wait_condition(lambda: self._decision is not None)
         if self._decision != APPROVE:
             return await self._refund(self._decision_status, self._reason)
-        await step(contract.START_PROCESSING)(self._id)
+        await step(contract.START_PROCESSING)(self._id, self._decided_by)
         self._note(S.PROCESSING, "approved")
         payout = await self._pay_out(terms)
         if payout is not None:
@@ -82,7 +84,8 @@ class RedemptionWorkflow:
         return self._decision == REJECT
 
     async def _refund(self, status: RedemptionStatus, reason: str) -> RedemptionState:
-        return self._closed(await step(contract.REFUND)(self._id, status, reason))
+        rejected_by = self._decided_by if status == S.REJECTED else None
+        return self._closed(await step(contract.REFUND)(self._id, status, reason, rejected_by))
 
     def _closed(self, closed: RedemptionState) -> RedemptionState:
         self._state = closed.model_copy(update={"steps": self._state.steps})
@@ -112,18 +115,19 @@ class RedemptionWorkflow:
             raise invalid_state(f"This redemption is {self._state.status}")
 
     @workflow.update(name=contract.APPROVE.name)
-    async def approve(self) -> RedemptionState:
-        self._decision = APPROVE
+    async def approve(self, approval: Approval) -> RedemptionState:
+        self._decision, self._decided_by = APPROVE, approval.operator_id
         await workflow.wait_condition(lambda: self._state.status != S.PENDING)
         return self._state
 
     @approve.validator
-    def _validate_approve(self) -> None:
+    def _validate_approve(self, approval: Approval) -> None:
         self._refuse_unless(self._state.status == S.PENDING and self._decision is None)
 
     @workflow.update(name=contract.REJECT.name)
     async def reject(self, rejection: Rejection) -> RedemptionState:
         self._decision, self._reason = REJECT, rejection.reason
+        self._decided_by = rejection.operator_id
         return await self._decided(S.REJECTED)
 
     @reject.validator

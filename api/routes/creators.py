@@ -67,7 +67,8 @@ async def login(body: CreatorLogin, request: Request, state: State) -> CreatorAu
     for this email, or from this client, reach their limit within the window.
 
     The attempt is counted in its own transaction before bcrypt runs (so a failure stays
-    counted although the request fails), and forgotten again only after a success.
+    counted although the request fails), and forgotten again only after a success; every
+    outcome, a throttled attempt included, is written to the audit log.
     """
     limits = creators.LoginLimits.from_settings(state.settings)
     client = request.client.host if request.client else "unknown"
@@ -75,8 +76,8 @@ async def login(body: CreatorLogin, request: Request, state: State) -> CreatorAu
         attempt = await creators.begin_login(session, body.email, client, limits)
     creator = await creators.check_password(attempt, body.password)
     async with unit_of_work(state.sessions) as session:
-        await creators.forget_attempt(session, attempt)
-    return _authenticated(state, creator)
+        await creators.finish_login(session, attempt, creator)
+    return _authenticated(state, creators.admit(creator))
 
 
 @router.get("/me", response_model=CreatorResponse, name="creator")

@@ -24,7 +24,12 @@ from core.db import read_only
 from domain import redemptions
 from workflows.contracts import redemption as contract
 from workflows.contracts.payout import PayoutRunStatus
-from workflows.contracts.redemption import RedemptionState, RedemptionStatus, Rejection
+from workflows.contracts.redemption import (
+    Approval,
+    RedemptionState,
+    RedemptionStatus,
+    Rejection,
+)
 
 router = APIRouter(tags=["redemptions"])
 
@@ -105,17 +110,18 @@ async def cancel(redemption_id: str, creator: CreatorId, state: State) -> Redemp
 
 
 @router.post("/redemptions/admin/{redemption_id}/approve", response_model=RedemptionResponse)
-async def approve(redemption_id: str, _: OperatorId, state: State) -> RedemptionResponse:
+async def approve(redemption_id: str, operator: OperatorId, state: State) -> RedemptionResponse:
     redemption = await _found(state, redemption_id)
-    return _view(await flow.decide(state, redemption, contract.APPROVE, None))
+    approval = Approval(operator_id=operator)
+    return _view(await flow.decide(state, redemption, contract.APPROVE, approval))
 
 
 @router.post("/redemptions/admin/{redemption_id}/reject", response_model=RedemptionResponse)
 async def reject(
-    redemption_id: str, body: RejectRequest, _: OperatorId, state: State
+    redemption_id: str, body: RejectRequest, operator: OperatorId, state: State
 ) -> RedemptionResponse:
     redemption = await _found(state, redemption_id)
-    rejection = Rejection(reason=body.reason)
+    rejection = Rejection(reason=body.reason, operator_id=operator)
     return _view(await flow.decide(state, redemption, contract.REJECT, rejection))
 
 

@@ -13,12 +13,14 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import Conflict, Forbidden, NotFound
 from core.ids import parse_id
-from domain import events
+from core.security import TokenKind
+from domain import audit, events
 from domain.wallet import accounts as wallet_accounts
 from models.agents import RegisteredAgent
 
 ACTIVE = "active"
 INACTIVE = "inactive"
+AGENT = "agent"  # the kind of party an agent is
 
 
 class AgentNotFound(NotFound):
@@ -58,7 +60,6 @@ async def register(
         session,
         events.EventType.AGENT_REGISTERED,
         {"agent_id": str(agent.id), "name": name},
-        audience=[agent.id],
     )
     return agent
 
@@ -122,10 +123,13 @@ async def deactivate(session: AsyncSession, agent_id: str, caller_id: uuid.UUID)
     _require_self(agent, caller_id)
     agent.status = INACTIVE
     agent.updated_at = utcnow()
+    owners = [agent.creator_id] if agent.creator_id else []
     events.emit(
         session,
         events.EventType.AGENT_DEACTIVATED,
         {"agent_id": str(agent.id)},
-        audience=[agent.id],
+        audience=[agent.id, *owners],
     )
+    me = audit.party(TokenKind.AGENT, agent.id)
+    await audit.record(session, audit.AuditEvent.AGENT_DEACTIVATED, actor=me, subject=me)
     return agent

@@ -20,7 +20,7 @@ from core.clock import utcnow
 from core.errors import Conflict, Forbidden, InvalidState
 from core.security import InvalidToken, TokenKind, decode_token
 from core.settings import Settings
-from domain import agents, events
+from domain import agents, audit, events
 from domain.creators import signatures
 from domain.creators.earnings import AgentEarnings, agent_earnings
 from domain.creators.profiles import current
@@ -171,5 +171,12 @@ async def claim(
         events.EventType.AGENT_CLAIMED,
         {"agent_id": str(agent.id), "creator_id": str(creator_id)},
         audience=[agent.id, creator_id],
+    )
+    await audit.record(
+        session,
+        audit.AuditEvent.AGENT_CLAIMED,
+        actor=audit.party(TokenKind.CREATOR, creator_id),
+        subject=audit.party(TokenKind.AGENT, agent.id),
+        details={"proof": "agent_token" if isinstance(proof, AgentTokenProof) else "signature"},
     )
     return await agent_earnings(session, agent)

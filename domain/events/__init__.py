@@ -17,10 +17,21 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.events.types import EventType, Visibility
+from domain.events.types import EventType, Visibility, visible_to
 from models.events import Event
 
-__all__ = ["START", "Cursor", "EventType", "Visibility", "emit"]
+__all__ = [
+    "CHANNEL",
+    "START",
+    "Cursor",
+    "Event",
+    "EventType",
+    "Visibility",
+    "emit",
+    "visible_to",
+]
+
+CHANNEL = "events"  # NOTIFY'd with the writing transaction's id as it commits (PostgreSQL)
 
 
 @dataclass(frozen=True, order=True)
@@ -80,16 +91,24 @@ def _committed(session: AsyncSession) -> ColumnElement[bool] | None:
     return Event.txid < _OLDEST_IN_FLIGHT
 
 
+def _beyond(cursor: Cursor) -> ColumnElement[bool]:
+    return or_(
+        _txid() > cursor.txid, and_(_txid() == cursor.txid, Event.sequence > cursor.sequence)
+    )
+
+
 async def after(
     session: AsyncSession,
     cursor: Cursor,
     types: Iterable[str] | None = None,
     limit: int = 500,
+    until: Cursor | None = None,
 ) -> list[Event]:
-    """Events committed after `cursor`, in commit order; `types` narrows them."""
-    query = select(Event).where(
-        or_(_txid() > cursor.txid, and_(_txid() == cursor.txid, Event.sequence > cursor.sequence))
-    )
+    """Events committed after `cursor` (and up to `until`), in commit order; `types` narrows
+    them."""
+    query = select(Event).where(_beyond(cursor))
+    if until is not None:
+        query = query.where(~_beyond(until))
     if (committed := _committed(session)) is not None:
         query = query.where(committed)
     if types is not None:

@@ -6,7 +6,10 @@
 - INTERNAL: never leaves the server (API processes act on it themselves).
 """
 
+from collections.abc import Collection
 from enum import StrEnum
+
+from core.security import TokenKind
 
 
 class Visibility(StrEnum):
@@ -73,3 +76,21 @@ VISIBILITY: dict[EventType, Visibility] = {
     EventType.CDN_DECAY: Visibility.INTERNAL,
     EventType.LEDGER_AUDIT_FAILED: Visibility.OPERATORS,
 }
+
+
+def visible_to(
+    event_type: str, audience: Collection[str], viewer_kind: TokenKind, viewer_id: str
+) -> bool:
+    """Whether this viewer (an agent, creator or operator, by id) may see such an event.
+    A type this code does not know is shown to nobody."""
+    try:
+        visibility = EventType(event_type).visibility
+    except ValueError:
+        return False
+    if visibility is Visibility.PUBLIC:
+        return True
+    if visibility is Visibility.INTERNAL:
+        return False
+    if viewer_kind is TokenKind.OPERATOR:
+        return True
+    return visibility is Visibility.PRIVATE and viewer_id in audience

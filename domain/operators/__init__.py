@@ -6,6 +6,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
+from core.security import TokenKind
+from domain import audit
 from models.operators import Operator
 
 
@@ -16,6 +18,13 @@ async def create(session: AsyncSession, name: str) -> Operator:
             session.add(operator)
     except IntegrityError:
         raise Conflict(f"An operator named {name!r} already exists") from None
+    await audit.record(
+        session,
+        audit.AuditEvent.OPERATOR_CREATED,
+        actor=audit.CLI,
+        subject=audit.party(TokenKind.OPERATOR, operator.id),
+        details={"name": name},
+    )
     return operator
 
 

@@ -21,8 +21,10 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import NotFound, RuleViolation
 from core.money import ard_to_units
+from core.security import TokenKind
 from core.settings import Settings
-from domain import creators, events, ledger
+from domain import audit, creators, events, ledger
+from domain.audit import AuditEvent
 from domain.events import EventType
 from domain.ledger.accounts import of as account_of
 from models.creators import Creator
@@ -220,11 +222,16 @@ async def page(
     return await paginate(session, query, *order, page=page, page_size=page_size)
 
 
-async def approve(session: AsyncSession, redemption_id: uuid.UUID) -> Redemption:
+async def approve(
+    session: AsyncSession, redemption_id: uuid.UUID, approved_by: uuid.UUID | None
+) -> Redemption:
+    """Start the payout; `approved_by` is the operator (none for a monthly payout)."""
     redemption = await get(session, redemption_id)
     if redemption.status == S.PENDING:
         redemption.status = S.PROCESSING
         _announce(session, redemption, EventType.REDEMPTION_PROCESSING)
+        if approved_by is not None:
+            await _audit(session, redemption, AuditEvent.REDEMPTION_APPROVED, approved_by)
     return redemption
 
 
@@ -256,9 +263,14 @@ async def complete(
 
 
 async def refund(
-    session: AsyncSession, redemption_id: uuid.UUID, status: RedemptionStatus, reason: str
+    session: AsyncSession,
+    redemption_id: uuid.UUID,
+    status: RedemptionStatus,
+    reason: str,
+    rejected_by: uuid.UUID | None = None,
 ) -> Redemption:
-    """Return the held credits to the creator, once, and close as cancelled/rejected/failed."""
+    """Return the held credits to the creator, once, and close as cancelled/rejected/failed;
+    `rejected_by` is the operator who rejected it."""
     redemption = await get(session, redemption_id, lock=True)
     if S(redemption.status).final:
         return redemption
@@ -266,7 +278,26 @@ async def refund(
     redemption.status, redemption.reason = status, reason[:500]
     redemption.completed_at = utcnow()
     _announce(session, redemption, EventType(f"redemption_{status}"))
+    if status == S.REJECTED and rejected_by is not None:
+        await _audit(session, redemption, AuditEvent.REDEMPTION_REJECTED, rejected_by)
     return redemption
+
+
+async def _audit(
+    session: AsyncSession, redemption: Redemption, event: AuditEvent, operator: uuid.UUID
+) -> None:
+    await audit.record(
+        session,
+        event,
+        actor=audit.party(TokenKind.OPERATOR, operator),
+        subject=audit.party(TokenKind.CREATOR, redemption.creator_id),
+        details={
+            "redemption_id": str(redemption.id),
+            "redemption_type": redemption.redemption_type,
+            "amount_units": redemption.amount_units,
+            "reason": redemption.reason,
+        },
+    )
 
 
 async def record_run(session: AsyncSession, period: str, run_id: str) -> PayoutRun:

@@ -13,7 +13,8 @@ from core.clock import utcnow
 from core.errors import InvalidState, NotFound, RuleViolation, Unauthorized
 from core.ids import parse_id
 from core.money import UNITS_PER_ARD
-from domain import events, ledger
+from core.security import TokenKind
+from domain import audit, events, ledger
 from models.deposits import Deposit, DepositCallback
 from workflows.contracts.deposit import DepositStatus
 
@@ -142,6 +143,18 @@ async def credit(session: AsyncSession, deposit_id: uuid.UUID, confirmed_by: str
             "reason": "deposit",
         },
         audience=[deposit.agent_id],
+    )
+    await audit.record(
+        session,
+        audit.AuditEvent.DEPOSIT_CONFIRMED,
+        actor=confirmed_by,
+        subject=audit.party(TokenKind.AGENT, deposit.agent_id),
+        details={
+            "deposit_id": str(deposit_id),
+            "amount_units": deposit.amount_units,
+            "amount_fiat": str(deposit.amount_fiat),
+            "currency": deposit.currency,
+        },
     )
     return deposit
 

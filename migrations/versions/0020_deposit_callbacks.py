@@ -1,7 +1,7 @@
 """deposits can fail; provider callbacks are used once
 
 Revision ID: 0020
-Revises: 0012
+Revises: 0014
 Create Date: 2026-11-30 05:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import models.base
 
 revision: str = '0020'
-down_revision: str | None = '0012'
+down_revision: str | None = '0014'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

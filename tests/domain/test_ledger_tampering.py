@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import create_engine, session_factory, unit_of_work
-from domain import agents, ledger
+from domain import agents, audit, ledger
 from domain.events import EventType, Visibility
 from models.events import Event
 from tests.conftest import StartWorker, make_settings
@@ -98,7 +98,7 @@ async def test_audit_workflow_records_a_broken_ledger(
     settings = make_settings(private_postgres_url, tmp_path)
     await start_worker(client, settings)
 
-    async def audit() -> bool:
+    async def run_audit() -> bool:
         report = await client.execute_workflow(
             LedgerAuditWorkflow.run,
             id=f"audit-{uuid.uuid4().hex[:8]}",
@@ -106,9 +106,9 @@ async def test_audit_workflow_records_a_broken_ledger(
         )
         return report.valid
 
-    assert await audit() is True
+    assert await run_audit() is True
     await _tamper(books, "UPDATE ledger_entries SET amount = 1 WHERE sequence = 2")
-    assert await audit() is False
+    assert await run_audit() is False
     async with unit_of_work(books) as session:
         events = list(
             await session.scalars(select(Event).where(Event.type == "ledger_audit_failed"))
@@ -116,3 +116,7 @@ async def test_audit_workflow_records_a_broken_ledger(
     assert len(events) == 1
     assert events[0].payload["chain"]["entry_number"] == 2
     assert EventType(events[0].type).visibility is Visibility.OPERATORS
+    async with unit_of_work(books) as session:
+        _, [entry] = await audit.page(session, event_type=audit.AuditEvent.LEDGER_AUDIT_FAILED)
+    assert (entry.severity, entry.actor) == ("critical", audit.SYSTEM)
+    assert entry.details["chain"]["entry_number"] == 2

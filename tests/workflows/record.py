@@ -35,7 +35,12 @@ from worker.registry import Dependencies
 from workflows.contracts import deposit, payout, purchase, redemption, task_queue
 from workflows.contracts.deposit import Confirmation, DepositState, DepositTerms
 from workflows.contracts.purchase import Delivery, Payment, PurchaseState, PurchaseTerms
-from workflows.contracts.redemption import RedemptionState, RedemptionTerms, Rejection
+from workflows.contracts.redemption import (
+    Approval,
+    RedemptionState,
+    RedemptionTerms,
+    Rejection,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 PAY_TO = "0x" + "ab" * 20
@@ -124,10 +129,12 @@ async def _record_redemptions(client: Client, queue: str, sessions: Any, setting
     instant = await _redemption(client, queue, sessions, settings, "api_credits", 100)
     await _save(instant, "RedemptionWorkflow-api-credits")
     approved = await _redemption(client, queue, sessions, settings, "upi", 5_000)
-    await approved.execute_update(redemption.APPROVE.name)
+    operator = uuid.UUID(int=1)
+    await approved.execute_update(redemption.APPROVE.name, Approval(operator_id=operator))
     await _save(approved, "RedemptionWorkflow-approved")
     rejected = await _redemption(client, queue, sessions, settings, "upi", 5_000)
-    await rejected.execute_update(redemption.REJECT.name, Rejection(reason="recorded"))
+    rejection = Rejection(reason="recorded", operator_id=operator)
+    await rejected.execute_update(redemption.REJECT.name, rejection)
     await _save(rejected, "RedemptionWorkflow-rejected")
     await _creator(sessions, 10_000_000)
     run = await client.start_workflow(

@@ -1,4 +1,5 @@
-"""The Temporal path end to end: a real workflow and activity on a real server and worker."""
+"""The Temporal path end to end: a real workflow and activities on a real server and worker purge
+expired Idempotency-Key records and events past EVENT_RETENTION_DAYS."""
 
 import uuid
 from datetime import timedelta
@@ -12,23 +13,39 @@ from temporalio.worker import Replayer
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
-from domain import idempotency
+from domain import events, idempotency
 from models.idempotency import IdempotencyKey
 from tests.conftest import StartWorker
-from workflows.contracts.housekeeping import PurgeResult
+from workflows.contracts.housekeeping import HousekeepingReport
 from workflows.housekeeping import HousekeepingWorkflow
 
+PROBE = events.EventType.LISTING_CREATED
 
-async def _seed_keys(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]:
-    """One key that expired an hour ago and one that lives another day, on the server's clock."""
+
+async def _seed(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]:
+    """One key that expired an hour ago and one that lives another day, and one event past
+    its retention and one within it, on the server's clock: (scope, marker)."""
     engine = create_engine(settings.database_url)
     scope = f"test-{uuid.uuid4().hex[:8]}"
     skew = await env.get_current_time() - utcnow()  # the time-skipping server runs ahead
+    retention = timedelta(days=settings.event_retention_days)
     async with unit_of_work(session_factory(engine)) as session:
         await idempotency.claim(session, scope, "stale", "h", skew - timedelta(hours=1))
         await idempotency.claim(session, scope, "fresh", "h", skew + timedelta(days=1))
+        for age, name in ((retention + timedelta(hours=1), "old"), (timedelta(hours=1), "new")):
+            event = events.emit(session, PROBE, {"n": f"{scope}-{name}"})
+            event.created_at = utcnow() + skew - age
     await engine.dispose()
     return scope, "fresh"
+
+
+async def _events_left(settings: Settings, scope: str) -> set[str]:
+    engine = create_engine(settings.database_url)
+    async with unit_of_work(session_factory(engine)) as session:
+        found = await events.after(session, events.START, [PROBE], limit=100_000)
+    await engine.dispose()
+    marked = (str(e.payload.get("n", "")) for e in found)  # other tests list real listings
+    return {n for n in marked if n.startswith(scope)}
 
 
 async def _remaining(settings: Settings, scope: str) -> set[str]:
@@ -42,7 +59,7 @@ async def _remaining(settings: Settings, scope: str) -> set[str]:
     return remaining
 
 
-async def _run(client: Client, settings: Settings) -> tuple[PurgeResult, WorkflowHistory]:
+async def _run(client: Client, settings: Settings) -> tuple[HousekeepingReport, WorkflowHistory]:
     handle = await client.start_workflow(
         HousekeepingWorkflow.run,
         id=f"housekeeping-test-{uuid.uuid4().hex[:8]}",
@@ -55,11 +72,12 @@ async def _run(client: Client, settings: Settings) -> tuple[PurgeResult, Workflo
 async def test_purges_expired_keys_through_the_dev_server(
     settings: Settings, temporal_dev: WorkflowEnvironment, start_worker: StartWorker
 ) -> None:
-    scope, fresh = await _seed_keys(settings, temporal_dev)
+    scope, fresh = await _seed(settings, temporal_dev)
     await start_worker(temporal_dev.client)
     result, history = await _run(temporal_dev.client, settings)
-    assert result.purged >= 1
+    assert result.idempotency_keys >= 1 and result.events >= 1
     assert await _remaining(settings, scope) == {fresh}
+    assert await _events_left(settings, scope) == {f"{scope}-new"}
     # The run's own history replays against the current code.
     await Replayer(
         workflows=[HousekeepingWorkflow], data_converter=pydantic_data_converter
@@ -69,8 +87,9 @@ async def test_purges_expired_keys_through_the_dev_server(
 async def test_runs_on_the_time_skipping_server(
     settings: Settings, temporal_time_skipping: WorkflowEnvironment, start_worker: StartWorker
 ) -> None:
-    scope, fresh = await _seed_keys(settings, temporal_time_skipping)
+    scope, fresh = await _seed(settings, temporal_time_skipping)
     await start_worker(temporal_time_skipping.client)
     result, _ = await _run(temporal_time_skipping.client, settings)
-    assert result.purged >= 1
+    assert result.idempotency_keys >= 1 and result.events >= 1
     assert await _remaining(settings, scope) == {fresh}
+    assert await _events_left(settings, scope) == {f"{scope}-new"}

@@ -11,8 +11,16 @@ class PurgeResult(BaseModel):
     purged: int
 
 
-HOUSEKEEPING = Workflow[None, PurgeResult]("HousekeepingWorkflow", PurgeResult)
+class HousekeepingReport(BaseModel):
+    idempotency_keys: int
+    events: int
+
+
+HOUSEKEEPING = Workflow[None, HousekeepingReport]("HousekeepingWorkflow", HousekeepingReport)
 
 PURGE_IDEMPOTENCY_KEYS = Activity[[datetime], PurgeResult](
     "idempotency.purge_expired", PurgeResult, "Delete expired Idempotency-Key records"
+)
+PURGE_EVENTS = Activity[[datetime], PurgeResult](
+    "events.purge_expired", PurgeResult, "Delete outbox events older than EVENT_RETENTION_DAYS"
 )

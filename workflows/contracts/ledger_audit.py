@@ -1,4 +1,5 @@
-"""The ledger audit (schedule `ledger-audit`): the hash chain and the supply equation."""
+"""The ledger audit (schedule `ledger-audit`): the ledger's and the audit log's hash chains and
+the supply equation."""
 
 from typing import Any
 
@@ -8,7 +9,8 @@ from workflows.contracts import Activity, Workflow
 
 
 class AuditReport(BaseModel):
-    chain: dict[str, Any]
+    chain: dict[str, Any]  # the ledger's
+    audit_chain: dict[str, Any]  # the audit log's
     supply: dict[str, Any]
     valid: bool
 
@@ -16,5 +18,5 @@ class AuditReport(BaseModel):
 LEDGER_AUDIT = Workflow[None, AuditReport]("LedgerAuditWorkflow", AuditReport)
 
 AUDIT_LEDGER = Activity[[], AuditReport](
-    "ledger.audit", AuditReport, "Verify the hash chain and the supply equation"
+    "ledger.audit", AuditReport, "Verify the hash chains and the supply equation"
 )

@@ -83,8 +83,13 @@ class RedemptionTerms(BaseModel):
     retry_seconds: int = 1  # the first pause between payout attempts; doubles each time
 
 
+class Approval(BaseModel):
+    operator_id: UUID  # who approved: recorded in the audit log with the approval
+
+
 class Rejection(BaseModel):
     reason: str
+    operator_id: UUID  # who rejected: recorded in the audit log with the refund
 
 
 class Payout(BaseModel):
@@ -94,13 +99,13 @@ class Payout(BaseModel):
 
 REDEMPTION = Workflow[RedemptionTerms, RedemptionState]("RedemptionWorkflow", RedemptionState)
 
-APPROVE = Update[None, RedemptionState]("approve", RedemptionState)
+APPROVE = Update[Approval, RedemptionState]("approve", RedemptionState)
 REJECT = Update[Rejection, RedemptionState]("reject", RedemptionState)
 CANCEL = Update[None, RedemptionState]("cancel", RedemptionState)
 STATE = Query[RedemptionState]("state", RedemptionState)
 
-START_PROCESSING = Activity[[UUID], RedemptionState](
-    "redemptions.approve", RedemptionState, "Approved: the payout starts"
+START_PROCESSING = Activity[[UUID, UUID | None], RedemptionState](
+    "redemptions.approve", RedemptionState, "Approved (by this operator): the payout starts"
 )
 PAY_OUT = Activity[[UUID], Payout](
     "redemptions.pay_out", Payout, "Send the money through the payout provider"
@@ -108,6 +113,6 @@ PAY_OUT = Activity[[UUID], Payout](
 COMPLETE = Activity[[UUID, Payout | None], RedemptionState](
     "redemptions.complete", RedemptionState, "Paid: the credits leave payout clearing"
 )
-REFUND = Activity[[UUID, RedemptionStatus, str], RedemptionState](
+REFUND = Activity[[UUID, RedemptionStatus, str, UUID | None], RedemptionState](
     "redemptions.refund", RedemptionState, "Return the held credits to the creator"
-)
+)  # the last argument: the operator who rejected it, if one did
