@@ -26,6 +26,7 @@ from api.routes import (
     feed,
     health,
     listings,
+    openclaw,
     operators,
     proofs,
     purchases,
@@ -33,6 +34,7 @@ from api.routes import (
     reputation,
     seller,
     wallet,
+    webhooks,
 )
 from api.state import AppState
 from core.db import create_engine, session_factory
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         creators,
         redemptions,
         audit,
+        webhooks,
+        openclaw,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     openapi.install(app, API_PREFIX)

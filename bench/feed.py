@@ -21,7 +21,7 @@ compression, nothing parsed while receiving), and share the 2 cores with the ser
 database, as the baseline's do.
 
 **Webhook half** (>= 100 deliveries/s to 10 local consumers, p99 commit-to-receipt <= 2 s):
-`webhooks()` below is where it goes.
+`bench/webhooks.py` (also on its own: `python -m bench.webhooks`); `--halves` picks.
 """
 
 import argparse
@@ -56,6 +56,7 @@ from websockets.http11 import Response as WsResponse
 from websockets.uri import parse_uri
 
 from api.feed import Feed, Viewer
+from bench import webhooks as webhook_bench
 from bench.ledger import _drop, _scratch_database
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
@@ -387,14 +388,17 @@ async def websocket_half(database: str, args: argparse.Namespace) -> dict[str, A
 
 async def webhooks(args: argparse.Namespace) -> dict[str, Any] | None:
     """Deliveries/s to 10 local consumers (>= 100/s sustained) and p99 commit-to-receipt
-    (<= 2 s), beside a baseline measured in the same run. Built with the webhook delivery; until
-    then this half reports nothing."""
-    return None
+    (<= 2 s), beside a baseline measured in the same run: `bench/webhooks.py`, with its
+    defaults and this run's `--runs`."""
+    if "webhooks" not in args.halves:
+        return None
+    options = webhook_bench.options(["--runs", str(args.runs)])
+    return await asyncio.to_thread(webhook_bench.deliveries, options)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"websocket": {}}
-    for database in args.databases:
+    for database in args.databases if "websocket" in args.halves else ():
         report["websocket"][database] = await websocket_half(database, args)
     report["webhooks"] = await webhooks(args)
     return report
@@ -407,6 +411,7 @@ def _raise_open_files_limit() -> None:
 
 def cli() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.feed")
+    parser.add_argument("--halves", nargs="+", default=["websocket", "webhooks"])
     parser.add_argument("--databases", nargs="+", default=["postgresql", "sqlite"])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--events", type=int, default=30)

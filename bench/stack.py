@@ -59,7 +59,7 @@ def scratch_database(kind: str, directory: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -72,6 +72,19 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
     raise RuntimeError(f"nothing listened on port {port} within {timeout:.0f}s")
 
 
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each, last started first; SIGKILL what has not left 20 s later."""
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in reversed(processes):
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class Stack:
     temporal: str  # host:port
@@ -80,15 +93,7 @@ class Stack:
     pids: dict[str, int]  # by role: temporal, worker, api, and any extra process
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in reversed(self.processes):
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(self.processes)
 
 
 @contextlib.contextmanager
@@ -134,12 +139,12 @@ def stack(
     pids = {"temporal": processes[0].pid}
     running = Stack(temporal, f"http://127.0.0.1:{api_port}/api/v1", processes, pids)
     try:
-        _wait_for_port(temporal_port, processes[0])
+        wait_for_port(temporal_port, processes[0])
         for role, command in roles:
             process = subprocess.Popen(command, env=environment, start_new_session=True)
             processes.append(process)
             pids[role] = process.pid
-        _wait_for_port(api_port, processes[-1])
+        wait_for_port(api_port, processes[-1])
         yield running
     finally:
         running.stop()

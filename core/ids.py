@@ -55,3 +55,13 @@ def payout_workflow(creator_id: uuid.UUID, period: str) -> str:
 
 def payout_run_workflow(period: str) -> str:
     return f"payout-run:{period}"
+
+
+def webhook_dispatch_workflow(task_queue: str) -> str:
+    """The outbox's one dispatcher for the workers of this task queue."""
+    return f"webhook-dispatch:{task_queue}"
+
+
+def webhook_workflow(endpoint_id: uuid.UUID) -> str:
+    """The delivery workflow of one webhook endpoint (ADR 0023)."""
+    return f"webhook:{endpoint_id}"

@@ -99,6 +99,16 @@ class Settings(BaseSettings):
     openclaw_webhook_timeout_seconds: int = 10
     openclaw_webhook_max_failures: int = 5
 
+    # Seller webhooks (Standard Webhooks), delivered by a durable workflow per endpoint
+    webhook_retry_base_seconds: float = 5.0  # the first pause between attempts; doubles each time
+    webhook_max_attempts: int = 8  # attempts per event before it counts as failed
+    webhook_timeout_seconds: int = 15
+    webhook_max_failures: int = 5  # consecutive failed events before an endpoint is paused
+    webhook_rotation_grace_hours: int = 24  # a rotated secret still signs beside the new one
+    # Hosts and CIDRs webhooks may reach although they are not public (tests: 127.0.0.1/32)
+    webhook_allowlist: str = ""
+    webhook_secrets_key: str = ""  # encrypts stored webhook secrets; default: from JWT_SECRET_KEY
+
     # Rate limiting (requests per minute; ADR 0019). Shared by every API process through Redis
     # (`redis://host:6379/0`) when a storage URL is set, else kept in this process's memory.
     rest_rate_limit_authenticated: int = 120
@@ -166,6 +176,8 @@ class Settings(BaseSettings):
             )
         if self.payment_mode != "simulated" and self.x402_pay_to == NO_WALLET:
             raise ValueError("X402_PAY_TO must be the platform's wallet when PAYMENT_MODE is x402")
+        if self.payment_webhook_secret and not self.payment_webhook_secret.startswith("whsec_"):
+            raise ValueError("PAYMENT_WEBHOOK_SECRET is a Standard Webhooks secret (whsec_...)")
         return self
 
     @property

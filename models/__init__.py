@@ -19,6 +19,7 @@ from models.operators import Operator
 from models.purchases import Transaction, VerificationRecord
 from models.redemptions import PayoutRun, Redemption
 from models.reputation import AgentStats
+from models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AgentStats",
@@ -46,4 +47,7 @@ __all__ = [
     "SignupBonusDay",
     "Transaction",
     "VerificationRecord",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -46,7 +46,7 @@ POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 TEST_SECRET = "test-secret-" + "x" * 32
-PROVIDER_SECRET = "whsec-test-provider"
+PROVIDER_SECRET = "whsec_ZGVwb3NpdCBwcm92aWRlciB0ZXN0IGtleSwgMzIgQiE="  # a Standard Webhooks secret
 # Settings read from the environment (here and in the processes tests start) are test settings.
 os.environ.setdefault("ENVIRONMENT", "test")
 os.environ.setdefault("JWT_SECRET_KEY", TEST_SECRET)

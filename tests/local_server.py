@@ -9,11 +9,14 @@ import uvicorn
 
 
 class LocalServer:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **options: Any) -> None:
+        """`options` go to uvicorn.Config (e.g. `ssl_certfile`, `ssl_keyfile` for TLS)."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", **options
+        )
         self._server = uvicorn.Server(config)
         self._task: asyncio.Task[None] | None = None
 

@@ -85,8 +85,8 @@ def test_the_image_and_compose_expose_nothing_by_default() -> None:
         "No JWT_SECRET_KEY here", ""
     )
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    for name in ("temporal-ui", "azurite"):
+    for name in ("temporal-ui", "azurite", "prometheus"):
         assert all(str(p).startswith("127.0.0.1:") for p in services[name]["ports"]), name
     published = {name for name, service in services.items() if "ports" in service}
-    assert published == {"api", "temporal-ui", "azurite"}
+    assert published == {"proxy", "temporal-ui", "azurite", "prometheus"}  # the API via the proxy
     assert services["api"]["environment"]["JWT_SECRET_KEY"].startswith("${JWT_SECRET_KEY:?")

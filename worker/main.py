@@ -59,6 +59,7 @@ async def run(settings: Settings) -> None:
     deps = Dependencies(settings, session_factory(engine), read_content=content.get)
     client = await _connect_with_retry(settings)
     await schedules.ensure(client, settings)
+    await schedules.ensure_dispatcher(client, settings)
     workers = build_workers(client, deps)
 
     stop = asyncio.Event()

@@ -18,6 +18,7 @@ from activities.idempotency import IdempotencyActivities
 from activities.ledger import LedgerActivities
 from activities.purchases import PurchaseActivities
 from activities.redemptions import RedemptionActivities
+from activities.webhooks import WebhookActivities
 from core.settings import Settings
 from workflows.cache_decay import CacheDecayWorkflow
 from workflows.contracts import task_queue
@@ -29,6 +30,7 @@ from workflows.ledger_audit import LedgerAuditWorkflow
 from workflows.monthly_payout import MonthlyPayoutWorkflow
 from workflows.purchase import PurchaseWorkflow
 from workflows.redemption import RedemptionWorkflow
+from workflows.webhooks import WebhookDispatchWorkflow, WebhookEndpointWorkflow
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
         LedgerActivities(deps.sessions),
         ContentActivities(deps.sessions),
         RedemptionActivities(deps.sessions, deps.settings),
+        WebhookActivities(deps.sessions, deps.settings),
     )
 
 
@@ -87,6 +90,8 @@ def task_queues(settings: Settings) -> dict[str, TaskQueue]:
                 CacheDecayWorkflow,
                 RedemptionWorkflow,
                 MonthlyPayoutWorkflow,
+                WebhookDispatchWorkflow,
+                WebhookEndpointWorkflow,
             ],
             activities=_main_activities,
         ),

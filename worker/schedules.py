@@ -1,4 +1,4 @@
-"""Schedules, created or updated idempotently at worker start."""
+"""Schedules, created or updated idempotently at worker start, and the webhook dispatcher."""
 
 import logging
 from dataclasses import dataclass
@@ -18,9 +18,11 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import WorkflowIDConflictPolicy
 
 from core import ids
 from core.settings import Settings
+from workflows.contracts.webhooks import WEBHOOK_DISPATCH
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +103,16 @@ async def ensure(client: Client, settings: Settings) -> list[str]:
             log.info("schedule updated", extra={"schedule": definition.id})
         done.append(definition.id)
     return done
+
+
+async def ensure_dispatcher(client: Client, settings: Settings) -> None:
+    """Start the webhook dispatcher unless it runs already (it never ends on its own; a worker
+    start brings it back if it was stopped)."""
+    await client.start_workflow(
+        WEBHOOK_DISPATCH.name,
+        id=ids.webhook_dispatch_workflow(settings.temporal_task_queue),
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary="Queue webhook deliveries for new events",
+    )
+    log.info("webhook dispatcher running")

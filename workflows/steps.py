@@ -28,6 +28,7 @@ R = TypeVar("R")
 class Policy:
     timeout: timedelta  # start-to-close of one attempt: a lost attempt is retried this soon
     retry: RetryPolicy
+    heartbeat: timedelta | None = None  # a long step that stops heartbeating is retried sooner
 
 
 # Money steps: retried until they finish (each is idempotent by its ledger key).
@@ -38,6 +39,13 @@ ANSWERED = Policy(timedelta(seconds=10), RetryPolicy(maximum_attempts=3))
 ONCE = Policy(timedelta(seconds=30), RetryPolicy(maximum_attempts=1))
 # Work over many rows (audits, monthly runs).
 LONG = Policy(timedelta(minutes=10), RetryPolicy(maximum_interval=timedelta(minutes=1)))
+# A step that runs for a while and heartbeats (following the outbox, draining a webhook queue):
+# when its worker dies it is retried after the heartbeat timeout, not the whole run.
+RUNNING = Policy(
+    timedelta(minutes=15),
+    RetryPolicy(maximum_interval=timedelta(seconds=5)),
+    heartbeat=timedelta(seconds=5),
+)
 
 
 def step(
@@ -59,6 +67,8 @@ def step(
             "retry_policy": policy.retry,
             "summary": summary or activity.summary,
         }
+        if policy.heartbeat is not None:
+            options["heartbeat_timeout"] = policy.heartbeat
         if local:
             result: R = await workflow.execute_local_activity(activity.name, **options)
         else:

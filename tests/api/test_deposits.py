@@ -3,12 +3,13 @@
 import json
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from standardwebhooks import Webhook
 from temporalio.testing import WorkflowEnvironment
 
 from core import signatures
@@ -93,7 +94,9 @@ async def _called_back(
     headers = {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(sent_at),
-        "webhook-signature": signatures.sign(secret, webhook_id, sent_at, body),
+        "webhook-signature": Webhook(secret).sign(  # as the provider's library signs it
+            webhook_id, datetime.fromtimestamp(sent_at, UTC), body.decode()
+        ),
     }
     return await api.post(
         f"{WALLET}/deposit/{deposit['id']}/confirm", content=body, headers=headers
@@ -104,7 +107,9 @@ async def test_signed_provider_callback_confirms(live: httpx.AsyncClient) -> Non
     agent = await register(live)
     deposit = await _deposit(live, agent)
     now = int(time.time())
-    assert_problem(await _called_back(live, deposit, "m1", now, secret="wrong"), 401)
+    assert_problem(
+        await _called_back(live, deposit, "m1", now, secret=signatures.new_secret()), 401
+    )
     assert_problem(await _called_back(live, deposit, "m1", now - 3600), 401)
     response = await _called_back(live, deposit, "m1", now)
     assert response.status_code == 200, response.text

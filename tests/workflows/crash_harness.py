@@ -51,6 +51,9 @@ SHARED_SETTINGS = (
     "razorpay_key_secret",
     "razorpay_base_url",
     "razorpay_account_number",
+    "webhook_allowlist",
+    "webhook_retry_base_seconds",
+    "webhook_max_attempts",
 )
 
 

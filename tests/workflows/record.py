@@ -15,19 +15,24 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core import signatures
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
+from core.ids import webhook_dispatch_workflow, webhook_workflow
 from core.process import flush_and_exit
 from core.temporal import SEARCH_ATTRIBUTES, binary
-from domain import agents, creators, ledger, listings, purchases, redemptions
+from core.vault import vault_of
+from domain import agents, creators, ledger, listings, purchases, redemptions, webhooks
 from domain.content.store import open_store
 from domain.purchases import x402
 from domain.wallet import deposits
+from domain.webhooks import guard
 from tests.conftest import make_settings
+from tests.webhook_consumer import Consumer
 from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
 from worker.main import build_workers
@@ -41,6 +46,7 @@ from workflows.contracts.redemption import (
     RedemptionTerms,
     Rejection,
 )
+from workflows.contracts.webhooks import WEBHOOK_DISPATCH, EndpointKind
 
 HISTORIES = Path(__file__).parent / "histories"
 PAY_TO = "0x" + "ab" * 20
@@ -166,6 +172,36 @@ async def _record_x402(
     await _save(bought, "PurchaseWorkflow-x402")
 
 
+async def _record_webhooks(client: Client, queue: str, sessions: Any, settings: Any) -> None:
+    """The dispatcher's first run (it continues as new after `seconds`) and the delivery
+    workflow it wakes, delivering one event to a local consumer."""
+    async with Consumer() as consumer:
+        async with unit_of_work(sessions) as session:
+            owner = await agents.register(session, "hooked", "both", agents.AgentProfile(), 0)
+            subscription = webhooks.Subscription(
+                EndpointKind.SELLER, consumer.url, ["agent_registered"], signatures.new_secret()
+            )
+            allowlist = guard.Allowlist.parse(settings.webhook_allowlist)
+            endpoint = await webhooks.register(
+                session, vault_of(settings), allowlist, owner.id, subscription
+            )
+            consumer.secret = subscription.secret
+        async with unit_of_work(sessions) as session:
+            await agents.register(session, "announced", "both", agents.AgentProfile(), 0)
+        dispatcher = await client.start_workflow(
+            WEBHOOK_DISPATCH.name, 2, id=webhook_dispatch_workflow(queue), task_queue=queue
+        )
+        await consumer.until(1)
+        delivered = client.get_workflow_handle(webhook_workflow(endpoint.id))
+        await _save(delivered, "WebhookEndpointWorkflow")
+        first = client.get_workflow_handle(dispatcher.id, run_id=dispatcher.result_run_id)
+        while (await first.describe()).status == WorkflowExecutionStatus.RUNNING:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        history = await first.fetch_history()
+        (HISTORIES / "WebhookDispatchWorkflow.json").write_text(history.to_json())
+        await client.get_workflow_handle(dispatcher.id).terminate("recorded")
+
+
 async def main() -> None:
     async with Facilitator() as facilitator:
         await _record(facilitator)
@@ -181,6 +217,7 @@ async def _record(facilitator: Facilitator) -> None:
         payment_mode="testnet",
         x402_pay_to=PAY_TO,
         x402_facilitator_url=facilitator.url,
+        webhook_allowlist="127.0.0.1/32",
     )
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -237,6 +274,7 @@ async def _record(facilitator: Facilitator) -> None:
         )
         await _record_x402(client, queue, sessions, facilitator, agent.id, item)
         await _record_redemptions(client, queue, sessions, settings)
+        await _record_webhooks(client, queue, sessions, settings)
     await env.shutdown()
     await engine.dispose()
 

@@ -51,6 +51,13 @@ class Update(Generic[A, R]):
 
 
 @dataclass(frozen=True)
+class Signal:
+    """A signal sent to a workflow (with no argument)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Query(Generic[R]):
     name: str
     result: Any
