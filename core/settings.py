@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: int = 15
     webhook_max_failures: int = 5  # consecutive failed events before an endpoint is paused
     webhook_rotation_grace_hours: int = 24  # a rotated secret still signs beside the new one
+    webhook_delivery_retention_days: int = 30  # delivered or failed deliveries are then deleted
     # Hosts and CIDRs webhooks may reach although they are not public (tests: 127.0.0.1/32)
     webhook_allowlist: str = ""
     webhook_secrets_key: str = ""  # encrypts stored webhook secrets; default: from JWT_SECRET_KEY
