@@ -6,10 +6,12 @@ amounts are `Decimal`, never floats, and are turned into integer units by `core.
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.money import MAX_ARD
 
 DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
 MIN_JWT_SECRET_LENGTH = 32  # 256 bits of HMAC key for HS256
@@ -120,7 +122,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Registration cannot be farmed: per client address, and a daily budget of signup bonuses
     registrations_per_client_per_hour: int = 10
-    signup_bonus_daily_budget_ard: Decimal = Decimal("100000")
+    signup_bonus_daily_budget_ard: Annotated[Decimal, Field(ge=0, le=MAX_ARD)] = Decimal("100000")
 
     # Processes: API processes on the one port (`make run`), the worker's Temporal metrics port
     api_processes: int = 1
