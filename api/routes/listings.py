@@ -1,7 +1,7 @@
 """Listings: publish, browse, change, delist. The content itself is never returned here."""
 
 import base64
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -90,7 +90,7 @@ async def create(
 async def browse(
     session: Session,
     category: Category | None = None,
-    status: Literal["active", "paused", "delisted"] | None = None,
+    status: listings.ListingStatus | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> ListingList:
