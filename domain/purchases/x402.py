@@ -30,6 +30,7 @@ from core.settings import Settings
 
 HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")  # v1 name (the API contract's), v2 name
 STATUS_PATH = "/status"  # what became of a payment (ADR 0029); not every facilitator has it
+NO_LOOKUP = frozenset({404, 405, 501})  # a facilitator without that lookup: it cannot say
 TIMEOUT = 10.0
 
 
@@ -151,7 +152,7 @@ class Facilitator:
     ) -> SettleResponse | None:
         """This payment's settlement on these terms, as the facilitator's `/status` knows it
         (same body as `/settle`), or None: not settled, or a facilitator without the lookup
-        (404). Any other failure is Unavailable: without an answer nothing is decided."""
+        (404, 405, 501). Any other failure is Unavailable: without an answer nothing is decided."""
         body = {
             "x402Version": payload.x402_version,
             "paymentPayload": payload.model_dump(by_alias=True, exclude_none=True, mode="json"),
@@ -161,7 +162,7 @@ class Facilitator:
             response = await self._http.post(f"{self._url}{STATUS_PATH}", json=body)
         except httpx.HTTPError as exc:
             raise Unavailable(f"The x402 facilitator did not answer: {exc}") from exc
-        if response.status_code == 404:
+        if response.status_code in NO_LOOKUP:
             return None
         if response.status_code != 200:
             raise Unavailable(f"The x402 facilitator's status answered {response.status_code}")
