@@ -15,4 +15,9 @@ class HousekeepingWorkflow:
         now = workflow.now()
         keys = await step(contract.PURGE_IDEMPOTENCY_KEYS)(now)
         purged_events = await step(contract.PURGE_EVENTS)(now)
-        return HousekeepingReport(idempotency_keys=keys.purged, events=purged_events.purged)
+        signals = 0
+        if workflow.patched("purge-search-signals"):
+            signals = (await step(contract.PURGE_SEARCH_SIGNALS)(now)).purged
+        return HousekeepingReport(
+            idempotency_keys=keys.purged, events=purged_events.purged, search_signals=signals
+        )

@@ -14,6 +14,7 @@ class PurgeResult(BaseModel):
 class HousekeepingReport(BaseModel):
     idempotency_keys: int
     events: int
+    search_signals: int = 0
 
 
 HOUSEKEEPING = Workflow[None, HousekeepingReport]("HousekeepingWorkflow", HousekeepingReport)
@@ -23,4 +24,9 @@ PURGE_IDEMPOTENCY_KEYS = Activity[[datetime], PurgeResult](
 )
 PURGE_EVENTS = Activity[[datetime], PurgeResult](
     "events.purge_expired", PurgeResult, "Delete outbox events older than EVENT_RETENTION_DAYS"
+)
+PURGE_SEARCH_SIGNALS = Activity[[datetime], PurgeResult](
+    "demand.purge_expired",
+    PurgeResult,
+    "Delete search signals older than SEARCH_SIGNAL_RETENTION_DAYS and rollups below the window",
 )
