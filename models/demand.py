@@ -40,6 +40,7 @@ class DemandRequester(Base):
     pattern: Mapped[str] = mapped_column(String(500), primary_key=True)
     requester: Mapped[str] = mapped_column(String(80), primary_key=True)
     last_seen: Mapped[datetime] = mapped_column(index=True)
+    previous_seen: Mapped[datetime | None]  # before the last sighting (how a fold counts)
 
 
 class Demand(Base):
@@ -47,7 +48,7 @@ class Demand(Base):
 
     __tablename__ = "demand"
     __table_args__ = (
-        Index("ix_demand_velocity", "velocity"),
+        Index("ix_demand_trending", "velocity", "requesters", "pattern"),
         Index("ix_demand_gap_velocity", "is_gap", "velocity"),
         Index("ix_demand_category_velocity", "category", "velocity"),
         Index("ix_demand_dirty", "dirty"),

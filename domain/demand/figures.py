@@ -2,13 +2,15 @@
 
 velocity = searches / 24 (per hour); fulfillment_rate = share of searches with matches;
 conversion_rate = share that led to a purchase; avg_max_price = mean of the max prices given
-(0.005 when none was); is_gap = fulfillment_rate < 0.2 and unique requesters >= 3.
-A pattern whose velocity rises above 10 is announced (`demand_spike`) once per crossing.
+(0.005 when none was); is_gap = fulfillment_rate < 0.2 and unique requesters >= 3. Rates keep 4
+decimals (half up). A pattern whose velocity rises above 10 (more than 240 searches) is
+announced (`demand_spike`) once per crossing. Derived in the database, one statement a batch.
 """
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, delete, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -18,53 +20,67 @@ from domain.events import EventType
 from models.demand import Demand
 
 DEFAULT_PRICE_UNITS = 5_000  # 0.005 USDC
-GAP_FULFILLMENT = Decimal("0.2")
 GAP_REQUESTERS = 3
-SPIKE_VELOCITY = Decimal(10)
+SPIKE_SEARCHES = 10 * WINDOW_HOURS  # velocity > 10 per hour over the window
 FOUR = Decimal("0.0001")
 
 
-def ratio(part: int, whole: int) -> Decimal:
-    return (Decimal(part) / whole).quantize(FOUR, ROUND_HALF_UP) if whole else Decimal(0)
+def _share(part: Any, whole: Any) -> ColumnElement[Any]:
+    exact = part * literal_column("1.0") / whole
+    return case((whole > 0, func.round(exact, 4)), else_=0)
 
 
-def derive(row: Demand) -> None:
-    row.velocity = (Decimal(row.searches) / WINDOW_HOURS).quantize(FOUR, ROUND_HALF_UP)
-    row.fulfillment_rate = ratio(row.fulfilled, row.searches)
-    row.conversion_rate = ratio(row.purchases, row.searches)
-    row.avg_max_price_units = (
-        int((Decimal(row.price_total) / row.priced).quantize(Decimal(1), ROUND_HALF_UP))
-        if row.priced
-        else DEFAULT_PRICE_UNITS
-    )
-    row.is_gap = row.fulfillment_rate < GAP_FULFILLMENT and row.requesters >= GAP_REQUESTERS
+VELOCITY = func.round(Demand.searches * literal_column("1.0") / WINDOW_HOURS, 4)
+FULFILLMENT = _share(Demand.fulfilled, Demand.searches)
+FIGURES: dict[str, Any] = {
+    "velocity": VELOCITY,
+    "fulfillment_rate": FULFILLMENT,
+    "conversion_rate": _share(Demand.purchases, Demand.searches),
+    "avg_max_price_units": case(
+        (Demand.priced > 0, func.round(Demand.price_total * literal_column("1.0") / Demand.priced)),
+        else_=DEFAULT_PRICE_UNITS,
+    ),
+    "is_gap": (literal_column("0.2") > FULFILLMENT) & (Demand.requesters >= GAP_REQUESTERS),
+    "spiking": Demand.searches > SPIKE_SEARCHES,
+    "dirty": False,
+}
 
 
 async def refresh(session: AsyncSession, limit: int) -> int:
     """Derive the figures of up to `limit` patterns whose totals changed; the number done.
     A pattern with no searches left in the window is dropped."""
-    rows = list(
+    batch = list(
         await session.scalars(
-            select(Demand).where(Demand.dirty.is_(True)).order_by(Demand.pattern).limit(limit)
+            select(Demand.pattern)
+            .where(Demand.dirty.is_(True))
+            .order_by(Demand.pattern)
+            .limit(limit)
         )
     )
-    for row in rows:
-        if row.searches <= 0:
-            await session.delete(row)
-            continue
-        derive(row)
-        spiking = row.velocity > SPIKE_VELOCITY
-        if spiking and not row.spiking:
-            events.emit(session, EventType.DEMAND_SPIKE, spike_of(row))
-        row.spiking, row.dirty, row.updated_at = spiking, False, utcnow()
-    return len(rows)
-
-
-def spike_of(row: Demand) -> dict[str, object]:
-    return {
-        "pattern": row.pattern,
-        "category": row.category,
-        "velocity": str(row.velocity),
-        "search_count": row.searches,
-        "unique_requesters": row.requesters,
-    }
+    if not batch:
+        return 0
+    in_batch = Demand.pattern.in_(batch)
+    crossing = await session.execute(
+        select(Demand.pattern, Demand.category, Demand.searches, Demand.requesters).where(
+            in_batch, Demand.searches > SPIKE_SEARCHES, Demand.spiking.is_(False)
+        )
+    )
+    for pattern, category, searches, requesters in crossing:
+        velocity = (Decimal(searches) / WINDOW_HOURS).quantize(FOUR, ROUND_HALF_UP)
+        events.emit(
+            session,
+            EventType.DEMAND_SPIKE,
+            {
+                "pattern": pattern,
+                "category": category,
+                "velocity": str(velocity),
+                "search_count": searches,
+                "unique_requesters": requesters,
+            },
+        )
+    await session.execute(delete(Demand).where(in_batch, Demand.searches <= 0))
+    await session.execute(
+        update(Demand).where(in_batch).values(**FIGURES, updated_at=utcnow()),
+        execution_options={"synchronize_session": False},
+    )
+    return len(batch)

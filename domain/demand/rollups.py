@@ -12,21 +12,20 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 from sqlalchemy import delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from domain.demand import hour_of, window_start
-from models.demand import Demand, DemandHour, DemandRequester, DemandRun
+from domain.demand import hour_of, upserts, window_start
+from models.demand import DemandHour, DemandRequester, DemandRun
 from models.listings import SearchSignal
 
 RUN = 1  # the one row of demand_runs
 FIRST_ID, LAST_ID = uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1)
-KEYS_PER_QUERY = 1_000
-TOTALS = ("searches", "fulfilled", "purchases", "price_total", "priced")
+KEYS_PER_QUERY = 10_000
+TOTALS = upserts.TOTALS
 
 
 @dataclass(frozen=True)
@@ -45,33 +44,20 @@ async def _run(session: AsyncSession) -> DemandRun:
     return row
 
 
-def _upsert(session: AsyncSession, table: Any, keys: list[str], adds: list[str]) -> Any:
-    """INSERT … ON CONFLICT (keys) DO UPDATE adding `adds` to what is stored."""
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    values = {name: table.c[name] + insert.excluded[name] for name in adds}
-    return insert, values
-
-
-async def _add_totals(
-    session: AsyncSession, hours: dict[tuple[str, datetime], list[int]], categories: dict[str, str]
+async def _add(
+    session: AsyncSession,
+    hours: dict[tuple[str, datetime], list[int]],
+    categories: dict[str, str],
+    requesters: dict[str, int],
 ) -> None:
-    """Add per-(pattern, hour) figures to the hourly rollups and the patterns' totals."""
-    if not hours:
-        return
-    table = DemandHour.__table__
-    insert, values = _upsert(session, table, ["pattern", "hour"], list(TOTALS))
-    rows = [
-        {"pattern": p, "hour": h, **dict(zip(TOTALS, figures, strict=True))}
-        for (p, h), figures in hours.items()
-    ]
-    await session.execute(
-        insert.on_conflict_do_update(index_elements=["pattern", "hour"], set_=values), rows
-    )
+    """Add per-(pattern, hour) figures to the hourly rollups, and the same (with new unique
+    requesters) to the patterns' totals."""
+    rows = [(p, h, *figures) for (p, h), figures in hours.items()]
+    await upserts.add_hours(session, cast(list[upserts.Hour], rows))
     per_pattern: dict[str, list[int]] = defaultdict(lambda: [0] * len(TOTALS))
     for (pattern, _), figures in hours.items():
         per_pattern[pattern] = [a + b for a, b in zip(per_pattern[pattern], figures, strict=True)]
-    await _change_patterns(session, per_pattern, categories, {})
+    await _change_patterns(session, per_pattern, categories, requesters)
 
 
 async def _change_patterns(
@@ -80,32 +66,12 @@ async def _change_patterns(
     categories: dict[str, str],
     requesters: dict[str, int],
 ) -> None:
-    """Add to each pattern's totals (negative: taken out) and mark it for new figures."""
-    table = Demand.__table__
-    insert, values = _upsert(session, table, ["pattern"], [*TOTALS, "requesters"])
-    values["dirty"] = True
-    values["category"] = func.coalesce(insert.excluded.category, table.c.category)
-    patterns = set(deltas) | set(requesters)
+    zero = [0] * len(TOTALS)
     rows = [
-        {
-            "pattern": p,
-            **dict(zip(TOTALS, deltas.get(p, [0] * len(TOTALS)), strict=True)),
-            "requesters": requesters.get(p, 0),
-            "category": categories.get(p),
-            "dirty": True,
-            "velocity": 0,
-            "fulfillment_rate": 0,
-            "conversion_rate": 0,
-            "avg_max_price_units": 0,
-            "is_gap": False,
-            "spiking": False,
-            "updated_at": utcnow(),
-        }
-        for p in sorted(patterns)
+        (p, categories.get(p), *deltas.get(p, zero), requesters.get(p, 0))
+        for p in sorted(set(deltas) | set(requesters))
     ]
-    if rows:
-        statement = insert.on_conflict_do_update(index_elements=["pattern"], set_=values)
-        await session.execute(statement, rows)
+    await upserts.add_patterns(session, cast(list[upserts.Pattern], rows), utcnow())
 
 
 async def begin(session: AsyncSession, until: datetime) -> Plan:
@@ -187,8 +153,8 @@ async def fold(session: AsyncSession, plan: Plan, limit: int) -> int:
         if s.category:
             categories[s.pattern] = s.category
         seen[(s.pattern, s.requester)] = s.created_at
-    await _add_totals(session, hours, categories)
-    await _see_requesters(session, seen, plan.window_start)
+    added = await _see_requesters(session, seen, plan.window_start)
+    await _add(session, hours, categories, added)
     if batch:
         run.cursor_at, run.cursor_id = batch[-1].created_at, batch[-1].id
         run.updated_at = utcnow()
@@ -197,37 +163,18 @@ async def fold(session: AsyncSession, plan: Plan, limit: int) -> int:
 
 async def _see_requesters(
     session: AsyncSession, seen: dict[tuple[str, str], datetime], start: datetime
-) -> None:
+) -> dict[str, int]:
     """Record when each requester last searched each pattern; a pair not seen within the
-    window before adds one unique requester to its pattern."""
-    pairs = list(seen)
-    known: dict[tuple[str, str], datetime] = {}
-    for i in range(0, len(pairs), KEYS_PER_QUERY):
-        chunk = pairs[i : i + KEYS_PER_QUERY]
-        rows = await session.execute(
-            select(
-                DemandRequester.pattern, DemandRequester.requester, DemandRequester.last_seen
-            ).where(tuple_(DemandRequester.pattern, DemandRequester.requester).in_(chunk))
-        )
-        known.update({(p, r): at for p, r, at in rows})
+    window before (new, or last seen before `start`) adds one unique requester to its pattern."""
     added: dict[str, int] = defaultdict(int)
-    for pair in pairs:
-        if pair not in known or known[pair] < start:
-            added[pair[0]] += 1
-    if not pairs:
-        return
-    table = DemandRequester.__table__
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert(table)
-    latest = func.max if dialect == "sqlite" else func.greatest
-    statement = insert.on_conflict_do_update(
-        index_elements=["pattern", "requester"],
-        set_={"last_seen": latest(table.c.last_seen, insert.excluded.last_seen)},
-    )
-    await session.execute(
-        statement, [{"pattern": p, "requester": r, "last_seen": at} for (p, r), at in seen.items()]
-    )
-    await _change_patterns(session, {}, {}, dict(added))
+    sightings = [(p, r, at) for (p, r), at in seen.items()]
+    for i in range(0, len(sightings), KEYS_PER_QUERY):
+        for pattern, previous in await upserts.see_requesters(
+            session, sightings[i : i + KEYS_PER_QUERY]
+        ):
+            if previous is None or previous < start:
+                added[pattern] += 1
+    return added
 
 
 async def convert(session: AsyncSession, plan: Plan) -> int:
@@ -250,7 +197,7 @@ async def convert(session: AsyncSession, plan: Plan) -> int:
     for pattern, created_at in rows:
         hours[(pattern, hour_of(created_at))][2] += 1
         converted += 1
-    await _add_totals(session, hours, {})
+    await _add(session, hours, {}, {})
     run.conversions_done = True
     return converted
 

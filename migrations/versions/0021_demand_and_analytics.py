@@ -43,7 +43,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_demand_category_velocity', ['category', 'velocity'], unique=False)
         batch_op.create_index('ix_demand_dirty', ['dirty'], unique=False)
         batch_op.create_index('ix_demand_gap_velocity', ['is_gap', 'velocity'], unique=False)
-        batch_op.create_index('ix_demand_velocity', ['velocity'], unique=False)
+        batch_op.create_index('ix_demand_trending', ['velocity', 'requesters', 'pattern'], unique=False)
 
     op.create_table('demand_hours',
     sa.Column('pattern', sa.String(length=500), nullable=False),
@@ -83,6 +83,7 @@ def upgrade() -> None:
     sa.Column('pattern', sa.String(length=500), nullable=False),
     sa.Column('requester', sa.String(length=80), nullable=False),
     sa.Column('last_seen', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('previous_seen', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('pattern', 'requester', name=op.f('pk_demand_requesters'))
     )
     with op.batch_alter_table('demand_requesters', schema=None) as batch_op:
@@ -163,7 +164,7 @@ def downgrade() -> None:
 
     op.drop_table('demand_hours')
     with op.batch_alter_table('demand', schema=None) as batch_op:
-        batch_op.drop_index('ix_demand_velocity')
+        batch_op.drop_index('ix_demand_trending')
         batch_op.drop_index('ix_demand_gap_velocity')
         batch_op.drop_index('ix_demand_dirty')
         batch_op.drop_index('ix_demand_category_velocity')

@@ -283,14 +283,15 @@ async def test_windows_slide_opportunities_expire_and_spikes_fire_per_crossing(
         assert await session.scalar(select(func.count()).select_from(DemandOpportunity)) == 0
         assert await session.scalar(select(func.count()).select_from(Demand)) == 0
 
-    later = await server_now()
+    later = await server_now()  # after the last run's end: these are new to the next one
     await seed(
         sessions,
         [
-            signal("spam words", f"agent:s{i}", later - timedelta(minutes=1, microseconds=i))
+            signal("spam words", f"agent:s{i}", later + timedelta(seconds=1, microseconds=i))
             for i in range(250)
         ],
     )
+    await env.sleep(timedelta(minutes=1))
     await aggregate(env.client, settings)
     spikes = await events_of(sessions, EventType.DEMAND_SPIKE)
     assert [e["pattern"] for e in spikes] == ["spam words", "spam words"]  # crossed twice

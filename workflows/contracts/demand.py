@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from workflows.contracts import Activity, Workflow
 
 FOLD_BATCH = 10_000  # signals per transaction
-REFRESH_BATCH = 2_000  # patterns per transaction
+REFRESH_BATCH = 5_000  # patterns per transaction
 SETTLE_SECONDS = 2  # signals younger than this are left to the next run (still committing)
 
 
