@@ -199,7 +199,7 @@ def _trending(url: str, requests: int = 300) -> dict[str, Any]:
             patterns = conn.execute("SELECT count(*) FROM demand").fetchone()
             sql = (
                 "SELECT * FROM demand WHERE searches > 0 "
-                "ORDER BY velocity DESC, requesters DESC, pattern LIMIT 20"
+                "ORDER BY velocity DESC, requesters DESC, pattern DESC LIMIT 20"
             )
             for _ in range(3):
                 api = _percentiles(

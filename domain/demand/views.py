@@ -26,7 +26,9 @@ async def trending(session: AsyncSession, limit: int, category: str | None = Non
     query = select(Demand).where(Demand.searches > 0)
     if category:
         query = query.where(Demand.category == category)
-    ordered = query.order_by(Demand.velocity.desc(), Demand.requesters.desc(), Demand.pattern)
+    ordered = query.order_by(
+        Demand.velocity.desc(), Demand.requesters.desc(), Demand.pattern.desc()
+    )
     return list(await session.scalars(ordered.limit(limit)))
 
 
@@ -34,7 +36,9 @@ async def gaps(session: AsyncSession, limit: int, category: str | None = None) -
     query = select(Demand).where(Demand.is_gap.is_(True))
     if category:
         query = query.where(Demand.category == category)
-    ordered = query.order_by(Demand.velocity.desc(), Demand.requesters.desc(), Demand.pattern)
+    ordered = query.order_by(
+        Demand.velocity.desc(), Demand.requesters.desc(), Demand.pattern.desc()
+    )
     return list(await session.scalars(ordered.limit(limit)))
 
 
