@@ -6,12 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import OptionalAgentId, Session
+from api.rate_limits import client_address
 from api.routes.listings import present
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.listings import Category, ListingList, QualityFilter
 from api.schemas.money import UsdcFilter
 from core.errors import NotFound
 from core.ids import parse_id
+from domain.demand import signals
 from domain.listings import discovery
 
 router = APIRouter(tags=["discovery"])
@@ -48,9 +50,15 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    client = request.client.host if request.client else "unknown"
-    requester = f"agent:{agent}" if agent else f"anonymous:{client}"
-    total, rows = await discovery.discover(session, search, requester)
+    total, rows = await discovery.discover(session, search)
+    signals.record(
+        session,
+        query=q,
+        category=category,
+        requester=signals.requester_of(agent, client_address(request.scope)),
+        matched_count=total,
+        max_price_units=max_price,
+    )
     page_of = ListingList(
         total=total, page=page, page_size=page_size, results=await present(session, rows)
     )
