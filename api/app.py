@@ -21,11 +21,13 @@ from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     agents,
     audit,
+    catalog,
     creators,
     discovery,
     feed,
     health,
     listings,
+    matching,
     openclaw,
     operators,
     proofs,
@@ -164,6 +166,8 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         audit,
         webhooks,
         openclaw,
+        catalog,
+        matching,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     openapi.install(app, API_PREFIX)

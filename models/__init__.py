@@ -3,6 +3,7 @@
 from models.agents import RegisteredAgent, SignupBonusDay
 from models.audit import AuditChainHead, AuditEntry
 from models.base import Base
+from models.catalog import CatalogEntry, CatalogSubscription, RouteCursor
 from models.creators import Creator, CreatorLoginThrottle
 from models.deposits import Deposit, DepositCallback
 from models.events import Event
@@ -26,6 +27,8 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "Base",
+    "CatalogEntry",
+    "CatalogSubscription",
     "Creator",
     "CreatorLoginThrottle",
     "DataListing",
@@ -43,6 +46,7 @@ __all__ = [
     "QualityProof",
     "Redemption",
     "RegisteredAgent",
+    "RouteCursor",
     "SearchSignal",
     "SignupBonusDay",
     "Transaction",
