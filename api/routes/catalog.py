@@ -103,12 +103,8 @@ async def subscribe(body: SubscribeRequest, subscriber: AgentId, state: State) -
         body.notify_via,
     )
     made = await flow.subscribe(state, subscriber, interest, body.webhook_url)
-    created = SubscriptionCreated.model_validate(
-        {
-            **SubscriptionResponse.model_validate(made.subscription).model_dump(),
-            "webhook_secret": made.webhook_secret,
-        }
-    )
+    created = SubscriptionCreated.model_validate(made.subscription)
+    created.webhook_secret = made.webhook_secret
     location = f"/api/v1/catalog/subscribe/{made.subscription.id}"
     return Response(
         created.model_dump_json(), 201, {"Location": location}, media_type="application/json"

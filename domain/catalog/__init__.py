@@ -24,7 +24,7 @@ from models.catalog import CatalogEntry
 from models.listings import DataListing
 
 ACTIVE, RETIRED = "active", "retired"
-DEFAULT_QUALITY = Decimal("0.5")
+DEFAULT_QUALITY = Decimal("0.500")
 Entry = CatalogEntry
 
 
@@ -146,8 +146,10 @@ async def retire(session: AsyncSession, entry_id: str, caller: uuid.UUID) -> Ent
 
 
 def _text_matches(word: str) -> ColumnElement[bool]:
-    text = func.lower(CatalogEntry.namespace + " " + CatalogEntry.topic + " ")
-    return (text + func.lower(CatalogEntry.description)).contains(word, autoescape=True)
+    text = func.lower(
+        CatalogEntry.namespace + " " + CatalogEntry.topic + " " + CatalogEntry.description
+    )
+    return text.contains(word, autoescape=True)
 
 
 @dataclass(frozen=True)
