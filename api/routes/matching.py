@@ -5,7 +5,7 @@ import random
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 
 from api.deps import IDEMPOTENCY_KEY, AgentId, Session, State
 from api.flows import matching as flow
@@ -50,6 +50,7 @@ async def auto_match(
     body: AutoMatchRequest,
     buyer: AgentId,
     state: State,
+    response: Response,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", max_length=128, pattern=IDEMPOTENCY_KEY)
     ] = None,
@@ -68,6 +69,8 @@ async def auto_match(
         )
     done = await flow.auto_match(state, buyer, wanted, buying, idempotency_key)
     elapsed = int((time.perf_counter() - started) * 1000)
+    if done.receipt is not None and done.receipt.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     return AutoMatchResult(
         description=body.description,
         category=body.category,

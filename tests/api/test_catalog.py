@@ -138,9 +138,7 @@ async def test_search_and_an_agents_entries(api: httpx.AsyncClient) -> None:
         price_range_min="0.02",
         price_range_max="0.03",
     )
-    c = await declare(
-        api, other, namespace=f"web_search.{tag}", topic="rust news", description=""
-    )
+    c = await declare(api, other, namespace=f"web_search.{tag}", topic="rust news", description="")
     retired = await declare(api, seller, namespace=f"web_search.{tag}", topic="asyncio old")
     await api.delete(f"{CATALOG}/{retired['id']}", headers=seller["headers"])
 
