@@ -59,6 +59,15 @@ async def _redemption(client: httpx.AsyncClient, sessions: Sessions) -> tuple[An
     return {"redemption_type": "api_credits", "amount_ard": "100"}, creator["headers"]
 
 
+async def _catalog(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    body = {"namespace": "n", "topic": "t", "price_range_min": "0", "price_range_max": "0.01"}
+    return body, (await register(client))["headers"]
+
+
+async def _subscription(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    return {"namespace_pattern": "web_search.*"}, (await register(client))["headers"]
+
+
 CREATES: dict[str, Create] = {
     "/agents/register": _agent,
     "/creators/register": _creator,
@@ -68,11 +77,13 @@ CREATES: dict[str, Create] = {
     "/wallet/deposit": _deposit,
     "/transactions/initiate": _purchase,
     "/redemptions": _redemption,
+    "/catalog": _catalog,
+    "/catalog/subscribe": _subscription,
 }
 
 
 # Those that move money or start a workflow (and registrations) replay on Idempotency-Key.
-IDEMPOTENT = CREATES.keys() - {"/listings", "/seller/bulk-list"}
+IDEMPOTENT = CREATES.keys() - {"/listings", "/seller/bulk-list", "/catalog", "/catalog/subscribe"}
 
 
 @pytest.fixture
