@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 from api.schemas.common import JsonObject, Page, Request, label
 from api.schemas.listings import Category, Description, PriceOut, Quality
@@ -12,6 +13,7 @@ from api.schemas.webhooks import Url
 from core.money import UNITS_PER_USDC, USDC_SCALE
 
 Name = Annotated[str, label(200)]
+HttpUrl = Annotated[Url, Field(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$")]
 Pattern = Annotated[str, label(200), Field(examples=["web_search.*"])]
 PriceFloor = Annotated[
     int,
@@ -71,8 +73,19 @@ class AutoPopulated(BaseModel):
     entries: list[CatalogResponse]
 
 
+_URL_WITH_WEBHOOK: JsonDict = {
+    "anyOf": [
+        {"properties": {"notify_via": {"const": "websocket"}}},
+        {"required": ["webhook_url"], "properties": {"webhook_url": {"type": "string"}}},
+    ]
+}
+
+
 class SubscribeRequest(Request):
-    """`webhook_url` is required with `notify_via: webhook` (and vetted like any webhook)."""
+    """`webhook_url` is required with `notify_via: webhook` (and vetted like any webhook: a
+    host that resolves to a private address is refused); it is not used otherwise."""
+
+    model_config = ConfigDict(json_schema_extra=_URL_WITH_WEBHOOK)
 
     namespace_pattern: Pattern
     topic_pattern: Pattern = "*"
@@ -80,7 +93,7 @@ class SubscribeRequest(Request):
     max_price: PriceIn | None = None
     min_quality: Quality | None = None
     notify_via: Literal["websocket", "webhook"] = "websocket"
-    webhook_url: Url | None = None
+    webhook_url: HttpUrl | None = None
 
 
 class SubscriptionResponse(BaseModel):
