@@ -12,7 +12,7 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import paginate
@@ -84,8 +84,14 @@ def describe(entry: CatalogEntry) -> dict[str, Any]:
 async def notify(session: AsyncSession, entry: CatalogEntry, change: str) -> int:
     """A `catalog_update` for each subscription the entry matches, in the caller's
     transaction; how many were sent."""
-    candidates = await session.scalars(
-        select(CatalogSubscription).where(CatalogSubscription.subscriber_id != entry.agent_id)
+    s = CatalogSubscription
+    candidates = await session.scalars(  # the filters SQL can apply; the patterns below
+        select(s).where(
+            s.subscriber_id != entry.agent_id,
+            or_(s.category_filter.is_(None), s.category_filter == entry.category),
+            or_(s.max_price_units.is_(None), s.max_price_units >= entry.price_range_min_units),
+            or_(s.min_quality.is_(None), s.min_quality <= entry.quality_avg),
+        )
     )
     sent = 0
     for subscription in candidates:
