@@ -17,6 +17,7 @@ from api.schemas.catalog import (
     CatalogUpdate,
     SubscribeRequest,
     SubscriptionCreated,
+    SubscriptionList,
     SubscriptionResponse,
 )
 from api.schemas.common import PageNumber, PageSize
@@ -108,6 +109,20 @@ async def subscribe(body: SubscribeRequest, subscriber: AgentId, state: State) -
     location = f"/api/v1/catalog/subscribe/{made.subscription.id}"
     return Response(
         created.model_dump_json(), 201, {"Location": location}, media_type="application/json"
+    )
+
+
+@router.get("/subscriptions", response_model=SubscriptionList)
+async def my_subscriptions(
+    subscriber: AgentId, session: ReadSession, page: PageNumber = 1, page_size: PageSize = 20
+) -> SubscriptionList:
+    """The caller's own subscriptions, oldest first."""
+    total, rows = await subscriptions.page(session, subscriber, page, page_size)
+    return SubscriptionList(
+        total=total,
+        page=page,
+        page_size=page_size,
+        subscriptions=[SubscriptionResponse.model_validate(row) for row in rows],
     )
 
 

@@ -115,3 +115,7 @@ class SubscriptionCreated(SubscriptionResponse):
     webhook_secret: str | None = Field(
         None, description="By webhook: the signing secret (whsec_…), shown only here"
     )
+
+
+class SubscriptionList(Page):
+    subscriptions: list[SubscriptionResponse]

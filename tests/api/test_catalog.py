@@ -205,6 +205,10 @@ async def test_subscriptions_are_private_to_their_subscriber(api: httpx.AsyncCli
         await api.delete(one, headers=stranger["headers"]), 404, "subscription_not_found"
     )
     assert (await api.get(one, headers=buyer["headers"])).status_code == 200
+    mine = await api.get(f"{CATALOG}/subscriptions", headers=buyer["headers"])
+    assert [s["id"] for s in mine.json()["subscriptions"]] == [made["id"]]
+    theirs = await api.get(f"{CATALOG}/subscriptions", headers=stranger["headers"])
+    assert theirs.json()["total"] == 0
     assert (await api.delete(one, headers=buyer["headers"])).status_code == 204
     assert_problem(await api.delete(one, headers=buyer["headers"]), 404)
     no_url = {**MATCHING, "notify_via": "webhook"}
