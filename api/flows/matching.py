@@ -44,11 +44,14 @@ async def auto_match(
     buying: Buying | None,
     idempotency_key: str | None,
 ) -> AutoMatched:
+    """The matches, and with `buying` the purchase (or why there was none). Every request ends
+    at the one `return`, with what was asked, found and bought in hand."""
     async with read_only(app.sessions) as session:
         found = await matching.find(session, buyer, wanted)
-    if buying is None:
-        return AutoMatched(found)
-    return await _auto_buy(app, buyer, found, buying, idempotency_key)
+    done = AutoMatched(found)
+    if buying is not None:
+        done = await _auto_buy(app, buyer, found, buying, idempotency_key)
+    return done
 
 
 async def _auto_buy(
