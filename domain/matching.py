@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,7 +44,26 @@ AUTO_BUY_MIN_SCORE = Decimal("0.3")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def overlap(wanted: list[str], listing: DataListing) -> Decimal:
+class Scored(Protocol):
+    """What a listing's score is made of (a full listing, or the row of these columns)."""
+
+    search_text: str
+    quality_score: Decimal
+    freshness_at: datetime
+    category: str
+
+
+_SCORED = (
+    DataListing.id,
+    DataListing.price_units,
+    DataListing.search_text,
+    DataListing.quality_score,
+    DataListing.freshness_at,
+    DataListing.category,
+)
+
+
+def overlap(wanted: list[str], listing: Scored) -> Decimal:
     if not wanted:
         return Decimal(0)
     offered = set(_WORD.findall(listing.search_text.lower()))
@@ -56,7 +76,7 @@ def freshness(made: datetime, now: datetime) -> Decimal:
     return max(Decimal(0), Decimal(1) - hours / FRESH_HOURS) if hours > 0 else Decimal(1)
 
 
-def score(wanted: list[str], category: str | None, listing: DataListing, now: datetime) -> Decimal:
+def score(wanted: list[str], category: str | None, listing: Scored, now: datetime) -> Decimal:
     total = (
         Decimal("0.5") * overlap(wanted, listing)
         + Decimal("0.3") * Decimal(listing.quality_score)
@@ -93,9 +113,7 @@ class Wanted:
 async def find(session: AsyncSession, buyer: uuid.UUID, wanted: Wanted) -> list[Match]:
     """The best `TOP` active listings of other sellers for the description, best first."""
     words = words_of(wanted.description)
-    query = select(DataListing).where(
-        DataListing.status == "active", DataListing.seller_id != buyer
-    )
+    query = select(*_SCORED).where(DataListing.status == "active", DataListing.seller_id != buyer)
     if wanted.max_price_units is not None:
         query = query.where(DataListing.price_units <= wanted.max_price_units)
     relevant: list[ColumnElement[bool]] = [DataListing.search_text.ilike(f"%{w}%") for w in words]
@@ -103,16 +121,22 @@ async def find(session: AsyncSession, buyer: uuid.UUID, wanted: Wanted) -> list[
         relevant.append(DataListing.category == wanted.category)
     if relevant:
         query = query.where(or_(*relevant))
-    rows = list(
-        await session.scalars(
-            query.order_by(DataListing.freshness_at.desc(), DataListing.id).limit(CANDIDATES)
-        )
+    # Only the columns the score needs; the whole listing for the few that win.
+    candidates = await session.execute(
+        query.order_by(DataListing.freshness_at.desc(), DataListing.id).limit(CANDIDATES)
     )
     now = utcnow()
-    scored = sorted(
-        ((score(words, wanted.category, row, now), row) for row in rows),
+    best = sorted(
+        ((score(words, wanted.category, row, now), row) for row in candidates),
         key=lambda pair: (-pair[0], pair[1].price_units, str(pair[1].id)),
     )[:TOP]
+    listings = {
+        row.id: row
+        for row in await session.scalars(
+            select(DataListing).where(DataListing.id.in_([row.id for _, row in best]))
+        )
+    }
+    scored = [(value, listings[row.id]) for value, row in best]
     speeds = await response_times(session, {row.seller_id for _, row in scored})
     matches = []
     for value, row in scored:
