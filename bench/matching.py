@@ -31,6 +31,7 @@ import psycopg
 
 from bench.discover import _free_port, _percentiles, _seed, _timed
 from bench.ledger import _drop, _libpq, _scratch_database
+from domain.catalog.subscriptions import like_of
 from worker.cli import migrate
 
 AUTO_MATCH = {
@@ -56,10 +57,12 @@ def _seed_subscriptions(url: str, count: int) -> None:
         )
         with conn.cursor().copy(
             "COPY catalog_subscriptions (id, subscriber_id, namespace_pattern, topic_pattern, "
-            "notify_via, created_at, updated_at) FROM STDIN"
+            "namespace_like, topic_like, notify_via, created_at, updated_at) FROM STDIN"
         ) as copy:
             for i in range(count):
-                copy.write_row((uuid.uuid4(), subscriber, f"ns{i}.*", "*", "websocket", now, now))
+                pattern = f"ns{i}.*"
+                row = (pattern, "*", like_of(pattern), like_of("*"), "websocket", now, now)
+                copy.write_row((uuid.uuid4(), subscriber, *row))
         conn.execute("ANALYZE")
 
 

@@ -56,6 +56,10 @@ class CatalogSubscription(UUIDKey, Timestamps, Base):
     subscriber_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registered_agents.id"))
     namespace_pattern: Mapped[str] = mapped_column(String(200))
     topic_pattern: Mapped[str] = mapped_column(String(200), default="*")
+    # The patterns as SQL LIKE patterns (escape `\`), so the database narrows the candidates;
+    # NULL for a pattern LIKE cannot say (a `[...]` class): checked in Python only.
+    namespace_like: Mapped[str | None] = mapped_column(String(400))
+    topic_like: Mapped[str | None] = mapped_column(String(400))
     category_filter: Mapped[str | None] = mapped_column(String(32))
     max_price_units: Mapped[int | None] = mapped_column(Units)
     min_quality: Mapped[Decimal | None] = mapped_column(Numeric(4, 3))

@@ -12,7 +12,7 @@ from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import paginate
@@ -44,6 +44,19 @@ class Interest:
     max_price_units: int | None = None
     min_quality: Decimal | None = None
     notify_via: str = WEBSOCKET
+
+
+def like_of(pattern: str) -> str | None:
+    """The glob as a LIKE pattern escaped with `\\` (`*` any run, `?` one character), or None
+    when it has a character class, which LIKE cannot say."""
+    if "[" in pattern:
+        return None
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _may_match(pattern: Any, value: str) -> ColumnElement[bool]:
+    return or_(pattern.is_(None), literal(value).like(pattern, escape="\\"))
 
 
 def matches(subscription: CatalogSubscription, entry: CatalogEntry) -> bool:
@@ -85,9 +98,11 @@ async def notify(session: AsyncSession, entry: CatalogEntry, change: str) -> int
     """A `catalog_update` for each subscription the entry matches, in the caller's
     transaction; how many were sent."""
     s = CatalogSubscription
-    candidates = await session.scalars(  # the filters SQL can apply; the patterns below
+    candidates = await session.scalars(  # SQL narrows; `matches` decides (case, classes)
         select(s).where(
             s.subscriber_id != entry.agent_id,
+            _may_match(s.namespace_like, entry.namespace),
+            _may_match(s.topic_like, entry.topic),
             or_(s.category_filter.is_(None), s.category_filter == entry.category),
             or_(s.max_price_units.is_(None), s.max_price_units >= entry.price_range_min_units),
             or_(s.min_quality.is_(None), s.min_quality <= entry.quality_avg),
@@ -117,6 +132,8 @@ def new(
         subscriber_id=subscriber,
         namespace_pattern=interest.namespace_pattern,
         topic_pattern=interest.topic_pattern,
+        namespace_like=like_of(interest.namespace_pattern),
+        topic_like=like_of(interest.topic_pattern),
         category_filter=interest.category_filter,
         max_price_units=interest.max_price_units,
         min_quality=interest.min_quality,

@@ -52,6 +52,8 @@ def upgrade() -> None:
     sa.Column('subscriber_id', sa.Uuid(), nullable=False),
     sa.Column('namespace_pattern', sa.String(length=200), nullable=False),
     sa.Column('topic_pattern', sa.String(length=200), nullable=False),
+    sa.Column('namespace_like', sa.String(length=400), nullable=True),
+    sa.Column('topic_like', sa.String(length=400), nullable=True),
     sa.Column('category_filter', sa.String(length=32), nullable=True),
     sa.Column('max_price_units', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('min_quality', sa.Numeric(precision=4, scale=3), nullable=True),
