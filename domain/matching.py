@@ -17,9 +17,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, Select, func, literal_column, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -116,7 +116,9 @@ async def find(session: AsyncSession, buyer: uuid.UUID, wanted: Wanted) -> list[
     query = select(*_SCORED).where(DataListing.status == "active", DataListing.seller_id != buyer)
     if wanted.max_price_units is not None:
         query = query.where(DataListing.price_units <= wanted.max_price_units)
-    relevant: list[ColumnElement[bool]] = [DataListing.search_text.ilike(f"%{w}%") for w in words]
+    relevant: list[ColumnElement[bool]] = []
+    if words:
+        relevant.append(_any_word(words, session.get_bind().dialect.name))
     if wanted.category:
         relevant.append(DataListing.category == wanted.category)
     if relevant:
@@ -143,6 +145,20 @@ async def find(session: AsyncSession, buyer: uuid.UUID, wanted: Wanted) -> list[
         fresh, saved, percent = savings(row)
         matches.append(Match(row, value, fresh, saved, percent, speeds.get(row.seller_id)))
     return matches
+
+
+def _any_word(words: list[str], dialect: str) -> ColumnElement[bool]:
+    """Listings whose text holds any of the words, through the full-text index discovery keeps
+    (PostgreSQL: GIN over `search_vector`; SQLite: the `listings_fts` FTS5 table). Words are
+    `\\w+` only, so nothing in them is query syntax."""
+    if dialect == "postgresql":
+        vector: ColumnElement[Any] = literal_column("data_listings.search_vector")
+        tsquery = func.to_tsquery(literal_column("'english'"), " | ".join(words))
+        return vector.op("@@")(tsquery)
+    match = " OR ".join(f'"{w}"' for w in words)
+    found: Select[Any] = select(literal_column("rowid")).select_from(text("listings_fts"))
+    found = found.where(text("listings_fts MATCH :match").bindparams(match=match))
+    return literal_column("data_listings.rowid").in_(found.scalar_subquery())
 
 
 async def response_times(session: AsyncSession, sellers: set[uuid.UUID]) -> dict[uuid.UUID, int]:
