@@ -1,14 +1,17 @@
-"""Discovery: search active listings; every search is logged as a demand signal."""
+"""Discovery: search active listings; every search is logged as a demand signal.
+
+The search reads in a read-only transaction (on SQLite it takes no write lock), and the signal
+is written after the response has left, in a unit of work of its own (ADR 0016).
+"""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
-from api.deps import OptionalAgentId, Session
-from api.routes.listings import present
+from api.deps import OptionalAgentId, ReadOnlySession, State
 from api.schemas.common import PageNumber, PageSize
-from api.schemas.listings import Category, ListingList, QualityFilter
+from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter, SellerRef
 from api.schemas.money import UsdcFilter
 from core.errors import NotFound
 from core.ids import parse_id
@@ -20,7 +23,9 @@ router = APIRouter(tags=["discovery"])
 @router.get("/discover", response_model=ListingList)
 async def discover(
     request: Request,
-    session: Session,
+    session: ReadOnlySession,
+    state: State,
+    background: BackgroundTasks,
     agent: OptionalAgentId,
     q: Annotated[str | None, Query(max_length=500)] = None,
     category: Category | None = None,
@@ -50,8 +55,24 @@ async def discover(
     )
     client = request.client.host if request.client else "unknown"
     requester = f"agent:{agent}" if agent else f"anonymous:{client}"
-    total, rows = await discovery.discover(session, search, requester)
-    page_of = ListingList(
-        total=total, page=page, page_size=page_size, results=await present(session, rows)
+    total, rows = await discovery.discover(session, search)
+    background.add_task(discovery.record_signal, state.sessions, search, requester, total)
+    page_of = ListingList.model_construct(
+        total=total, page=page, page_size=page_size, results=[_present(row) for row in rows]
     )
     return Response(page_of.model_dump_json(), media_type="application/json")
+
+
+_FIELDS = tuple(
+    name for name in ListingResponse.model_fields if name not in {"seller", "price_usdc"}
+)
+
+
+def _present(row: Any) -> ListingResponse:
+    """A row of `discovery.COLUMNS`, already of the response's types: not validated again."""
+    fields = row._mapping
+    return ListingResponse.model_construct(
+        **{name: fields[name] for name in _FIELDS},
+        seller=SellerRef.model_construct(id=row.seller_id, name=row.seller_name),
+        price_usdc=row.price_units,
+    )
