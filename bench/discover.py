@@ -314,7 +314,7 @@ class _Raw:
 
     def call(self, pg_sql: str, lite_sql: str, args: dict[str, Any]) -> Callable[[], object]:
         if self.database == "postgresql":
-            return lambda: self.pg.execute(pg_sql, args).fetchall()  # type: ignore[call-overload]
+            return lambda: self.pg.execute(pg_sql, args).fetchall()
         return lambda: self.lite.execute(lite_sql, args).fetchall()
 
     def close(self) -> None:
