@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import statistics
@@ -321,13 +322,13 @@ class _Raw:
         (self.pg if self.database == "postgresql" else self.lite).close()
 
 
-def _server(url: str, port: int) -> subprocess.Popen[bytes]:
+def _server(url: str, port: int, scratch: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ENVIRONMENT": "development",
         "DATABASE_URL": url,
         "LOG_LEVEL": "WARNING",
-        "CONTENT_STORE_PATH": f"{tempfile.gettempdir()}/bench-content-{port}",
+        "CONTENT_STORE_PATH": f"{scratch}/content",
         "REST_RATE_LIMIT_ANONYMOUS": "1000000",
     }
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
@@ -336,7 +337,7 @@ def _server(url: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def _one_run(
-    client: httpx.Client, base: str, raw: _Raw, requests: int, seller: uuid.UUID
+    client: httpx.Client, base: str, raw: _Raw, requests: int, seller: uuid.UUID, server_pid: int
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for name, (params, pg_sql, lite_sql, sql_args) in QUERIES.items():
@@ -344,12 +345,19 @@ def _one_run(
             params = {**params, "seller_id": str(seller)}
             sql_args = {"seller": seller if raw.database == "postgresql" else seller.hex}
         matched = client.get(base, params=params).json()["total"]
-        api = _percentiles(_timed(partial(client.get, base, params=params), requests))
+        cpu = cpu_seconds(server_pid)
+        api: dict[str, float] = _percentiles(
+            _timed(partial(client.get, base, params=params), requests)
+        )
+        # The API process's CPU per request (its signal write included): load-independent.
+        api["cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / (requests + 20), 2)
         baseline = _percentiles(_timed(raw.call(pg_sql, lite_sql, sql_args), requests))
         figures[name] = {"params": params, "matched": matched, "api": api, "raw_sql": baseline}
     # The floor: the same route refused by validation, before any database work.
     refused = {"sort_by": "none"}
+    cpu = cpu_seconds(server_pid)
     figures["floor"] = _percentiles(_timed(partial(client.get, base, params=refused), requests))
+    figures["floor"]["cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / (requests + 20), 2)
     return figures
 
 
@@ -365,6 +373,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "matched": runs[0][name]["matched"],
             "api_p50_ms": _median([run[name]["api"]["p50_ms"] for run in runs]),
             "api_p99_ms": _median(api_p99),
+            "api_cpu_ms_per_request": _median([run[name]["api"]["cpu_ms"] for run in runs]),
             "raw_p50_ms": _median([run[name]["raw_sql"]["p50_ms"] for run in runs]),
             "raw_p99_ms": _median(raw_p99),
             "p99_ratio_api_to_raw": _median([round(r, 2) for r in ratios]),
@@ -373,6 +382,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     shapes["http_floor_422"] = {
         "api_p50_ms": _median([run["floor"]["p50_ms"] for run in runs]),
         "api_p99_ms": _median([run["floor"]["p99_ms"] for run in runs]),
+        "api_cpu_ms_per_request": _median([run["floor"]["cpu_ms"] for run in runs]),
     }
     return shapes
 
@@ -390,7 +400,7 @@ def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
         (_seed_postgresql if database == "postgresql" else _seed_sqlite)(
             url, args.listings, sellers
         )
-        server = _server(url, port)
+        server = _server(url, port, scratch)
         base = f"http://127.0.0.1:{port}/api/v1/discover"
         raw = _Raw(database, url)
         with httpx.Client(timeout=10) as client:
@@ -402,7 +412,8 @@ def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(0.1)
             cpu, started = cpu_seconds(server.pid), time.perf_counter()
             runs = [
-                _one_run(client, base, raw, args.requests, sellers[0]) for _ in range(args.runs)
+                _one_run(client, base, raw, args.requests, sellers[0], server.pid)
+                for _ in range(args.runs)
             ]
             api_cpu = (cpu_seconds(server.pid) - cpu) / (time.perf_counter() - started)
         return {
@@ -417,6 +428,7 @@ def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
             server.wait(10)
         if database == "postgresql":
             _drop(url)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main() -> None:
