@@ -128,7 +128,7 @@ async def test_every_filter_and_sort_agrees_with_the_model(api: httpx.AsyncClien
 async def test_full_text_matches_the_plain_word_model_without_a_seller_filter(
     api: httpx.AsyncClient,
 ) -> None:
-    seller, listings, m = await _fixture(api)
+    _, listings, m = await _fixture(api)
     other = await register(api)
     body = {
         "title": f"alpha{m}x from someone else",
@@ -164,14 +164,12 @@ async def test_pages_split_the_same_order(api: httpx.AsyncClient) -> None:
 async def test_each_search_leaves_a_demand_signal(
     api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    seller, listings, m = await _fixture(api)
+    _, listings, m = await _fixture(api)
     q = f"Beta{m}x  ALPHA{m}x"
     params = {"q": q, "category": "web_search", "max_price": "0.5"}
     body = await _discover(api, params)
     async with sessions() as session:
-        signals = (
-            await session.scalars(select(SearchSignal).where(SearchSignal.query == q))
-        ).all()
+        signals = (await session.scalars(select(SearchSignal).where(SearchSignal.query == q))).all()
     assert len(signals) == 1
     signal = signals[0]
     assert signal.pattern == f"alpha{m}x beta{m}x"
