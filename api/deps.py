@@ -65,6 +65,15 @@ async def get_read_session(state: State) -> AsyncIterator[AsyncSession]:
 
 ReadSession = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 
+
+async def get_single_read_session(state: State) -> AsyncIterator[AsyncSession]:
+    """For routes that read in one statement: no snapshot to set up, and no writer waits on it."""
+    async with read_only(state.sessions) as session:
+        yield session
+
+
+SingleReadSession = Annotated[AsyncSession, Depends(get_single_read_session, scope="function")]
+
 _bearer = HTTPBearer(auto_error=False, description="A JWT from registration or login")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 

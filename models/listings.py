@@ -39,6 +39,13 @@ class DataListing(UUIDKey, Timestamps, Base):
         Index("ix_data_listings_status_freshness", "status", "freshness_at"),
         Index("ix_data_listings_status_quality", "status", "quality_score"),
         Index("ix_data_listings_seller", "seller_id", "status"),
+        # A category's or a seller's listings in each sort order (discovery, ADR 0016).
+        Index("ix_data_listings_category_price", "status", "category", "price_units"),
+        Index("ix_data_listings_category_freshness", "status", "category", "freshness_at"),
+        Index("ix_data_listings_category_quality", "status", "category", "quality_score"),
+        Index("ix_data_listings_seller_price", "seller_id", "status", "price_units"),
+        Index("ix_data_listings_seller_freshness", "seller_id", "status", "freshness_at"),
+        Index("ix_data_listings_seller_quality", "seller_id", "status", "quality_score"),
     )
 
     seller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registered_agents.id"))

@@ -1,16 +1,21 @@
-"""Discovery: search active listings; every search is logged as a demand signal."""
+"""Discovery: search active listings; every search is logged as a demand signal.
+
+The search reads in a read-only transaction (on SQLite it takes no write lock), and the signal
+is written after the response has left, in a unit of work of its own (ADR 0016).
+"""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.deps import OptionalAgentId, Session
+from api.deps import OptionalAgentId, SingleReadSession, State
 from api.rate_limits import client_address
-from api.routes.listings import present
 from api.schemas.common import PageNumber, PageSize
-from api.schemas.listings import Category, ListingList, QualityFilter
+from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter, SellerRef
 from api.schemas.money import UsdcFilter
+from core.db import unit_of_work
 from core.errors import NotFound
 from core.ids import parse_id
 from domain.demand import signals
@@ -22,7 +27,9 @@ router = APIRouter(tags=["discovery"])
 @router.get("/discover", response_model=ListingList)
 async def discover(
     request: Request,
-    session: Session,
+    session: SingleReadSession,
+    state: State,
+    background: BackgroundTasks,
     agent: OptionalAgentId,
     q: Annotated[str | None, Query(max_length=500)] = None,
     category: Category | None = None,
@@ -51,15 +58,39 @@ async def discover(
         page_size=page_size,
     )
     total, rows = await discovery.discover(session, search)
-    signals.record(
-        session,
-        query=q,
-        category=category,
-        requester=signals.requester_of(agent, client_address(request.scope)),
-        matched_count=total,
-        max_price_units=max_price,
-    )
-    page_of = ListingList(
-        total=total, page=page, page_size=page_size, results=await present(session, rows)
+    requester = signals.requester_of(agent, client_address(request.scope))
+    background.add_task(_log_search, state.sessions, search, requester, total)
+    page_of = ListingList.model_construct(
+        total=total, page=page, page_size=page_size, results=[_present(row) for row in rows]
     )
     return Response(page_of.model_dump_json(), media_type="application/json")
+
+
+_FIELDS = tuple(
+    name for name in ListingResponse.model_fields if name not in {"seller", "price_usdc"}
+)
+
+
+def _present(row: Any) -> ListingResponse:
+    """A row of `discovery.COLUMNS`, already of the response's types: not validated again."""
+    fields = row._mapping
+    return ListingResponse.model_construct(
+        **{name: fields[name] for name in _FIELDS},
+        seller=SellerRef.model_construct(id=row.seller_id, name=row.seller_name),
+        price_usdc=row.price_units,
+    )
+
+
+async def _log_search(
+    sessions: async_sessionmaker[AsyncSession], search: discovery.Search, requester: str, total: int
+) -> None:
+    """The search's demand signal, after the response has left, in a unit of work of its own."""
+    async with unit_of_work(sessions) as session:
+        signals.record(
+            session,
+            query=search.q,
+            category=search.category,
+            requester=requester,
+            matched_count=total,
+            max_price_units=search.max_price_units,
+        )

@@ -4,6 +4,10 @@ signal, `domain.demand.signals`).
 User text never reaches a query parser: it is reduced to words first, so quotes, `*`, `:`,
 `&`, `!` and friends are just separators (PostgreSQL `plainto_tsquery`, SQLite FTS5 with
 each word quoted).
+
+One search is one statement (ADR 0016): the page's columns, the seller's name and the capped
+total come back together as plain rows, no ORM objects. Relevance ranks at most the first
+`RANK_CANDIDATES` matches on both databases (ADR 0007), and those same matches are the total.
 """
 
 import re
@@ -11,19 +15,46 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from itertools import product
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.selectable import FromClause, Join
 
 from core.clock import utcnow
+from models.agents import RegisteredAgent
 from models.listings import DataListing, ListingStatus
 
 Sort = Literal["relevance", "price_asc", "price_desc", "freshness", "quality"]
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 16
 TOTAL_CAP = 1_000  # `total` counts matches up to this many (ADR 0007)
-RANK_CANDIDATES = 1_000  # PostgreSQL ranks at most this many matches by relevance (ADR 0007)
+RANK_CANDIDATES = TOTAL_CAP  # relevance ranks at most this many matches (ADR 0007, 0016)
+
+_listings = DataListing.__table__
+_fts = table("listings_fts", column("rowid"))  # SQLite FTS5, kept by triggers (migration 0003)
+_ROWID: ColumnElement[Any] = literal_column("data_listings.rowid")
+_VECTOR: ColumnElement[Any] = literal_column("data_listings.search_vector")  # GIN-indexed
+# What a result shows, in one row: the listing's columns and its seller's name.
+COLUMNS = (
+    *(c for c in _listings.c if c.name not in ("search_text", "search_vector")),
+    func.coalesce(RegisteredAgent.name, "").label("seller_name"),
+)
 
 
 def words_of(query: str | None) -> list[str]:
@@ -49,41 +80,77 @@ class Search:
     page_size: int = 20
 
 
-def _filtered(search: Search) -> Select[Any]:
-    query = select(DataListing).where(DataListing.status == ListingStatus.ACTIVE)
+def _conditions(search: Search) -> list[ColumnElement[bool]]:
+    where = [DataListing.status == ListingStatus.ACTIVE]
     if search.category:
-        query = query.where(DataListing.category == search.category)
+        where.append(DataListing.category == search.category)
     if search.min_price_units is not None:
-        query = query.where(DataListing.price_units >= search.min_price_units)
+        where.append(DataListing.price_units >= search.min_price_units)
     if search.max_price_units is not None:
-        query = query.where(DataListing.price_units <= search.max_price_units)
+        where.append(DataListing.price_units <= search.max_price_units)
     if search.min_quality is not None:
-        query = query.where(DataListing.quality_score >= search.min_quality)
+        where.append(DataListing.quality_score >= search.min_quality)
     if search.max_age_hours is not None:
-        since = utcnow() - timedelta(hours=search.max_age_hours)
-        query = query.where(DataListing.freshness_at >= since)
+        where.append(DataListing.freshness_at >= utcnow() - timedelta(hours=search.max_age_hours))
     if search.seller_id is not None:
-        query = query.where(DataListing.seller_id == search.seller_id)
-    return query
+        where.append(DataListing.seller_id == search.seller_id)
+    return where
 
 
-def _with_text(
-    query: Select[Any], words: list[str], dialect: str
-) -> tuple[Select[Any], ColumnElement[Any]]:
-    """Restrict to listings matching every word; return the relevance expression too."""
+def _match(words: list[str], dialect: str) -> ColumnElement[bool]:
+    """The condition that a listing holds every word."""
     if dialect == "postgresql":
-        vector: ColumnElement[Any] = literal_column("data_listings.search_vector")  # GIN-indexed
-        tsquery = func.plainto_tsquery(literal_column("'english'"), " ".join(words))
-        return query.where(vector.op("@@")(tsquery)), func.ts_rank(vector, tsquery).desc()
-    match = " ".join(f'"{w}"' for w in words)
-    fts = (
-        select(literal_column("rowid").label("rowid"), literal_column("rank").label("rank"))
-        .select_from(text("listings_fts"))
-        .where(text("listings_fts MATCH :match").bindparams(match=match))
-        .subquery()
-    )
-    query = query.join(fts, fts.c.rowid == literal_column("data_listings.rowid"))
-    return query, fts.c.rank.asc()  # FTS5 rank is bm25: lower is better
+        return _VECTOR.op("@@")(_tsquery(words))
+    return _ROWID.in_(select(_fts.c.rowid).where(_fts_match(words)))
+
+
+def _tsquery(words: list[str]) -> ColumnElement[Any]:
+    return func.plainto_tsquery(literal_column("'english'"), " ".join(words))
+
+
+def _fts_match(words: list[str]) -> ColumnElement[bool]:
+    match = bindparam("match", " ".join(f'"{w}"' for w in words), type_=String)
+    return literal_column("listings_fts").op("MATCH")(match)
+
+
+class _FtsFirst(Join):
+    """The FTS matches joined to their listings, the matches scanned first (SQLite's CROSS JOIN
+    fixes the order): left to itself the planner may walk an index of `data_listings` and run
+    the full-text query once per listing."""
+
+    inherit_cache = True
+
+
+@compiles(_FtsFirst)
+def _cross_join(join: _FtsFirst, compiler: Any, **kw: Any) -> str:
+    if linter := kw.get("from_linter"):  # the two sides are joined: no cartesian warning
+        linter.edges.update(product(join.left._from_objects, join.right._from_objects))
+    kw["asfrom"] = True
+    left, right = compiler.process(join.left, **kw), compiler.process(join.right, **kw)
+    return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
+
+
+def _candidates(words: list[str], dialect: str, where: list[ColumnElement[bool]]) -> CTE:
+    """The first `RANK_CANDIDATES` matches (in index order), each with its relevance (higher
+    is better): `ts_rank` on PostgreSQL, minus FTS5's `bm25` on SQLite (computed only in a query
+    on the FTS table itself)."""
+    if dialect == "postgresql":
+        ranked = select(
+            DataListing.id.label("key"),
+            DataListing.id.label("listing_id"),
+            func.ts_rank(_VECTOR, _tsquery(words)).label("relevance"),
+        ).where(*where, _match(words, dialect))
+    else:
+        ranked = (
+            select(
+                _ROWID.label("key"),
+                DataListing.id.label("listing_id"),
+                (-func.bm25(literal_column("listings_fts"))).label("relevance"),
+            )
+            .select_from(_FtsFirst(_fts, _listings, _fts.c.rowid == _ROWID))
+            .where(_fts_match(words), *where)
+        )
+    return ranked.limit(RANK_CANDIDATES).cte("candidates")
 
 
 _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
@@ -92,6 +159,41 @@ _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
     "freshness": (DataListing.freshness_at.desc(),),
     "quality": (DataListing.quality_score.desc(),),
 }
+_SELLER = RegisteredAgent.__table__
+
+
+def statement(search: Search, dialect: str) -> tuple[Select[Any], Select[Any]]:
+    """The page with its total in one statement, and the total alone (for a page past the end)."""
+    words, where = words_of(search.q), _conditions(search)
+    offset = (search.page - 1) * search.page_size
+    if words and search.sort_by == "relevance":
+        candidates = _candidates(words, dialect, where)
+        ranked = (  # the page's keys first: only these 20 rows are read in full
+            select(candidates)
+            .order_by(candidates.c.relevance.desc(), candidates.c.listing_id)
+            .offset(offset)
+            .limit(search.page_size)
+            .subquery("ranked")
+        )
+        key = DataListing.id if dialect == "postgresql" else _ROWID
+        listed: FromClause = ranked.join(_listings, key == ranked.c.key)
+        order: tuple[ColumnElement[Any], ...] = (ranked.c.relevance.desc(),)
+        counted, where, offset = select(candidates.c.key), [], 0
+    else:
+        if words:
+            where.append(_match(words, dialect))
+        listed, order = _listings, _ORDER.get(search.sort_by, _ORDER["freshness"])
+        counted = select(DataListing.id).where(*where).limit(TOTAL_CAP)
+    total = select(func.count()).select_from(counted.subquery())
+    page = (
+        select(*COLUMNS, total.scalar_subquery().label("total"))
+        .select_from(listed.outerjoin(_SELLER, _SELLER.c.id == DataListing.seller_id))
+        .where(*where)
+        .order_by(*order, DataListing.id)
+        .offset(offset)
+        .limit(search.page_size)
+    )
+    return page, total
 
 
 async def count_matching(
@@ -100,34 +202,25 @@ async def count_matching(
     """Active listings matching every word (and the category), counted up to TOTAL_CAP."""
     if not words:
         return 0
-    query, _ = _with_text(
-        _filtered(Search(category=category)), words, session.get_bind().dialect.name
-    )
-    capped = query.with_only_columns(DataListing.id).limit(TOTAL_CAP).subquery()
+    where = [
+        *_conditions(Search(category=category)),
+        _match(words, session.get_bind().dialect.name),
+    ]
+    capped = select(DataListing.id).where(*where).limit(TOTAL_CAP).subquery()
     return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
 
 
-async def discover(session: AsyncSession, search: Search) -> tuple[int, list[DataListing]]:
-    words, dialect = words_of(search.q), session.get_bind().dialect.name
-    query: Select[Any] = _filtered(search)
-    relevance: ColumnElement[Any] | None = None
-    if words:
-        query, relevance = _with_text(query, words, dialect)
-    capped = query.with_only_columns(DataListing.id).limit(TOTAL_CAP).subquery()
-    total = int(await session.scalar(select(func.count()).select_from(capped)) or 0)
-    order = _ORDER.get(search.sort_by)
-    if order is None and relevance is None:
-        order = _ORDER["freshness"]
-    elif order is None and relevance is not None:
-        order = (relevance,)
-        if dialect == "postgresql":  # rank a bounded candidate set, not every match
-            candidates = query.with_only_columns(DataListing.id).limit(RANK_CANDIDATES)
-            query = select(DataListing).where(DataListing.id.in_(candidates.scalar_subquery()))
-    rows = list(
-        await session.scalars(
-            query.order_by(*(order or ()), DataListing.id)
-            .offset((search.page - 1) * search.page_size)
-            .limit(search.page_size)
-        )
-    )
-    return total, rows
+async def discover(session: AsyncSession, search: Search) -> tuple[int, list[Row[Any]]]:
+    """The capped total and one page of rows (`COLUMNS` and `total`)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and search.q and words_of(search.q):
+        # A word in a tenth of the listings tempts the planner into a sequential scan that
+        # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016).
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+    page, count = statement(search, dialect)
+    rows = list((await session.execute(page)).all())
+    if rows:
+        return int(rows[0].total), rows
+    if search.page == 1:
+        return 0, rows
+    return int(await session.scalar(count) or 0), rows
