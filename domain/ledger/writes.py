@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.money import UNITS_PER_ARD
 from domain.ledger import chain
 from domain.ledger.accounts import TIERS, Volume
+from models.events import Event
 from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
 
 Outcome = Literal["recorded", "replayed", "insufficient"]
@@ -33,6 +34,7 @@ TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in
 class Written:
     outcome: Outcome
     original_hash: str | None = None  # a replayed key: the fingerprint it was recorded with
+    announced: bool = False  # the movement's event went into the outbox with it
 
 
 async def write(
@@ -40,10 +42,11 @@ async def write(
     movement: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
+    announce: Event | None = None,
 ) -> Written:
     volumes = _merged(volumes)
     if session.get_bind().dialect.name == "postgresql":
-        return await _in_one_statement(session, movement, entries, volumes)
+        return await _in_one_statement(session, movement, entries, volumes, announce)
     return await _step_by_step(session, movement, entries, volumes)
 
 
@@ -63,6 +66,17 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
 
 
 _RECORD = text("SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))")
+# The same call, and the movement's outbox event inserted only if it was recorded: one round
+# trip. The event's txid and sequence come from their server defaults, as for any event.
+_RECORD_ANNOUNCED = text(
+    "WITH recorded AS MATERIALIZED ("
+    " SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))),"
+    " announced AS (INSERT INTO events (id, type, audience, payload, created_at)"
+    " SELECT CAST(:event_id AS uuid), :event_type, CAST(:audience AS json),"
+    " CAST(:payload AS json), CAST(:event_created_at AS timestamptz)"
+    " FROM recorded WHERE outcome = 'recorded')"
+    " SELECT outcome, original_hash FROM recorded"
+)
 _PENDING_DESTINATION = text(
     "SELECT CAST(e->>'destination' AS uuid) FROM ledger_movements m"
     " JOIN ledger_pending p ON p.movement_id = m.id,"
@@ -84,6 +98,7 @@ async def _in_one_statement(
     m: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
+    announce: Event | None,
 ) -> Written:
     document = {
         "key": m.idempotency_key,
@@ -111,8 +126,19 @@ async def _in_one_statement(
         "volumes": [{**_volume_row(v), "account": str(v.account)} for v in volumes],
         "tiers": TIER_ROWS,
     }
-    row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
-    return Written(row.outcome, row.original_hash)
+    if announce is None:
+        row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
+        return Written(row.outcome, row.original_hash)
+    event = {
+        "movement": json.dumps(document),
+        "event_id": str(announce.id),
+        "event_type": str(announce.type),
+        "audience": json.dumps(announce.audience),
+        "payload": json.dumps(announce.payload),
+        "event_created_at": announce.created_at.isoformat(),
+    }
+    row = (await session.execute(_RECORD_ANNOUNCED, event)).one()
+    return Written(row.outcome, row.original_hash, announced=row.outcome == "recorded")
 
 
 _accounts = LedgerAccount.metadata.tables["ledger_accounts"]
