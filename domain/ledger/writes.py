@@ -1,13 +1,15 @@
 """How a prepared movement reaches the database; the chain head is held only inside COMMIT.
 
-PostgreSQL: one call of `ledger_record` (migration 0026) locks the agents' and creators' accounts
-of the movement in id order, checks the key and every debit, inserts the movement, moves those
-balances and lifetime volumes, and leaves its legs pending. A deferred trigger runs inside the
-commit: it takes the head, appends the chained entries, moves the system accounts (treasury,
-burn, escrow, ...: every movement touches one) and clears the pending legs. So a movement holds
-no global lock while its client works or talks to the server (ADR 0028). Ids, the canonical
-encodings and the fingerprint are prepared here before it. SQLite: every transaction is BEGIN
-IMMEDIATE, so the writer is already alone and runs the same steps as statements at once.
+PostgreSQL: one call of `ledger_record` (migrations 0026, 0031) locks the agents' and
+creators' accounts of the movement in id order, checks the key and every debit, inserts the
+movement, moves those balances and lifetime volumes, and leaves its legs pending; the same
+statement can add the movement's outbox event if it was recorded. A deferred trigger runs
+inside the commit: it takes the head, appends the chained entries, moves the system accounts
+(treasury, burn, escrow, ...: every movement touches one) and clears the pending legs. So a
+movement holds no global lock while its client works or talks to the server (ADR 0028). Ids,
+the canonical encodings and the fingerprint are prepared here before it. SQLite: every
+transaction is BEGIN IMMEDIATE, so the writer is already alone and runs the same steps as
+statements at once.
 """
 
 import json
