@@ -10,6 +10,7 @@ is woken the moment the lock is free. Readers begin deferred and never wait for 
 """
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Select, event, func, select
+from sqlalchemy import Select, event, exc, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+PING_AFTER_IDLE_S = 2.0
+_IDLE_SINCE = "agentchains_idle_since"
 READ_ONLY = "agentchains_read_only"  # execution option: this transaction only reads
 _writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
@@ -47,13 +50,33 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_recycle=1800,
-        pool_pre_ping=True,
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
     )
+    _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    """A pooled connection idle for PING_AFTER_IDLE_S is pinged before it is handed out, and a
+    dead one is replaced (the pool's pre-ping, which pings at every checkout: a round trip per
+    unit of work). One busier than that was alive a moment ago; if the server dropped it since,
+    its unit of work fails as one in flight would, and the pool is renewed."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _idle_since(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return  # new (just connected), or busy
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            raise exc.InvalidatePoolError("pooled connection lost while idle") from error
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utcnow
 from domain.events.types import EventType, Visibility, visible_to
 from models.events import Event
 
@@ -27,6 +28,7 @@ __all__ = [
     "Event",
     "EventType",
     "Visibility",
+    "announcement",
     "emit",
     "visible_to",
 ]
@@ -53,11 +55,25 @@ def emit(
 ) -> Event:
     """Add an event to the outbox; it leaves only if the surrounding transaction commits.
     A private event names its audience: the agents and creators it concerns."""
-    if event_type.visibility is Visibility.PRIVATE and not audience:
-        raise ValueError(f"{event_type} is private: it needs an audience")
-    event = Event(type=event_type, payload=payload, audience=[str(a) for a in audience])
+    event = announcement(event_type, payload, audience)
     session.add(event)
     return event
+
+
+def announcement(
+    event_type: EventType, payload: dict[str, Any], audience: Iterable[uuid.UUID | str] = ()
+) -> Event:
+    """An event not yet in the outbox, for a write that adds it in its own statement (a ledger
+    movement announces itself only if it is recorded: `ledger.record(..., announce=...)`)."""
+    if event_type.visibility is Visibility.PRIVATE and not audience:
+        raise ValueError(f"{event_type} is private: it needs an audience")
+    return Event(
+        id=uuid.uuid4(),
+        type=event_type,
+        payload=payload,
+        audience=[str(a) for a in audience],
+        created_at=utcnow(),
+    )
 
 
 def cursor_of(event: Event) -> Cursor:

@@ -22,6 +22,7 @@ from core.clock import utcnow
 from core.errors import InvalidState, PaymentRequired, RuleViolation
 from domain.ledger import writes
 from domain.ledger.accounts import System, Volume
+from models.events import Event
 from models.ledger import LedgerAccount, LedgerEntry, LedgerHold, LedgerMovement
 
 
@@ -72,12 +73,18 @@ class Recorded:
 
 
 async def record(
-    session: AsyncSession, key: str, movement: Movement, *, movement_id: uuid.UUID | None = None
+    session: AsyncSession,
+    key: str,
+    movement: Movement,
+    *,
+    movement_id: uuid.UUID | None = None,
+    announce: Event | None = None,
 ) -> Recorded:
     """Record the movement once; the same key again returns the original and changes nothing.
 
-    What the session holds unwritten goes out first, so the chain head is held only from this
-    write to the commit: callers record last (a new movement's id may be chosen beforehand).
+    What the session holds unwritten goes out first. `announce`: the outbox event of this
+    movement, added in the same transaction only if the movement is recorded now (a replay
+    announces nothing; the original did); on PostgreSQL in the same statement as the write.
     """
     if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
         raise ValueError("a movement needs legs with positive amounts")
@@ -108,7 +115,7 @@ async def record(
         )
         for leg in movement.legs
     ]
-    written = await writes.write(session, row, entries, movement.volumes)
+    written = await writes.write(session, row, entries, movement.volumes, announce)
     if written.outcome == "replayed":
         if written.original_hash != row.request_hash:
             raise KeyReused(f"Movement {key!r} was recorded with different terms")
@@ -117,6 +124,8 @@ async def record(
         return Recorded(original, replayed=True)
     if written.outcome == "insufficient":
         raise InsufficientCredits("Not enough available credits for this movement")
+    if announce is not None and not written.announced:
+        session.add(announce)
     touched = {a for leg in movement.legs for a in (leg.source, leg.destination)}
     await _refresh(session, touched | {v.account for v in movement.volumes})
     return Recorded(row, replayed=False)

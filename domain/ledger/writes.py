@@ -1,13 +1,15 @@
 """How a prepared movement reaches the database; the chain head is held only inside COMMIT.
 
-PostgreSQL: one call of `ledger_record` (migration 0026) locks the agents' and creators' accounts
-of the movement in id order, checks the key and every debit, inserts the movement, moves those
-balances and lifetime volumes, and leaves its legs pending. A deferred trigger runs inside the
-commit: it takes the head, appends the chained entries, moves the system accounts (treasury,
-burn, escrow, ...: every movement touches one) and clears the pending legs. So a movement holds
-no global lock while its client works or talks to the server (ADR 0028). Ids, the canonical
-encodings and the fingerprint are prepared here before it. SQLite: every transaction is BEGIN
-IMMEDIATE, so the writer is already alone and runs the same steps as statements at once.
+PostgreSQL: one call of `ledger_record` (migrations 0026, 0031) locks the agents' and
+creators' accounts of the movement in id order, checks the key and every debit, inserts the
+movement, moves those balances and lifetime volumes, and leaves its legs pending; the same
+statement can add the movement's outbox event if it was recorded. A deferred trigger runs
+inside the commit: it takes the head, appends the chained entries, moves the system accounts
+(treasury, burn, escrow, ...: every movement touches one) and clears the pending legs. So a
+movement holds no global lock while its client works or talks to the server (ADR 0028). Ids,
+the canonical encodings and the fingerprint are prepared here before it. SQLite: every
+transaction is BEGIN IMMEDIATE, so the writer is already alone and runs the same steps as
+statements at once.
 """
 
 import json
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.money import UNITS_PER_ARD
 from domain.ledger import chain
 from domain.ledger.accounts import TIERS, Volume
+from models.events import Event
 from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
 
 Outcome = Literal["recorded", "replayed", "insufficient"]
@@ -33,6 +36,7 @@ TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in
 class Written:
     outcome: Outcome
     original_hash: str | None = None  # a replayed key: the fingerprint it was recorded with
+    announced: bool = False  # the movement's event went into the outbox with it
 
 
 async def write(
@@ -40,10 +44,11 @@ async def write(
     movement: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
+    announce: Event | None = None,
 ) -> Written:
     volumes = _merged(volumes)
     if session.get_bind().dialect.name == "postgresql":
-        return await _in_one_statement(session, movement, entries, volumes)
+        return await _in_one_statement(session, movement, entries, volumes, announce)
     return await _step_by_step(session, movement, entries, volumes)
 
 
@@ -63,6 +68,17 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
 
 
 _RECORD = text("SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))")
+# The same call, and the movement's outbox event inserted only if it was recorded: one round
+# trip. The event's txid and sequence come from their server defaults, as for any event.
+_RECORD_ANNOUNCED = text(
+    "WITH recorded AS MATERIALIZED ("
+    " SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))),"
+    " announced AS (INSERT INTO events (id, type, audience, payload, created_at)"
+    " SELECT CAST(:event_id AS uuid), :event_type, CAST(:audience AS json),"
+    " CAST(:payload AS json), CAST(:event_created_at AS timestamptz)"
+    " FROM recorded WHERE outcome = 'recorded')"
+    " SELECT outcome, original_hash FROM recorded"
+)
 _PENDING_DESTINATION = text(
     "SELECT CAST(e->>'destination' AS uuid) FROM ledger_movements m"
     " JOIN ledger_pending p ON p.movement_id = m.id,"
@@ -84,6 +100,7 @@ async def _in_one_statement(
     m: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
+    announce: Event | None,
 ) -> Written:
     document = {
         "key": m.idempotency_key,
@@ -111,8 +128,19 @@ async def _in_one_statement(
         "volumes": [{**_volume_row(v), "account": str(v.account)} for v in volumes],
         "tiers": TIER_ROWS,
     }
-    row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
-    return Written(row.outcome, row.original_hash)
+    if announce is None:
+        row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
+        return Written(row.outcome, row.original_hash)
+    event = {
+        "movement": json.dumps(document),
+        "event_id": str(announce.id),
+        "event_type": str(announce.type),
+        "audience": json.dumps(announce.audience),
+        "payload": json.dumps(announce.payload),
+        "event_created_at": announce.created_at.isoformat(),
+    }
+    row = (await session.execute(_RECORD_ANNOUNCED, event)).one()
+    return Written(row.outcome, row.original_hash, announced=row.outcome == "recorded")
 
 
 _accounts = LedgerAccount.metadata.tables["ledger_accounts"]

@@ -51,11 +51,8 @@ async def transfer(
         ledger.Leg(sender_account.id, treasury.id, fees.treasury),
         ledger.Leg(sender_account.id, burn.id, fees.burned),
     ]
-    # Announced before it is recorded, so the chain head is held only from the write to the
-    # commit; a replayed key withdraws the announcement (the original made its own).
     movement_id = uuid.uuid4()
-    announced = events.emit(
-        session,
+    announced = events.announcement(
         events.EventType.TOKEN_TRANSFER,
         {
             "movement_id": str(movement_id),
@@ -85,9 +82,8 @@ async def transfer(
             ],
         ),
         movement_id=movement_id,
+        announce=announced,
     )
-    if recorded.replayed:
-        await session.delete(announced)
     return recorded.movement
 
 

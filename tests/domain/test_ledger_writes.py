@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db import unit_of_work
 from core.money import UNITS_PER_ARD
 from core.settings import Settings
-from domain import agents, ledger
+from domain import agents, events, ledger
 from domain.wallet import transfers
 from models.events import Event
 from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
@@ -170,7 +170,7 @@ async def test_entries_chain_in_order_with_their_movement(sessions: Sessions) ->
 async def test_a_replayed_transfer_announces_nothing(
     sessions: Sessions, settings: Settings
 ) -> None:
-    """A transfer is announced before it is recorded; its replay withdraws the announcement."""
+    """A transfer is announced with its movement; its replay announces nothing."""
     async with unit_of_work(sessions) as session:
         sender, receiver = [
             await agents.register(
@@ -200,6 +200,65 @@ async def test_a_replayed_transfer_announces_nothing(
             if e.payload["from_agent_id"] == str(sender.id)
         ]
     assert moved[0].id == moved[1].id and announced == [str(moved[0].id)]
+
+
+async def test_a_transfer_is_announced_by_its_own_transaction(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The transfer's event goes into the outbox with the movement (on PostgreSQL in the same
+    statement): it carries the id of the unit of work's transaction, as an event emitted
+    before it in that unit does (the followers' commit order), and leaves nothing if the unit
+    rolls back."""
+    async with unit_of_work(sessions) as session:
+        sender, receiver = [
+            await agents.register(
+                session, f"t-{uuid.uuid4().hex[:8]}", "both", agents.AgentProfile(), 10_000
+            )
+            for _ in range(2)
+        ]
+
+    async def send(session: AsyncSession, marker: str) -> None:
+        events.emit(session, events.EventType.TOKEN_TRANSFER, {"marker": marker}, [sender.id])
+        await transfers.transfer(
+            session,
+            settings,
+            sender_id=sender.id,
+            receiver_id=str(receiver.id),
+            amount=1_000,
+            memo="",
+            key=f"t:{marker}",
+        )
+
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(sessions) as session:
+            await send(session, "rolled-back")
+            raise RuntimeError("the unit of work fails after the transfer")
+    async with unit_of_work(sessions) as session:
+        await send(session, "kept")
+    async with unit_of_work(sessions) as session:
+        mine = [
+            e
+            for e in await session.scalars(
+                select(Event).where(Event.type == "token_transfer").order_by(Event.sequence)
+            )
+            if str(sender.id) in e.audience
+        ]
+        moved = await ledger.find(session, "t:kept")
+    assert moved is not None
+    assert [e.payload.get("marker") for e in mine] == ["kept", None]
+    marker, announced = mine
+    assert announced.txid == marker.txid
+    assert (announced.txid is not None) == (sessions.kw["bind"].dialect.name == "postgresql")
+    assert announced.payload == {
+        "movement_id": str(moved.id),
+        "from_agent_id": str(sender.id),
+        "to_agent_id": str(receiver.id),
+        "amount_units": 1_000,
+        "fee_units": moved.fee_amount,
+        "burn_units": moved.burn_amount,
+    }
+    assert set(announced.audience) == {str(sender.id), str(receiver.id)}
+    assert announced.created_at is not None and announced.id is not None
 
 
 async def test_a_hold_voided_in_the_transaction_that_placed_it(sessions: Sessions) -> None:
