@@ -1,7 +1,7 @@
 """ledger_record reads its document parsed once (jsonb), not re-parsed at every field
 
 Revision ID: 0031
-Revises: 0026
+Revises: 0025
 Create Date: 2026-11-30
 
 PostgreSQL only (ADR 0028). The same steps, locks and outcomes as 0026's `ledger_record`; the
@@ -17,7 +17,7 @@ from pathlib import Path
 from alembic import op
 
 revision: str = "0031"
-down_revision: str | None = "0026"
+down_revision: str | None = "0025"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
