@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OptionalAgentId, Session
 from api.routes.listings import present
@@ -50,8 +51,18 @@ async def discover(
     )
     client = request.client.host if request.client else "unknown"
     requester = f"agent:{agent}" if agent else f"anonymous:{client}"
-    total, rows = await discovery.discover(session, search, requester)
-    page_of = ListingList(
-        total=total, page=page, page_size=page_size, results=await present(session, rows)
-    )
+    page_of = await search_listings(session, search, requester)
     return Response(page_of.model_dump_json(), media_type="application/json")
+
+
+async def search_listings(
+    session: AsyncSession, search: discovery.Search, requester: str
+) -> ListingList:
+    """One search, logged as a demand signal of `requester` (REST and the MCP tool)."""
+    total, rows = await discovery.discover(session, search, requester)
+    return ListingList(
+        total=total,
+        page=search.page,
+        page_size=search.page_size,
+        results=await present(session, rows),
+    )

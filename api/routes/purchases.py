@@ -184,10 +184,20 @@ async def express(
         payment = flow.x402_payment(state, request.headers, price, str(request.url))
     key = request.headers.get("Idempotency-Key")
     receipt = await flow.express_buy(state, buyer, listing_id, key, payment)
+    elapsed = int((time.perf_counter() - started) * 1000)
+    answer = express_result(receipt, elapsed)
+    return Response(
+        answer.model_dump_json(),
+        media_type="application/json",
+        headers={"X-Delivery-Ms": str(elapsed), **_replayed(receipt.replayed)},
+    )
+
+
+def express_result(receipt: flow.ExpressReceipt, elapsed_ms: int) -> ExpressResult:
+    """What an express purchase answers (REST and the MCP tool)."""
     tx = receipt.purchase
     text, encoding = _text(receipt.content)
-    elapsed = int((time.perf_counter() - started) * 1000)
-    answer = ExpressResult(
+    return ExpressResult(
         transaction_id=tx.transaction_id,
         listing_id=tx.listing_id,
         content=text,
@@ -198,13 +208,8 @@ async def express(
         fee_ard=tx.fee_units,
         buyer_balance=receipt.buyer_available_units,
         seller_id=tx.seller_id,
-        delivery_ms=elapsed,
+        delivery_ms=elapsed_ms,
         cache_hit=receipt.cache_hit,
-    )
-    return Response(
-        answer.model_dump_json(),
-        media_type="application/json",
-        headers={"X-Delivery-Ms": str(elapsed), **_replayed(receipt.replayed)},
     )
 
 
