@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -9,7 +10,13 @@ from activities import implements
 from core.db import unit_of_work
 from domain.wallet import deposits
 from workflows.contracts import deposit as contract
+from workflows.contracts import housekeeping
 from workflows.contracts.deposit import DepositState
+from workflows.contracts.housekeeping import PurgeResult
+
+# A callback id is remembered well past the signature's timestamp tolerance (5 minutes): by the
+# time it is forgotten, a replay of it is refused as too old anyway.
+CALLBACK_MEMORY = timedelta(days=1)
 
 
 @dataclass
@@ -28,6 +35,12 @@ class DepositActivities:
             return DepositState.model_validate(
                 await deposits.fail(session, deposit_id, reported_by)
             )
+
+    @implements(housekeeping.PURGE_DEPOSIT_CALLBACKS)
+    async def purge_callbacks(self, now: datetime) -> PurgeResult:
+        async with unit_of_work(self.sessions) as session:
+            purged = await deposits.purge_callbacks_before(session, now - CALLBACK_MEMORY)
+        return PurgeResult(purged=purged)
 
     @implements(contract.EXPIRE)
     async def expire(self, deposit_id: uuid.UUID) -> DepositState:

@@ -11,6 +11,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import certifi
 import httpx
@@ -22,7 +23,9 @@ from core.db import unit_of_work
 from core.settings import Settings
 from core.vault import Vault, vault_of
 from domain.webhooks import delivery, dispatch, guard
+from workflows.contracts import housekeeping
 from workflows.contracts import webhooks as contract
+from workflows.contracts.housekeeping import PurgeResult
 from workflows.contracts.webhooks import Drained
 
 log = logging.getLogger(__name__)
@@ -71,6 +74,13 @@ class WebhookActivities:
                 await contract.wake(client, queue, done.woken)
                 if done.read < dispatch.BATCH:
                     await asyncio.sleep(POLL_SECONDS)
+
+    @implements(housekeeping.PURGE_WEBHOOK_DELIVERIES)
+    async def purge_deliveries(self, now: datetime) -> PurgeResult:
+        retention = timedelta(days=self.settings.webhook_delivery_retention_days)
+        async with unit_of_work(self.sessions) as session:
+            purged = await delivery.purge_finished_before(session, now - retention)
+        return PurgeResult(purged=purged)
 
     @implements(contract.DRAIN)
     async def drain(self, endpoint_id: uuid.UUID) -> Drained:

@@ -6,10 +6,12 @@ amounts are `Decimal`, never floats, and are turned into integer units by `core.
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.money import MAX_ARD
 
 DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
 MIN_JWT_SECRET_LENGTH = 32  # 256 bits of HMAC key for HS256
@@ -105,6 +107,7 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: int = 15
     webhook_max_failures: int = 5  # consecutive failed events before an endpoint is paused
     webhook_rotation_grace_hours: int = 24  # a rotated secret still signs beside the new one
+    webhook_delivery_retention_days: int = 30  # delivered or failed deliveries are then deleted
     # Hosts and CIDRs webhooks may reach although they are not public (tests: 127.0.0.1/32)
     webhook_allowlist: str = ""
     webhook_secrets_key: str = ""  # encrypts stored webhook secrets; default: from JWT_SECRET_KEY
@@ -119,7 +122,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     # Registration cannot be farmed: per client address, and a daily budget of signup bonuses
     registrations_per_client_per_hour: int = 10
-    signup_bonus_daily_budget_ard: Decimal = Decimal("100000")
+    signup_bonus_daily_budget_ard: Annotated[Decimal, Field(ge=0, le=MAX_ARD)] = Decimal("100000")
 
     # Processes: API processes on the one port (`make run`), the worker's Temporal metrics port
     api_processes: int = 1

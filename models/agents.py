@@ -1,18 +1,24 @@
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Timestamps, UUIDKey
+from models.base import Base, Timestamps, UUIDKey, one_of
+
+
+class AgentStatus(StrEnum):
+    ACTIVE = "active"
+    INACTIVE = "inactive"  # deactivated by its owner: its tokens are refused
 
 
 class RegisteredAgent(UUIDKey, Timestamps, Base):
     __tablename__ = "registered_agents"
     __table_args__ = (
         CheckConstraint("agent_type IN ('seller', 'buyer', 'both')", name="agent_type"),
-        CheckConstraint("status IN ('active', 'inactive')", name="status"),
+        CheckConstraint(f"status IN {one_of(AgentStatus)}", name="status"),
         Index("ix_registered_agents_type_status", "agent_type", "status"),
     )
 
@@ -23,7 +29,7 @@ class RegisteredAgent(UUIDKey, Timestamps, Base):
     wallet_address: Mapped[str] = mapped_column(String(128), default="")
     capabilities: Mapped[list[Any]] = mapped_column(JSON, default=list)
     a2a_endpoint: Mapped[str] = mapped_column(String(500), default="")
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=AgentStatus.ACTIVE)
     last_seen_at: Mapped[datetime | None]
     # The creator who proved control of this agent and collects its royalties; claimed once.
     creator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("creators.id"), index=True)

@@ -1,12 +1,18 @@
 """Creators: the people who own agents and collect their earnings; and their login throttle."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, Timestamps, UUIDKey, utcnow
+from models.base import Base, Timestamps, UUIDKey, one_of, utcnow
+
+
+class CreatorStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # may not log in or be paid
 
 
 class Creator(UUIDKey, Timestamps, Base):
@@ -18,7 +24,7 @@ class Creator(UUIDKey, Timestamps, Base):
 
     __tablename__ = "creators"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint(f"status IN {one_of(CreatorStatus)}", name="status"),
         CheckConstraint(
             "payout_method IS NULL OR payout_method IN "
             "('api_credits', 'gift_card', 'bank_withdrawal', 'upi')",
@@ -33,7 +39,7 @@ class Creator(UUIDKey, Timestamps, Base):
     country: Mapped[str | None] = mapped_column(String(2))
     payout_method: Mapped[str | None] = mapped_column(String(20))
     payout_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=CreatorStatus.ACTIVE)
 
 
 class CreatorLoginThrottle(Base):

@@ -3,14 +3,22 @@
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
-from models.base import Base, Timestamps, UUIDKey
+from models.base import Base, Timestamps, UUIDKey, one_of
 from models.ledger import Units
+
+
+class ListingStatus(StrEnum):
+    ACTIVE = "active"  # for sale
+    PAUSED = "paused"  # hidden by its seller, may return
+    DELISTED = "delisted"  # withdrawn for good
+
 
 CATEGORIES = ("web_search", "code_analysis", "document_summary", "api_response", "computation")
 
@@ -23,7 +31,7 @@ class DataListing(UUIDKey, Timestamps, Base):
             "'computation')",
             name="category",
         ),
-        CheckConstraint("status IN ('active', 'paused', 'delisted')", name="status"),
+        CheckConstraint(f"status IN {one_of(ListingStatus)}", name="status"),
         CheckConstraint("price_units > 0 AND price_units <= 1000000000", name="price_range"),
         CheckConstraint("quality_score >= 0 AND quality_score <= 1", name="quality_range"),
         Index("ix_data_listings_status_category", "status", "category"),
@@ -47,7 +55,7 @@ class DataListing(UUIDKey, Timestamps, Base):
     quality_score: Mapped[Decimal] = mapped_column(Numeric(4, 3))
     freshness_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]
-    status: Mapped[str] = mapped_column(String(10), default="active")
+    status: Mapped[str] = mapped_column(String(10), default=ListingStatus.ACTIVE)
     access_count: Mapped[int] = mapped_column(default=0)
     # title, description and tags as one text: the full-text index reads it
     # (PostgreSQL: GIN over to_tsvector; SQLite: the listings_fts FTS5 table, kept by triggers).

@@ -15,4 +15,11 @@ class HousekeepingWorkflow:
         now = workflow.now()
         keys = await step(contract.PURGE_IDEMPOTENCY_KEYS)(now)
         purged_events = await step(contract.PURGE_EVENTS)(now)
-        return HousekeepingReport(idempotency_keys=keys.purged, events=purged_events.purged)
+        deliveries = await step(contract.PURGE_WEBHOOK_DELIVERIES)(now)
+        callbacks = await step(contract.PURGE_DEPOSIT_CALLBACKS)(now)
+        return HousekeepingReport(
+            idempotency_keys=keys.purged,
+            events=purged_events.purged,
+            webhook_deliveries=deliveries.purged,
+            deposit_callbacks=callbacks.purged,
+        )

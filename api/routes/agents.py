@@ -1,6 +1,6 @@
 """The agent registry."""
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -61,7 +61,7 @@ async def register(
 async def list_agents(
     session: Session,
     agent_type: AgentType | None = None,
-    status: Annotated[Literal["active", "inactive"] | None, Query()] = None,
+    status: Annotated[agents.AgentStatus | None, Query()] = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> AgentList:

@@ -2,7 +2,7 @@
 
 import base64
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,7 +100,7 @@ async def publish(
 async def browse(
     session: Session,
     category: Category | None = None,
-    status: Literal["active", "paused", "delisted"] | None = None,
+    status: listings.ListingStatus | None = None,
     page: PageNumber = 1,
     page_size: PageSize = 20,
 ) -> ListingList:

@@ -16,10 +16,8 @@ from core.ids import parse_id
 from core.security import TokenKind
 from domain import audit, events
 from domain.wallet import accounts as wallet_accounts
-from models.agents import RegisteredAgent
+from models.agents import AgentStatus, RegisteredAgent
 
-ACTIVE = "active"
-INACTIVE = "inactive"
 AGENT = "agent"  # the kind of party an agent is
 
 
@@ -48,7 +46,7 @@ async def register(
         wallet_address=profile.wallet_address,
         capabilities=list(profile.capabilities),
         a2a_endpoint=profile.a2a_endpoint,
-        status=ACTIVE,
+        status=AgentStatus.ACTIVE,
     )
     try:
         async with session.begin_nested():
@@ -75,7 +73,7 @@ async def get(session: AsyncSession, agent_id: str | uuid.UUID) -> RegisteredAge
 
 async def get_active(session: AsyncSession, agent_id: uuid.UUID) -> RegisteredAgent | None:
     agent = await session.get(RegisteredAgent, agent_id)
-    return agent if agent is not None and agent.status == ACTIVE else None
+    return agent if agent is not None and agent.status == AgentStatus.ACTIVE else None
 
 
 async def list_agents(
@@ -121,7 +119,7 @@ async def heartbeat(session: AsyncSession, agent_id: str, caller_id: uuid.UUID) 
 async def deactivate(session: AsyncSession, agent_id: str, caller_id: uuid.UUID) -> RegisteredAgent:
     agent = await get(session, agent_id)
     _require_self(agent, caller_id)
-    agent.status = INACTIVE
+    agent.status = AgentStatus.INACTIVE
     agent.updated_at = utcnow()
     owners = [agent.creator_id] if agent.creator_id else []
     events.emit(

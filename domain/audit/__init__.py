@@ -40,6 +40,9 @@ class AuditEvent(StrEnum):
     AGENT_DEACTIVATED = "agent_deactivated"
     AGENT_CLAIMED = "agent_claimed"
     LEDGER_AUDIT_FAILED = "ledger_audit_failed"
+    WEBHOOK_REGISTERED = "webhook_registered"
+    WEBHOOK_DELETED = "webhook_deleted"
+    WEBHOOK_PAUSED = "webhook_paused"
 
     @property
     def severity(self) -> Severity:
@@ -57,6 +60,9 @@ SEVERITY: dict[AuditEvent, Severity] = {
     AuditEvent.AGENT_DEACTIVATED: Severity.INFO,
     AuditEvent.AGENT_CLAIMED: Severity.INFO,
     AuditEvent.LEDGER_AUDIT_FAILED: Severity.CRITICAL,
+    AuditEvent.WEBHOOK_REGISTERED: Severity.INFO,
+    AuditEvent.WEBHOOK_DELETED: Severity.INFO,
+    AuditEvent.WEBHOOK_PAUSED: Severity.WARNING,
 }
 
 

@@ -21,9 +21,9 @@ from core.settings import Settings
 from domain import audit
 from domain.audit import AuditEvent
 from domain.creators import throttle
-from domain.creators.profiles import ACTIVE, normalize_email
+from domain.creators.profiles import normalize_email
 from domain.creators.throttle import TooManyAttempts
-from models.creators import Creator
+from models.creators import Creator, CreatorStatus
 
 
 class InvalidCredentials(Unauthorized):
@@ -98,7 +98,7 @@ async def check_password(attempt: LoginAttempt, password: str) -> Creator | None
     if attempt.refused is not None:
         raise attempt.refused
     matched = await asyncio.to_thread(_matches, attempt, password)
-    if not matched or attempt.creator is None or attempt.creator.status != ACTIVE:
+    if not matched or attempt.creator is None or attempt.creator.status != CreatorStatus.ACTIVE:
         return None
     return attempt.creator
 

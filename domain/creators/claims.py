@@ -24,7 +24,7 @@ from domain import agents, audit, events
 from domain.creators import signatures
 from domain.creators.earnings import AgentEarnings, agent_earnings
 from domain.creators.profiles import current
-from models.agents import RegisteredAgent
+from models.agents import AgentStatus, RegisteredAgent
 
 CHALLENGE_PREFIX = "agentchains-claim:v1"
 
@@ -119,7 +119,9 @@ def _token_names_agent(keys: ClaimKeys, token: str, agent: RegisteredAgent) -> b
     except InvalidToken:
         return False
     return (
-        kind is TokenKind.AGENT and claims["sub"] == str(agent.id) and agent.status == agents.ACTIVE
+        kind is TokenKind.AGENT
+        and claims["sub"] == str(agent.id)
+        and agent.status == AgentStatus.ACTIVE
     )
 
 
@@ -151,7 +153,7 @@ async def claim(
             "Prove control of the agent: its JWT in X-Agent-Token, or its signature over a "
             "challenge from GET /creators/me/agents/{agent_id}/challenge"
         )
-    if agent.status != agents.ACTIVE:
+    if agent.status != AgentStatus.ACTIVE:
         raise InvalidState("A deactivated agent cannot be claimed")
     if agent.creator_id == creator_id:
         return await agent_earnings(session, agent)

@@ -14,10 +14,9 @@ from core.clock import utcnow
 from core.errors import Conflict, RuleViolation, Unauthorized
 from core.security import hash_password
 from domain import events, ledger
-from models.creators import Creator
+from models.creators import Creator, CreatorStatus
 
 CREATOR = "creator"  # the ledger's owner kind for creator accounts
-ACTIVE = "active"
 PAYOUT_METHODS = ("api_credits", "gift_card", "bank_withdrawal", "upi")
 EDITABLE = frozenset({"display_name", "phone", "country", "payout_method", "payout_details"})
 
@@ -119,7 +118,7 @@ async def register(session: AsyncSession, registration: Registration) -> Creator
         phone=registration.phone,
         country=registration.country,
         payout_details={},
-        status=ACTIVE,
+        status=CreatorStatus.ACTIVE,
     )
     try:
         async with session.begin_nested():
@@ -138,13 +137,13 @@ async def register(session: AsyncSession, registration: Registration) -> Creator
 
 async def is_active(session: AsyncSession, creator_id: uuid.UUID) -> bool:
     creator = await session.get(Creator, creator_id)
-    return creator is not None and creator.status == ACTIVE
+    return creator is not None and creator.status == CreatorStatus.ACTIVE
 
 
 async def current(session: AsyncSession, creator_id: uuid.UUID) -> Creator:
     """The creator a valid token names; a token for an unknown or suspended creator is 401."""
     creator = await session.get(Creator, creator_id)
-    if creator is None or creator.status != ACTIVE:
+    if creator is None or creator.status != CreatorStatus.ACTIVE:
         raise Unauthorized("This creator is suspended or unknown", code="invalid_token")
     return creator
 

@@ -15,9 +15,8 @@ from core.errors import Forbidden, InvalidState, NotFound
 from core.ids import parse_id
 from domain import events, proofs
 from models.agents import RegisteredAgent
-from models.listings import DataListing, QualityProof
+from models.listings import DataListing, ListingStatus, QualityProof
 
-ACTIVE, PAUSED, DELISTED = "active", "paused", "delisted"
 Listing = DataListing
 
 
@@ -67,7 +66,7 @@ async def create(
         quality_score=draft.quality_score,
         freshness_at=now,
         expires_at=draft.expires_at,
-        status=ACTIVE,
+        status=ListingStatus.ACTIVE,
         created_at=now,
         updated_at=now,
         search_text=search_text(draft.title, draft.description, draft.tags),
@@ -140,7 +139,7 @@ async def update(
     session: AsyncSession, listing_id: str, caller: uuid.UUID, changes: dict[str, Any]
 ) -> DataListing:
     listing = await owned(session, listing_id, caller)
-    if listing.status == DELISTED:
+    if listing.status == ListingStatus.DELISTED:
         raise InvalidState("A delisted listing cannot change")
     for name, value in changes.items():
         setattr(listing, name, list(value) if name == "tags" else value)
@@ -151,7 +150,7 @@ async def update(
 
 async def delist(session: AsyncSession, listing_id: str, caller: uuid.UUID) -> DataListing:
     listing = await owned(session, listing_id, caller)
-    listing.status, listing.updated_at = DELISTED, utcnow()
+    listing.status, listing.updated_at = ListingStatus.DELISTED, utcnow()
     return listing
 
 

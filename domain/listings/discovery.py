@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from models.listings import DataListing, SearchSignal
+from models.listings import DataListing, ListingStatus, SearchSignal
 
 Sort = Literal["relevance", "price_asc", "price_desc", "freshness", "quality"]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -49,7 +49,7 @@ class Search:
 
 
 def _filtered(search: Search) -> Select[Any]:
-    query = select(DataListing).where(DataListing.status == "active")
+    query = select(DataListing).where(DataListing.status == ListingStatus.ACTIVE)
     if search.category:
         query = query.where(DataListing.category == search.category)
     if search.min_price_units is not None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from models.listings import DataListing, SearchSignal
+from models.listings import DataListing, ListingStatus, SearchSignal
 
 DEFAULT_PRICE_UNITS = 5_000  # 0.005 USDC with no competitors
 FLOOR_UNITS = 1_000  # 0.001 USDC
@@ -32,7 +32,7 @@ async def suggest(session: AsyncSession, category: str, quality: Decimal) -> Sug
     prices_and_quality = (
         await session.execute(
             select(DataListing.price_units, DataListing.quality_score).where(
-                DataListing.status == "active", DataListing.category == category
+                DataListing.status == ListingStatus.ACTIVE, DataListing.category == category
             )
         )
     ).all()

@@ -18,6 +18,7 @@ from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
 from domain.events import EventType
 from domain.ledger.accounts import of as account_of
+from models.listings import ListingStatus
 from models.purchases import Transaction, VerificationRecord
 from workflows.contracts.purchase import (
     PaymentMethod,
@@ -69,7 +70,7 @@ async def open_purchase(
     listing = await listings.get(session, listing_id)
     if listing.seller_id == buyer_id:
         raise OwnListing("Agents cannot buy their own listings")
-    if listing.status != listings.ACTIVE:
+    if listing.status != ListingStatus.ACTIVE:
         raise ListingInactive(f"Listing {listing_id} is {listing.status}")
     tx = Transaction(
         id=tx_id,

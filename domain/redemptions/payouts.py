@@ -10,7 +10,7 @@ from core.money import ard_to_units
 from core.settings import Settings
 from domain.ledger import accounts
 from domain.redemptions import Order, details_for, open_redemption
-from models.creators import Creator
+from models.creators import Creator, CreatorStatus
 from models.ledger import LedgerAccount
 from models.redemptions import Redemption
 
@@ -34,7 +34,7 @@ async def eligible_creators(session: AsyncSession, settings: Settings) -> list[u
         select(Creator.id)
         .where(
             Creator.id.in_(candidates),
-            Creator.status == "active",
+            Creator.status == CreatorStatus.ACTIVE,
             Creator.payout_method.is_not(None),
         )
         .order_by(Creator.id)

@@ -11,7 +11,7 @@ from core.ids import parse_id
 from core.settings import Settings
 from domain import agents, events, ledger
 from domain.ledger.accounts import AccountNotFound, tier_named
-from models.agents import RegisteredAgent
+from models.agents import AgentStatus, RegisteredAgent
 from models.ledger import LedgerAccount, LedgerMovement
 
 AGENT = "agent"
@@ -113,7 +113,7 @@ async def _parties(
     )
     found = {row.owner_id: _Party(*row) for row in rows}
     receiver = found.get(str(receiver_id))
-    if receiver is None or receiver.receiver_status != agents.ACTIVE:
+    if receiver is None or receiver.receiver_status != AgentStatus.ACTIVE:
         raise agents.AgentNotFound(f"Agent {receiver_id} not found")
     if str(sender_id) not in found:
         raise AccountNotFound(f"No agent account for {sender_id}")

@@ -22,6 +22,8 @@ from core.db import paginate
 from core.errors import InvalidState, NotFound, RuleViolation
 from core.ids import parse_id
 from core.vault import Vault
+from domain import audit
+from domain.audit import AuditEvent
 from domain.events import EventType, Visibility
 from domain.webhooks import guard
 from domain.webhooks.kinds import KINDS
@@ -89,6 +91,13 @@ async def register(
     )
     session.add(endpoint)
     await session.flush()
+    await audit.record(
+        session,
+        AuditEvent.WEBHOOK_REGISTERED,
+        actor=audit.party("agent", owner_id),
+        subject=audit.party("webhook", endpoint.id),
+        details={"kind": endpoint.kind, "url": endpoint.url, "event_types": endpoint.event_types},
+    )
     return endpoint
 
 
@@ -170,6 +179,13 @@ async def delete(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
     )
     await session.delete(endpoint)
     await session.flush()
+    await audit.record(
+        session,
+        AuditEvent.WEBHOOK_DELETED,
+        actor=audit.party("agent", endpoint.owner_id),
+        subject=audit.party("webhook", endpoint.id),
+        details={"url": endpoint.url},
+    )
 
 
 async def enable(session: AsyncSession, endpoint: WebhookEndpoint) -> bool:

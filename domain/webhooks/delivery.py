@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.settings import Settings
 from core.vault import Vault
-from domain import webhooks
+from domain import audit, webhooks
+from domain.audit import AuditEvent
 from domain.webhooks import guard
 from domain.webhooks.kinds import KINDS, Kind, Rules
 from models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -231,7 +232,25 @@ async def _failed_events(
     else:
         return None
     endpoint.status, endpoint.paused_reason = EndpointStatus.PAUSED, reason
+    await audit.record(
+        session,
+        AuditEvent.WEBHOOK_PAUSED,
+        actor=audit.SYSTEM,
+        subject=audit.party("agent", endpoint.owner_id),  # so the owner reads it too
+        details={"webhook": str(endpoint.id), "reason": reason},
+    )
     return reason
+
+
+async def purge_finished_before(session: AsyncSession, moment: datetime) -> int:
+    """Delete delivered and failed deliveries created before `moment` (pending ones stay)."""
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_([DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]),
+            WebhookDelivery.created_at < moment,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def backoff(attempts: int, base_seconds: float, outcome: Outcome) -> timedelta:

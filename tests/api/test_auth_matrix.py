@@ -214,6 +214,30 @@ async def _redemption(cast: Cast) -> Call:
     return Call({"redemption_id": made.json()["id"]})
 
 
+PUBLIC_URL = "https://93.184.216.34/hook"  # a public address: no name to resolve, nothing listens
+
+
+async def _seller_webhook(cast: Cast) -> Call:
+    made = await cast.client.post(
+        f"{API_PREFIX}/seller/webhook",
+        headers=bearer(cast.agent["jwt_token"]),
+        json={"url": PUBLIC_URL, "event_types": ["listing_created"]},
+    )
+    assert made.status_code == 201, made.text
+    return Call({"webhook_id": made.json()["id"]})
+
+
+async def _openclaw_webhook(cast: Cast) -> Call:
+    body = {"gateway_url": PUBLIC_URL, "bearer_token": "t", "event_types": ["listing_created"]}
+    made = await cast.client.post(
+        f"{API_PREFIX}/integrations/openclaw/register-webhook",
+        headers=bearer(cast.agent["jwt_token"]),
+        json=body,
+    )
+    assert made.status_code == 201, made.text
+    return Call({"webhook_id": made.json()["id"]})
+
+
 ROWS: dict[str, Row] = {
     "GET /agents/{agent_id}": Row(_own_agent, public()),
     "GET /agents/{agent_id}/card": Row(_own_agent, public()),
@@ -252,6 +276,24 @@ ROWS: dict[str, Row] = {
     ),
     "POST /creators/me/agents/{agent_id}/claim": Row(
         _claimed_agent, for_creators(other=409), owner_kind="creator"
+    ),
+    "GET /seller/webhooks/{webhook_id}": Row(_seller_webhook, for_agents()),
+    "DELETE /seller/webhooks/{webhook_id}": Row(_seller_webhook, for_agents(owner=204)),
+    "GET /seller/webhooks/{webhook_id}/deliveries": Row(_seller_webhook, for_agents()),
+    "POST /seller/webhooks/{webhook_id}/enable": Row(_seller_webhook, for_agents()),
+    "POST /seller/webhooks/{webhook_id}/rotate-secret": Row(_seller_webhook, for_agents()),
+    "POST /seller/webhooks/{webhook_id}/test": Row(_seller_webhook, for_agents(owner=202)),
+    "DELETE /integrations/openclaw/webhooks/{webhook_id}": Row(
+        _openclaw_webhook, for_agents(owner=204)
+    ),
+    "POST /integrations/openclaw/webhooks/{webhook_id}/test": Row(
+        _openclaw_webhook, for_agents(owner=202)
+    ),
+    "GET /integrations/openclaw/webhooks/{webhook_id}/deliveries": Row(
+        _openclaw_webhook, for_agents()
+    ),
+    "POST /integrations/openclaw/webhooks/{webhook_id}/enable": Row(
+        _openclaw_webhook, for_agents()
     ),
     "GET /redemptions/{redemption_id}": Row(_redemption, for_creators(), owner_kind="creator"),
     "POST /redemptions/{redemption_id}/cancel": Row(

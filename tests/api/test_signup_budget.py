@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -100,3 +101,10 @@ async def test_concurrent_registrations_on_two_processes_never_exceed_the_budget
             day = await session.get(SignupBonusDay, utcnow().date())
             assert day is not None and day.granted_units == 5 * BONUS
         await assert_invariants(sessions)
+
+
+def test_a_budget_beyond_the_money_limit_is_refused_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="signup_bonus_daily_budget_ard"):
+        make_settings(
+            "sqlite+aiosqlite:///unused.db", tmp_path, signup_bonus_daily_budget_ard="1e12"
+        )

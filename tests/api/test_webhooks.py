@@ -84,6 +84,13 @@ async def deliveries(api: httpx.AsyncClient, agent: Agent, webhook: str, **param
     return response.json()
 
 
+async def audit_entries(api: httpx.AsyncClient, agent: Agent) -> list[Any]:
+    """The audit entries this agent is party to, newest first."""
+    response = await api.get("/api/v1/audit/events", headers=agent["headers"])
+    assert response.status_code == 200, response.text
+    return list(response.json()["results"])
+
+
 async def until(check: Any, within: float = 30.0) -> None:
     deadline = time.monotonic() + within
     while not await check():
@@ -123,6 +130,13 @@ async def test_register_list_and_delete_own_webhooks(api: httpx.AsyncClient) -> 
 
     assert (await api.delete(one, headers=owner["headers"])).status_code == 204
     assert_problem(await api.get(one, headers=owner["headers"]), 404, "webhook_not_found")
+    audited = await audit_entries(api, owner)
+    assert [(e["event_type"], e["subject"]) for e in audited] == [
+        ("webhook_deleted", f"webhook:{created['id']}"),
+        ("webhook_registered", f"webhook:{created['id']}"),
+    ]
+    assert audited[1]["details"]["url"] == body["url"]
+    assert await audit_entries(api, stranger) == []
 
 
 async def test_registration_refuses_what_it_cannot_honour(api: httpx.AsyncClient) -> None:
@@ -260,6 +274,9 @@ async def test_a_dead_consumer_is_paused_and_the_others_keep_receiving(
         await until(is_paused)
         view = (await hooks.get(one, headers=watcher["headers"])).json()
         assert view["paused_reason"] == f"{view['consecutive_failures']} events in a row failed"
+        [pause] = [e for e in await audit_entries(hooks, watcher) if e["actor"] == "system"]
+        assert pause["event_type"] == "webhook_paused" and pause["severity"] == "warning"
+        assert pause["details"] == {"webhook": paused["id"], "reason": view["paused_reason"]}
         assert view["consecutive_failures"] >= 5
         failed = await deliveries(hooks, watcher, paused["id"], status="failed")
         assert failed["total"] >= 5

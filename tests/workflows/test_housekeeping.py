@@ -1,10 +1,13 @@
 """The Temporal path end to end: a real workflow and activities on a real server and worker purge
-expired Idempotency-Key records and events past EVENT_RETENTION_DAYS."""
+expired Idempotency-Key records, events past EVENT_RETENTION_DAYS, finished webhook deliveries
+past WEBHOOK_DELIVERY_RETENTION_DAYS and payment-callback ids a day old."""
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -14,9 +17,14 @@ from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
 from domain import events, idempotency
+from domain.wallet import deposits
+from models.agents import RegisteredAgent
+from models.deposits import DepositCallback
 from models.idempotency import IdempotencyKey
+from models.webhooks import WebhookDelivery, WebhookEndpoint
 from tests.conftest import StartWorker
 from workflows.contracts.housekeeping import HousekeepingReport
+from workflows.contracts.webhooks import DeliveryStatus
 from workflows.housekeeping import HousekeepingWorkflow
 
 PROBE = events.EventType.LISTING_CREATED
@@ -35,8 +43,68 @@ async def _seed(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]
         for age, name in ((retention + timedelta(hours=1), "old"), (timedelta(hours=1), "new")):
             event = events.emit(session, PROBE, {"n": f"{scope}-{name}"})
             event.created_at = utcnow() + skew - age
+        await _seed_deliveries_and_callbacks(session, scope, settings, skew)
     await engine.dispose()
     return scope, "fresh"
+
+
+async def _seed_deliveries_and_callbacks(
+    session: AsyncSession, scope: str, settings: Settings, skew: timedelta
+) -> None:
+    """Per kind, one record past its retention and one within it (`{scope}-old`/`-new`); a
+    pending delivery past retention stays too."""
+    now = utcnow() + skew
+    agent = RegisteredAgent(name=scope, agent_type="seller")
+    session.add(agent)
+    await session.flush()
+    endpoint = WebhookEndpoint(
+        owner_id=agent.id, kind="seller", url="https://example.com/", secret="sealed"
+    )
+    deposit, _ = await deposits.open_deposit(
+        session, uuid.uuid4(), agent.id, Decimal("1"), "USD", now + timedelta(days=1)
+    )
+    session.add(endpoint)
+    await session.flush()
+    old = now - timedelta(days=settings.webhook_delivery_retention_days, hours=1)
+    for status, created, name in (
+        (DeliveryStatus.DELIVERED, old, "old"),
+        (DeliveryStatus.FAILED, old, "old-failed"),
+        (DeliveryStatus.PENDING, old, "pending"),
+        (DeliveryStatus.DELIVERED, now - timedelta(hours=1), "new"),
+    ):
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint.id,
+                event_id=uuid.uuid4(),
+                event_type=PROBE,
+                body=f"{scope}-{name}",
+                status=status,
+                created_at=created,
+            )
+        )
+    for age, name in ((timedelta(days=1, hours=1), "old"), (timedelta(hours=1), "new")):
+        session.add(
+            DepositCallback(
+                webhook_id=f"{scope}-{name}", deposit_id=deposit.id, received_at=now - age
+            )
+        )
+
+
+async def _deliveries_and_callbacks_left(settings: Settings, scope: str) -> tuple[set[str], ...]:
+    engine = create_engine(settings.database_url)
+    async with unit_of_work(session_factory(engine)) as session:
+        bodies = await session.scalars(
+            select(WebhookDelivery.body).where(WebhookDelivery.body.startswith(scope))
+        )
+        ids = await session.scalars(
+            select(DepositCallback.webhook_id).where(DepositCallback.webhook_id.startswith(scope))
+        )
+        left = (
+            {b.removeprefix(f"{scope}-") for b in bodies},
+            {i.removeprefix(f"{scope}-") for i in ids},
+        )
+    await engine.dispose()
+    return left
 
 
 async def _events_left(settings: Settings, scope: str) -> set[str]:
@@ -78,6 +146,8 @@ async def test_purges_expired_keys_through_the_dev_server(
     assert result.idempotency_keys >= 1 and result.events >= 1
     assert await _remaining(settings, scope) == {fresh}
     assert await _events_left(settings, scope) == {f"{scope}-new"}
+    assert result.webhook_deliveries >= 2 and result.deposit_callbacks >= 1
+    assert await _deliveries_and_callbacks_left(settings, scope) == ({"pending", "new"}, {"new"})
     # The run's own history replays against the current code.
     await Replayer(
         workflows=[HousekeepingWorkflow], data_converter=pydantic_data_converter
@@ -93,3 +163,5 @@ async def test_runs_on_the_time_skipping_server(
     assert result.idempotency_keys >= 1 and result.events >= 1
     assert await _remaining(settings, scope) == {fresh}
     assert await _events_left(settings, scope) == {f"{scope}-new"}
+    assert result.webhook_deliveries >= 2 and result.deposit_callbacks >= 1
+    assert await _deliveries_and_callbacks_left(settings, scope) == ({"pending", "new"}, {"new"})

@@ -14,6 +14,8 @@ class PurgeResult(BaseModel):
 class HousekeepingReport(BaseModel):
     idempotency_keys: int
     events: int
+    webhook_deliveries: int
+    deposit_callbacks: int
 
 
 HOUSEKEEPING = Workflow[None, HousekeepingReport]("HousekeepingWorkflow", HousekeepingReport)
@@ -23,4 +25,14 @@ PURGE_IDEMPOTENCY_KEYS = Activity[[datetime], PurgeResult](
 )
 PURGE_EVENTS = Activity[[datetime], PurgeResult](
     "events.purge_expired", PurgeResult, "Delete outbox events older than EVENT_RETENTION_DAYS"
+)
+PURGE_WEBHOOK_DELIVERIES = Activity[[datetime], PurgeResult](
+    "webhooks.purge_deliveries",
+    PurgeResult,
+    "Delete finished webhook deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS",
+)
+PURGE_DEPOSIT_CALLBACKS = Activity[[datetime], PurgeResult](
+    "deposits.purge_callbacks",
+    PurgeResult,
+    "Forget payment-callback ids a day old (their signatures expired long before)",
 )
