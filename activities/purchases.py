@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
 
 from activities import implements
 from core.db import unit_of_work
@@ -43,7 +44,8 @@ class PurchaseActivities:
             tx = await purchases.get(session, tx_id)
         async with x402.Facilitator(self.settings) as facilitator:
             asked = x402.requirements(self.settings, tx.amount_units)
-            settled = await facilitator.settle(x402.decode(payment.header), asked)
+            retried = activity.info().attempt > 1  # an earlier attempt may have settled it
+            settled = await facilitator.settle(x402.decode(payment.header), asked, retried=retried)
         return settled.transaction
 
     @implements(contract.PAY_X402)

@@ -14,6 +14,7 @@ from core.settings import Settings
 from domain import redemptions
 from domain.redemptions import payouts
 from domain.redemptions.providers import PayoutOrder, provider_for
+from models.redemptions import Redemption
 from workflows.contracts import payout, redemption
 from workflows.contracts.payout import PayoutRunSummary
 from workflows.contracts.redemption import (
@@ -39,19 +40,23 @@ class RedemptionActivities:
 
     @implements(redemption.PAY_OUT)
     async def pay_out(self, redemption_id: uuid.UUID) -> Payout:
+        row = await self._processing(redemption_id)
+        provider = provider_for(self.settings, row.redemption_type)
+        return Payout(provider=provider.name, reference=await provider.pay(_order(row)))
+
+    @implements(redemption.FIND_PAYOUT)
+    async def find_payout(self, redemption_id: uuid.UUID) -> Payout | None:
+        row = await self._processing(redemption_id)
+        provider = provider_for(self.settings, row.redemption_type)
+        reference = await provider.find(_order(row))
+        return Payout(provider=provider.name, reference=reference) if reference else None
+
+    async def _processing(self, redemption_id: uuid.UUID) -> Redemption:
         async with unit_of_work(self.sessions) as session:
             row = await redemptions.get(session, redemption_id)
         if row.status != RedemptionStatus.PROCESSING:  # e.g. closed when its start failed
             raise InvalidState(f"Redemption {redemption_id} is {row.status}: nothing is paid")
-        order = PayoutOrder(
-            redemption_id=row.id,
-            redemption_type=row.redemption_type,
-            amount_units=row.amount_units,
-            currency=row.currency,
-            payout_details=row.payout_details,
-        )
-        provider = provider_for(self.settings, row.redemption_type)
-        return Payout(provider=provider.name, reference=await provider.pay(order))
+        return row
 
     @implements(redemption.COMPLETE)
     async def complete(self, redemption_id: uuid.UUID, paid: Payout | None) -> RedemptionState:
@@ -98,3 +103,14 @@ class RedemptionActivities:
             return PayoutRunSummary(
                 period=run.period, creators_paid=run.creators_paid, total_units=run.total_units
             )
+
+
+def _order(row: Redemption) -> PayoutOrder:
+    """What the provider is asked to pay (and looked up by) for this redemption."""
+    return PayoutOrder(
+        redemption_id=row.id,
+        redemption_type=row.redemption_type,
+        amount_units=row.amount_units,
+        currency=row.currency,
+        payout_details=row.payout_details,
+    )

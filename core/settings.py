@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     token_signup_bonus: Decimal = Decimal("100")
     token_quality_bonus_pct: Decimal = Decimal("0.10")
     token_quality_threshold: Decimal = Decimal("0.80")
+    # The bonus never exceeds this share of the fee paid on the same sale (ADR 0030): a buyer and
+    # a seller together always pay the platform more than the bonus gives back. Below 1.
+    token_quality_bonus_max_fee_share: Decimal = Decimal("0.50")
 
     # Payments
     payment_mode: Literal["simulated", "testnet", "mainnet"] = "simulated"
@@ -176,6 +179,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "MAX_BODY_BYTES must leave room for the largest listing content in base64"
                 " (LISTING_MAX_CONTENT_BYTES * 4/3) plus 64 KiB of other fields"
+            )
+        if not 0 <= self.token_quality_bonus_max_fee_share < 1:
+            raise ValueError(
+                "TOKEN_QUALITY_BONUS_MAX_FEE_SHARE must be at least 0 and below 1 (ADR 0030)"
             )
         if self.payment_mode != "simulated" and self.x402_pay_to == NO_WALLET:
             raise ValueError("X402_PAY_TO must be the platform's wallet when PAYMENT_MODE is x402")

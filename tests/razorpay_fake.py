@@ -10,6 +10,9 @@ the same key with another body is refused. Knobs for tests:
 - `delay_seconds`: wait this long before answering (to make a client time out).
 - `payout_status`: the status new payouts get ("processing"; "rejected" to refuse at once).
 - `in_flight` (read only): calls received and not answered yet.
+`GET /v1/payouts?account_number=&reference_id=` lists payouts as Razorpay's "fetch all payouts"
+does (`{"entity": "collection", "count", "items"}`); `lookups` counts these calls and
+`fail_lookups` answers 500 to the next N of them. `calls` and the knobs above count creates only.
 """
 
 import asyncio
@@ -126,6 +129,8 @@ class RazorpayFake(LocalServer):
         self.lose_answers = 0
         self.delay_seconds = 0.0
         self.payout_status = "processing"
+        self.lookups = 0
+        self.fail_lookups = 0
         super().__init__(self._app())
 
     def _authorized(self, header: str) -> bool:
@@ -202,7 +207,26 @@ class RazorpayFake(LocalServer):
             return _error(500, "The server encountered an error")
         return JSONResponse(payout)
 
+    async def _list(self, request: Request) -> JSONResponse:
+        self.lookups += 1
+        if self.fail_lookups > 0:
+            self.fail_lookups -= 1
+            return _error(500, "The server encountered an error")
+        if not self._authorized(request.headers.get("authorization", "")):
+            return _error(401, "Authentication failed")
+        query = request.query_params
+        if not query.get("account_number"):
+            return _error(400, "The account number field is required", "account_number")
+        items = [
+            payout
+            for payout in reversed(self.payouts.values())  # newest first
+            if payout["account_number"] == query["account_number"]
+            and query.get("reference_id") in (None, payout.get("reference_id"))
+        ]
+        return JSONResponse({"entity": "collection", "count": len(items), "items": items})
+
     def _app(self) -> FastAPI:
         app = FastAPI()
         app.add_api_route("/v1/payouts", self._payout, methods=["POST"])
+        app.add_api_route("/v1/payouts", self._list, methods=["GET"])
         return app

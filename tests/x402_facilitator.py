@@ -2,8 +2,15 @@
 
 It stands in for a chain: payers hold USDC balances, a payment is an authorization
 {from, to, value, nonce} signed with the payer's key (HMAC here, EIP-712 on a chain), and a
-nonce settles once. Settling the same payment again answers the first settlement, as a
-facilitator that checks the chain does; `fail_settles` makes the next settles answer 503.
+nonce settles once: settling the same payment again is refused (`nonce_already_used`), as the
+token contract refuses a used authorization. `POST /status` (same body as `/settle`) answers
+what became of a payment: its settlement (`success: true`), or `success: false` with
+`not_settled`. Knobs for tests:
+- `fail_settles`: the next N settles answer 503 and settle nothing.
+- `lose_settle_answers`: the next N settles settle, then their answer is lost (504, as a
+  gateway that gave up waiting answers).
+- `refuse_settles`: a reason makes every settle refuse with it and settle nothing.
+- `status_enabled`: False makes `/status` answer 404, as a facilitator without the lookup.
 """
 
 import hashlib
@@ -40,7 +47,11 @@ class Chain:
     settled: dict[str, SettleResponse] = field(default_factory=dict)  # by signature
     used_nonces: set[str] = field(default_factory=set)
     settle_calls: int = 0
+    status_calls: int = 0
     fail_settles: int = 0
+    lose_settle_answers: int = 0
+    status_enabled: bool = True
+    refuse_settles: str = ""
 
     def wallet(self, funds: int) -> str:
         address = "0x" + uuid.uuid4().hex.ljust(40, "0")
@@ -86,9 +97,7 @@ class Chain:
 
     def settle(self, payload: PaymentPayload, asked: PaymentRequirements) -> SettleResponse:
         signature = str(payload.payload.get("signature", ""))
-        if signature in self.settled:
-            return self.settled[signature]
-        refusal = self.check(payload, asked)
+        refusal = self.refuse_settles or self.check(payload, asked)
         if refusal:
             return SettleResponse(
                 success=False, error_reason=refusal, transaction="", network=asked.network
@@ -108,6 +117,15 @@ class Chain:
         )
         return self.settled[signature]
 
+    def status(self, payload: PaymentPayload, asked: PaymentRequirements) -> SettleResponse:
+        """The settlement of this very payment, or `not_settled`."""
+        signature = str(payload.payload.get("signature", ""))
+        if signature in self.settled:
+            return self.settled[signature]
+        return SettleResponse(
+            success=False, error_reason="not_settled", transaction="", network=asked.network
+        )
+
 
 def facilitator_app(chain: Chain) -> FastAPI:
     app = FastAPI()
@@ -126,6 +144,17 @@ def facilitator_app(chain: Chain) -> FastAPI:
             chain.fail_settles -= 1
             return JSONResponse({"error": "temporarily unavailable"}, status_code=503)
         answer = chain.settle(body.payment_payload, body.payment_requirements)
+        if chain.lose_settle_answers > 0:
+            chain.lose_settle_answers -= 1
+            return JSONResponse({"error": "gateway timeout"}, status_code=504)
+        return JSONResponse(answer.model_dump(by_alias=True, exclude_none=True))
+
+    @app.post("/status")
+    async def status(body: SettleRequest) -> JSONResponse:
+        chain.status_calls += 1
+        if not chain.status_enabled:
+            return JSONResponse({"error": "not found"}, status_code=404)
+        answer = chain.status(body.payment_payload, body.payment_requirements)
         return JSONResponse(answer.model_dump(by_alias=True, exclude_none=True))
 
     return app

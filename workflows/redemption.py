@@ -3,7 +3,8 @@ credits returned exactly once (cancelled, rejected, failed).
 
 API credits complete at once. Payout attempts run one at a time, each a single activity
 attempt, so a rejection never races an attempt in flight: it takes effect between attempts, and
-an attempt that already paid wins (the rejection is then refused).
+an attempt that already paid wins (the rejection is then refused). When an attempt went
+unanswered (timed out, 5xx), the provider is asked whether it paid before any refund (ADR 0029).
 """
 
 from datetime import timedelta
@@ -29,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
 S = RedemptionStatus
 MAX_PAUSE = 300
 APPROVE, REJECT, CANCEL = "approve", "reject", "cancel"  # the decision taken on the redemption
+# Histories from before it refund without asking: `workflow.patched` keeps them replaying.
+FIND_BEFORE_REFUND = "find-payout-before-refund"
 
 
 @workflow.defn(name=contract.REDEMPTION.name)
@@ -40,6 +43,9 @@ class RedemptionWorkflow:
         self._decision: str | None = APPROVE if terms.approved else None
         self._decided_by: UUID | None = None  # the operator who approved or rejected
         self._reason = ""
+        self._unanswered = (
+            False  # an attempt failed without the provider's answer: it may have paid
+        )
 
     @workflow.run
     async def run(self, terms: RedemptionTerms) -> RedemptionState:
@@ -51,6 +57,10 @@ class RedemptionWorkflow:
         await step(contract.START_PROCESSING)(self._id, self._decided_by)
         self._note(S.PROCESSING, "approved")
         payout = await self._pay_out(terms)
+        if payout is None and self._unanswered and workflow.patched(FIND_BEFORE_REFUND):
+            payout = await step(contract.FIND_PAYOUT)(self._id)  # retried until it answers
+            if payout is not None:
+                self._note(S.PROCESSING, f"the provider made payout {payout.reference}")
         if payout is not None:
             return self._closed(await step(contract.COMPLETE)(self._id, payout))
         if self._decision == REJECT:
@@ -72,6 +82,7 @@ class RedemptionWorkflow:
                 self._note(S.PROCESSING, f"attempt {attempt} failed: {self._reason}")
                 if refusal is not None:
                     return None
+                self._unanswered = True
             if attempt < terms.payout_attempts:
                 try:
                     await workflow.wait_condition(self._rejected, timeout=timedelta(seconds=pause))

@@ -2,7 +2,7 @@
 
 from domain.ledger.accounts import TIERS, System, Tier, Volume, open_account
 from domain.ledger.chain import Verdict, verify
-from domain.ledger.fees import FeeSplit, split
+from domain.ledger.fees import FeeSplit, quality_bonus, split
 from domain.ledger.movements import (
     InsufficientCredits,
     KeyReused,
@@ -36,6 +36,7 @@ __all__ = [
     "hold",
     "open_account",
     "post",
+    "quality_bonus",
     "record",
     "split",
     "supply",

@@ -3,7 +3,8 @@
 A settlement is one movement: the price leaves the buyer's hold (or, for express, the buyer) to
 the seller's proceeds, the treasury's fee and the burn (rounded per ADR 0006), with the owning
 creator's royalty in the same movement; then the quality bonus from the treasury when it can
-pay it in full and buyer and seller do not belong to the same creator.
+pay it in full and buyer and seller do not belong to the same creator, capped below the sale's
+fee so that trading back and forth always costs the pair money (ADR 0030).
 """
 
 import contextlib
@@ -125,7 +126,13 @@ async def _completed(
     session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
 ) -> Transaction:
     if not sale.same_creator:  # two agents of one creator trading must not mint themselves a bonus
-        await _quality_bonus(session, tx, sale.seller_account, sale.proceeds, settings)
+        bonus = ledger.quality_bonus(
+            sale.proceeds,
+            sale.fee,
+            settings.token_quality_bonus_pct,
+            settings.token_quality_bonus_max_fee_share,
+        )
+        await _quality_bonus(session, tx, sale.seller_account, bonus, settings)
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     announce(session, tx, EventType.TRANSACTION_COMPLETED)
@@ -143,14 +150,13 @@ async def _quality_bonus(
     session: AsyncSession,
     tx: Transaction,
     seller_account: uuid.UUID,
-    proceeds: int,
+    bonus: int,
     settings: Settings,
 ) -> None:
+    if bonus <= 0:
+        return
     listing = await listings.get(session, tx.listing_id)
     if listing.quality_score < settings.token_quality_threshold:
-        return
-    bonus = int(proceeds * settings.token_quality_bonus_pct)
-    if bonus <= 0:
         return
     # When the treasury cannot cover the whole bonus, none is paid.
     with contextlib.suppress(ledger.InsufficientCredits):

@@ -1,4 +1,5 @@
-"""x402 payments: what a purchase asks for, and the facilitator that verifies and settles it.
+"""x402 payments: what a purchase asks for, and the facilitator that verifies, settles and looks
+payments up.
 
 One ledger unit is one atomic USDC unit, so the price in units is the x402 amount as is.
 A settled payment enters the ledger as credits issued to the buyer and held at once
@@ -28,6 +29,9 @@ from core.errors import RuleViolation, Unavailable
 from core.settings import Settings
 
 HEADERS = ("X-PAYMENT", "PAYMENT-SIGNATURE")  # v1 name (the API contract's), v2 name
+STATUS_PATH = "/status"  # what became of a payment (ADR 0029); not every facilitator has it
+NO_LOOKUP = frozenset({404, 405, 501})  # a facilitator without that lookup: it cannot say
+TIMEOUT = 10.0
 
 
 class PaymentInvalid(PaymentRequiredError):
@@ -97,13 +101,25 @@ def check_terms(payload: PaymentPayload, asked: PaymentRequirements) -> None:
             raise PaymentInvalid(f"The payment's {field} does not match this purchase")
 
 
+def settled_as_asked(
+    answer: SettleResponse, payload: PaymentPayload, asked: PaymentRequirements
+) -> bool:
+    """A settlement of this payment that paid what this purchase asked, on its network."""
+    if not answer.success or not answer.transaction or answer.network != asked.network:
+        return False
+    if answer.amount is not None and int(answer.amount or 0) < int(asked.amount):
+        return False
+    payer = payload.payload.get("authorization", {}).get("from")
+    return answer.payer is None or payer is None or answer.payer == payer
+
+
 class Facilitator:
     """The facilitator's /verify and /settle; transport failures are Unavailable (retried)."""
 
     def __init__(self, settings: Settings):
-        self._client = HTTPFacilitatorClient(
-            FacilitatorConfig(url=settings.x402_facilitator_url, timeout=10.0)
-        )
+        self._url = settings.x402_facilitator_url.rstrip("/")
+        self._client = HTTPFacilitatorClient(FacilitatorConfig(url=self._url, timeout=TIMEOUT))
+        self._http = httpx.AsyncClient(timeout=TIMEOUT)
 
     async def verify(self, payload: PaymentPayload, asked: PaymentRequirements) -> str:
         """The payer's address, or PaymentInvalid."""
@@ -114,18 +130,54 @@ class Facilitator:
             raise PaymentInvalid(f"The facilitator refused the payment: {reason}")
         return answer.payer or ""
 
-    async def settle(self, payload: PaymentPayload, asked: PaymentRequirements) -> SettleResponse:
+    async def settle(
+        self, payload: PaymentPayload, asked: PaymentRequirements, *, retried: bool = False
+    ) -> SettleResponse:
+        """The payment's settlement. A retry (an earlier attempt may have settled it and lost the
+        answer) asks first what became of the payment, and a refusal is believed only once the
+        facilitator says this payment was not settled: a timeout never loses the buyer's money,
+        and a payment is never settled twice (ADR 0029)."""
+        if retried and (earlier := await self.settlement(payload, asked)) is not None:
+            return earlier
         answer: SettleResponse = await self._call(self._client.settle, payload, asked)
-        if not answer.success:
-            reason = answer.error_message or answer.error_reason or "refused"
-            raise PaymentInvalid(f"The facilitator could not settle the payment: {reason}")
-        return answer
+        if answer.success:
+            return answer
+        if (earlier := await self.settlement(payload, asked)) is not None:
+            return earlier
+        reason = answer.error_message or answer.error_reason or "refused"
+        raise PaymentInvalid(f"The facilitator could not settle the payment: {reason}")
+
+    async def settlement(
+        self, payload: PaymentPayload, asked: PaymentRequirements
+    ) -> SettleResponse | None:
+        """This payment's settlement on these terms, as the facilitator's `/status` knows it
+        (same body as `/settle`), or None: not settled, or a facilitator without the lookup
+        (404, 405, 501). Any other failure is Unavailable: without an answer nothing is decided."""
+        body = {
+            "x402Version": payload.x402_version,
+            "paymentPayload": payload.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            "paymentRequirements": asked.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        }
+        try:
+            response = await self._http.post(f"{self._url}{STATUS_PATH}", json=body)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"The x402 facilitator did not answer: {exc}") from exc
+        if response.status_code in NO_LOOKUP:
+            return None
+        if response.status_code != 200:
+            raise Unavailable(f"The x402 facilitator's status answered {response.status_code}")
+        try:
+            answer = SettleResponse.model_validate(response.json())
+        except (ValueError, ValidationError) as exc:
+            raise Unavailable(f"The x402 facilitator's status cannot be read: {exc}") from exc
+        return answer if settled_as_asked(answer, payload, asked) else None
 
     async def __aenter__(self) -> "Facilitator":
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self._client.aclose()
+        await self._http.aclose()
 
     @staticmethod
     async def _call(method: Any, *args: Any) -> Any:

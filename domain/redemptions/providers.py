@@ -8,6 +8,11 @@ A provider's `pay(order)` either returns the provider's reference for the payout
   redemption id as `X-Payout-Idempotency`, so a retried call answers the payout already made and
   never pays twice.
 
+`find(order)` asks the provider whether a payout for the order was made (Razorpay: its payouts
+listed by `reference_id`, the redemption id) before a redemption whose attempt went unanswered is
+refunded (ADR 0029): the payout's reference when one was made and has not failed, None when none
+was; `Unavailable` whenever the provider cannot say, since a refund needs a definite "not paid".
+
 A 401 from Razorpay (wrong key id or secret) is a `PayoutRefused`, not a retry: the keys are read
 once per process, so retrying cannot fix them, and holding every redemption in `processing`
 until someone notices helps nobody. Refusing returns the credits at once and nothing is paid; the
@@ -73,6 +78,11 @@ class PayoutProvider(Protocol):
         """The provider's reference for the payout; PayoutRefused or Unavailable otherwise."""
         ...
 
+    async def find(self, order: PayoutOrder) -> str | None:
+        """The reference of a payout made for this order that has not failed, or None;
+        Unavailable when the provider cannot say."""
+        ...
+
 
 def payout_amount(amount_units: int, currency: str) -> int:
     """The amount in the currency's minor unit (cents, paise, pence), rounded down.
@@ -136,6 +146,9 @@ class SimulatedProvider:
         _supported_currency(order)
         _minor_amount(order.amount_units, order.currency)
         return f"sim_{order.redemption_id.hex}"
+
+    async def find(self, order: PayoutOrder) -> str | None:
+        return None  # it never pays anything, and always answers
 
 
 class RazorpayProvider:
@@ -208,6 +221,32 @@ class RazorpayProvider:
         except httpx.HTTPError as exc:
             raise Unavailable(f"Razorpay did not answer: {type(exc).__name__} {exc}") from exc
         return _payout_id(response)
+
+    async def find(self, order: PayoutOrder) -> str | None:
+        """`GET /v1/payouts?reference_id=` (the redemption id, sent with every attempt)."""
+        query = {"account_number": self._account_number, "reference_id": str(order.redemption_id)}
+        try:
+            async with httpx.AsyncClient(
+                base_url=self._base_url, auth=self._auth, timeout=self._timeout
+            ) as client:
+                response = await client.get("/v1/payouts", params=query)
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"Razorpay did not answer: {type(exc).__name__} {exc}") from exc
+        if response.status_code != 200:
+            raise Unavailable(f"Razorpay's payouts answered {response.status_code}")
+        try:
+            items = response.json()["items"]
+            made = [
+                item["id"]
+                for item in items
+                if item.get("reference_id") == query["reference_id"]
+                and item.get("status") not in RAZORPAY_FAILED_STATES
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise Unavailable(f"Razorpay's payouts cannot be read: {exc}") from exc
+        if len(made) > 1:
+            raise Unavailable(f"Razorpay lists {len(made)} payouts for one redemption: {made}")
+        return str(made[0]) if made else None
 
 
 def _payout_id(response: httpx.Response) -> str:

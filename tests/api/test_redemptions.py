@@ -279,6 +279,53 @@ async def test_a_rejection_stops_the_retries_and_refunds_once(
     await assert_invariants(sessions)
 
 
+async def test_unanswered_attempts_that_paid_complete_instead_of_refunding(
+    live: httpx.AsyncClient, sessions: Sessions, operator_token: str, razorpay: RazorpayFake
+) -> None:
+    """Every attempt pays (once, by its idempotency key) and loses its answer; when the attempts
+    run out the provider is asked before any refund, and the payout it made completes it."""
+    creator = await _creator(live, sessions, 5_000)
+    rid = await _pending(live, creator)
+    razorpay.lose_answers, razorpay.fail_lookups = 3, 1  # the first look-up fails too: retried
+    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=bearer(operator_token))
+    done = await _settled(live, creator, rid)
+    [payout] = razorpay.payouts.values()
+    assert (done["status"], done["provider_reference"]) == ("completed", payout["id"]), done
+    assert razorpay.calls == 3 and razorpay.lookups == 2
+    assert (await balances(sessions))[creator["id"]] == 0  # paid once, nothing refunded
+    await assert_invariants(sessions)
+
+
+async def test_a_rejection_after_an_unanswered_attempt_that_paid_is_refused(
+    live: httpx.AsyncClient,
+    sessions: Sessions,
+    operator_token: str,
+    razorpay: RazorpayFake,
+    settings: Settings,
+) -> None:
+    settings.redemption_retry_seconds = 60  # the payout waits between attempts: reject then
+    creator = await _creator(live, sessions, 5_000)
+    rid = await _pending(live, creator)
+    razorpay.lose_answers = 1  # the payout is made, its answer lost
+    operator = bearer(operator_token)
+    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=operator)
+    for _ in range(200):
+        view = (await live.get(f"{REDEMPTIONS}/{rid}", headers=creator["headers"])).json()
+        if any("attempt 1 failed" in s["note"] for s in view["steps"]):
+            break
+        await asyncio.sleep(0.05)
+    rejected = await live.post(
+        f"{REDEMPTIONS}/admin/{rid}/reject", headers=operator, json={"reason": "fraud check"}
+    )
+    assert_problem(rejected, 409, "invalid_state")  # the money had left: too late to reject
+    done = await _settled(live, creator, rid)
+    [payout] = razorpay.payouts.values()
+    assert (done["status"], done["provider_reference"]) == ("completed", payout["id"]), done
+    assert razorpay.calls == 1 and razorpay.lookups == 1
+    assert (await balances(sessions))[creator["id"]] == 0
+    await assert_invariants(sessions)
+
+
 async def test_a_suspended_creators_token_is_refused(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:

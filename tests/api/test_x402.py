@@ -144,6 +144,65 @@ async def test_settlement_is_retried_until_the_facilitator_answers(
     assert chain.settle_calls == 3 and chain.balances[payer] == 1_000_000 - PRICE
 
 
+async def test_a_settlement_whose_answer_was_lost_is_credited_once(
+    live: httpx.AsyncClient, chain: Chain, sessions: Sessions
+) -> None:
+    """The facilitator settles, its answer is lost; the retry is refused as already used, and
+    the purchase asks the facilitator what became of the payment before deciding (ADR 0029)."""
+    seller, buyer = await register(live), await register(live)
+    payer = chain.wallet(funds=1_000_000)
+    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    payment = chain.pay(payer, await _asked(live, buyer, tx))
+    chain.lose_settle_answers = 1
+    before = await balances(sessions)
+    paid = await _pay(live, buyer, tx, payment)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "payment_confirmed"
+    [settled] = chain.settled.values()
+    assert paid.json()["payment_tx_hash"] == settled.transaction
+    assert chain.balances[payer] == 1_000_000 - PRICE  # paid once on chain
+    assert chain.status_calls >= 1
+    after = await balances(sessions)
+    assert after["escrow"] - before["escrow"] == PRICE  # credited once and held
+    wallet = await _wallet(live, buyer)
+    assert (wallet["available"], wallet["held"]) == ("100.000", "5.000")
+    await assert_invariants(sessions)
+
+
+async def test_express_survives_a_lost_settlement_answer(
+    live: httpx.AsyncClient, chain: Chain, sessions: Sessions
+) -> None:
+    seller, buyer = await register(live), await register(live)
+    payer = chain.wallet(funds=1_000_000)
+    item = await _listing(live, seller)
+    path, body = f"/api/v1/express/{item['id']}", {"payment_method": "x402"}
+    asked = assert_problem(
+        await live.post(path, headers=buyer["headers"], json=body), 402, "payment_required"
+    )["accepts"][0]
+    chain.lose_settle_answers = 1
+    headers = {**buyer["headers"], "X-PAYMENT": chain.pay(payer, asked)}
+    bought = await live.post(path, headers=headers, json=body)
+    assert bought.status_code == 200, bought.text
+    assert bought.json()["content"] == CONTENT
+    assert chain.balances[payer] == 1_000_000 - PRICE
+    await assert_invariants(sessions)
+
+
+async def test_a_refused_settlement_stands_when_the_payment_was_not_settled(
+    live: httpx.AsyncClient, chain: Chain
+) -> None:
+    """Asking first changes nothing for a payment the facilitator never settled."""
+    seller, buyer = await register(live), await register(live)
+    payer = chain.wallet(funds=1_000_000)
+    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    payment = chain.pay(payer, await _asked(live, buyer, tx))
+    chain.refuse_settles = "insufficient_funds"  # spent elsewhere between verify and settle
+    assert_problem(await _pay(live, buyer, tx, payment), 402, "payment_invalid")
+    assert chain.settled == {} and chain.status_calls >= 1
+    state = (await live.get(f"/api/v1/transactions/{tx}", headers=buyer["headers"])).json()
+    assert state["status"] == "payment_pending"
+
+
 async def test_express_with_x402(live: httpx.AsyncClient, chain: Chain, sessions: Sessions) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)

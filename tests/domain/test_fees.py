@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.money import MAX_UNITS
-from domain.ledger import TIERS, split
+from domain.ledger import TIERS, quality_bonus, split
 from domain.ledger.accounts import tier_for_volume
 
 FEE, BURN = Decimal("0.02"), Decimal("0.50")
@@ -42,3 +42,26 @@ def test_tiers_follow_lifetime_volume() -> None:
     assert tier_for_volume(10_000_000).name == "silver"
     assert tier_for_volume(100_000_000).name == "gold"
     assert tier_for_volume(1_000_000_000).name == "platinum"
+
+
+@given(
+    st.integers(min_value=1, max_value=MAX_UNITS),
+    st.sampled_from([t.discount for t in TIERS]),
+    st.decimals(min_value=0, max_value=Decimal("0.2"), places=4),
+    st.decimals(min_value=0, max_value=1, places=3),
+    st.decimals(min_value=0, max_value=Decimal("0.999"), places=3),
+)
+def test_a_quality_bonus_is_always_less_than_the_fee_of_its_sale(
+    amount: int, discount: Decimal, fee_pct: Decimal, bonus_pct: Decimal, share: Decimal
+) -> None:
+    parts = split(amount, fee_pct, BURN, discount)
+    bonus = quality_bonus(parts.receiver, parts.fee, bonus_pct, share)
+    assert 0 <= bonus <= parts.receiver
+    assert bonus < parts.fee or bonus == parts.fee == 0  # buyer + seller always pay the platform
+
+
+def test_the_documented_quality_bonus() -> None:
+    price = 5_000  # 5 ARD: fee 100, proceeds 4,900; 10% of the proceeds would be 490
+    parts = split(price, FEE, BURN)
+    assert quality_bonus(parts.receiver, parts.fee, Decimal("0.10"), Decimal("0.5")) == 50
+    assert quality_bonus(parts.receiver, parts.fee, Decimal("0.005"), Decimal("0.5")) == 24

@@ -139,6 +139,30 @@ async def test_a_lost_answer_is_retried_into_the_same_payout(
     assert list(fake.payouts) == [reference]
 
 
+async def test_a_payout_whose_answer_was_lost_is_found_by_its_reference(
+    fake: RazorpayFake, razorpay: RazorpayProvider
+) -> None:
+    upi, other = order(), order()
+    assert await razorpay.find(upi) is None  # nothing paid yet
+    fake.lose_answers = 1
+    with pytest.raises(Unavailable):
+        await razorpay.pay(upi)
+    [made] = fake.payouts
+    assert await razorpay.find(upi) == made
+    assert await razorpay.find(other) is None  # another redemption's reference
+    fake.payouts[made]["status"] = "reversed"  # the money came back: not paid
+    assert await razorpay.find(upi) is None
+    assert fake.lookups == 4 and fake.calls == 1
+
+
+async def test_a_look_up_without_an_answer_decides_nothing(
+    fake: RazorpayFake, razorpay: RazorpayProvider
+) -> None:
+    fake.fail_lookups = 1
+    with pytest.raises(Unavailable):
+        await razorpay.find(order())
+
+
 async def test_server_errors_are_unavailable_and_pay_nothing(
     fake: RazorpayFake, razorpay: RazorpayProvider
 ) -> None:
@@ -264,6 +288,7 @@ async def test_the_simulation_answers_the_same_reference_for_the_same_order() ->
     reference = await simulated.pay(gift)
     assert reference == f"sim_{gift.redemption_id.hex}" == await simulated.pay(gift)
     assert await simulated.pay(order("bank_withdrawal", currency="EUR")) != reference
+    assert await simulated.find(gift) is None  # it pays nothing, and never loses an answer
 
 
 @pytest.mark.parametrize(

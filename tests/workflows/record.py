@@ -3,7 +3,10 @@ test_replay.py, so a non-deterministic change to a workflow fails the suite).
 
     .venv/bin/python -m tests.workflows.record
 
-Re-record only on purpose: after a deliberate, versioned change to a workflow.
+Re-record only on purpose: after a deliberate, versioned change to a workflow. Histories this
+script does not write are kept as they are: `RedemptionWorkflow-lost-answers-v1` was recorded
+before the redemption asked its provider about unanswered attempts (`FIND_BEFORE_REFUND`), and
+shows the `workflow.patched` gate keeps such histories replaying.
 """
 
 import asyncio
@@ -32,6 +35,7 @@ from domain.purchases import x402
 from domain.wallet import deposits
 from domain.webhooks import guard
 from tests.conftest import make_settings
+from tests.razorpay_fake import RazorpayFake
 from tests.webhook_consumer import Consumer
 from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
@@ -114,14 +118,26 @@ async def _creator(sessions: Any, units: int) -> uuid.UUID:
 
 
 async def _redemption(
-    client: Client, queue: str, sessions: Any, settings: Any, kind: str, ard: int
+    client: Client,
+    queue: str,
+    sessions: Any,
+    settings: Any,
+    kind: str,
+    ard: int,
+    *,
+    attempts: int | None = None,
 ) -> WorkflowHandle[Any, RedemptionState]:
     creator = await _creator(sessions, ard * 1000)
     details = {} if kind == "api_credits" else {"upi_id": "rec@okaxis"}
     async with unit_of_work(sessions) as session:
         order = redemptions.Order(kind, ard * 1000, "INR", details)
         row, _ = await redemptions.open_redemption(session, uuid.uuid4(), creator, order, settings)
-    terms = RedemptionTerms(redemption=RedemptionState.model_validate(row))
+    state = RedemptionState.model_validate(row)
+    terms = (
+        RedemptionTerms(redemption=state)
+        if attempts is None
+        else RedemptionTerms(redemption=state, approved=True, payout_attempts=attempts)
+    )
     return await client.start_workflow(
         redemption.REDEMPTION.name,
         terms,
@@ -131,7 +147,9 @@ async def _redemption(
     )
 
 
-async def _record_redemptions(client: Client, queue: str, sessions: Any, settings: Any) -> None:
+async def _record_redemptions(
+    client: Client, queue: str, sessions: Any, settings: Any, razorpay: RazorpayFake
+) -> None:
     instant = await _redemption(client, queue, sessions, settings, "api_credits", 100)
     await _save(instant, "RedemptionWorkflow-api-credits")
     approved = await _redemption(client, queue, sessions, settings, "upi", 5_000)
@@ -142,6 +160,10 @@ async def _record_redemptions(client: Client, queue: str, sessions: Any, setting
     rejection = Rejection(reason="recorded", operator_id=operator)
     await rejected.execute_update(redemption.REJECT.name, rejection)
     await _save(rejected, "RedemptionWorkflow-rejected")
+    # Both attempts pay (one payout, by the idempotency key) and lose their answer: found.
+    razorpay.lose_answers = 2
+    lost = await _redemption(client, queue, sessions, settings, "upi", 5_000, attempts=2)
+    await _save(lost, "RedemptionWorkflow-lost-answer-found")
     await _creator(sessions, 10_000_000)
     run = await client.start_workflow(
         payout.MONTHLY_PAYOUT.name, "2030-01", id="payout-run:2030-01", task_queue=queue
@@ -203,11 +225,11 @@ async def _record_webhooks(client: Client, queue: str, sessions: Any, settings: 
 
 
 async def main() -> None:
-    async with Facilitator() as facilitator:
-        await _record(facilitator)
+    async with Facilitator() as facilitator, RazorpayFake() as razorpay:
+        await _record(facilitator, razorpay)
 
 
-async def _record(facilitator: Facilitator) -> None:
+async def _record(facilitator: Facilitator, razorpay: RazorpayFake) -> None:
     tmp = Path(tempfile.mkdtemp())
     url = f"sqlite+aiosqlite:///{tmp}/record.db"
     migrate(url)
@@ -218,6 +240,10 @@ async def _record(facilitator: Facilitator) -> None:
         x402_pay_to=PAY_TO,
         x402_facilitator_url=facilitator.url,
         webhook_allowlist="127.0.0.1/32",
+        razorpay_key_id=razorpay.key_id,
+        razorpay_key_secret=razorpay.key_secret,
+        razorpay_base_url=razorpay.url,
+        razorpay_account_number="7878780080316316",
     )
     engine = create_engine(url)
     sessions = session_factory(engine)
@@ -273,7 +299,7 @@ async def _record(facilitator: Facilitator) -> None:
             "PurchaseWorkflow-expired",
         )
         await _record_x402(client, queue, sessions, facilitator, agent.id, item)
-        await _record_redemptions(client, queue, sessions, settings)
+        await _record_redemptions(client, queue, sessions, settings, razorpay)
         await _record_webhooks(client, queue, sessions, settings)
     await env.shutdown()
     await engine.dispose()

@@ -113,6 +113,9 @@ PAY_OUT = Activity[[UUID], Payout](
 COMPLETE = Activity[[UUID, Payout | None], RedemptionState](
     "redemptions.complete", RedemptionState, "Paid: the credits leave payout clearing"
 )
+FIND_PAYOUT = Activity[[UUID], Payout | None](
+    "redemptions.find_payout", Payout | None, "Ask the provider whether an unanswered attempt paid"
+)
 REFUND = Activity[[UUID, RedemptionStatus, str, UUID | None], RedemptionState](
     "redemptions.refund", RedemptionState, "Return the held credits to the creator"
 )  # the last argument: the operator who rejected it, if one did
