@@ -188,9 +188,9 @@ def install(app: FastAPI, settings: Settings) -> Any:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     manager = server.session_manager
-    app.router.routes.append(
-        Route(PATH, Endpoint(manager, settings), methods=["GET", "POST", "DELETE"])
-    )
+    # POST only: with no session there is nothing to stream to (GET) or end (DELETE); the
+    # specification lets a server answer those 405.
+    app.router.routes.append(Route(PATH, Endpoint(manager, settings), methods=["POST"]))
 
     # Outside the /api/v1 contract, like /metrics: not in the OpenAPI document.
     @app.get(f"{PATH}/health", response_model=Health, include_in_schema=False)

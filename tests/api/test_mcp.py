@@ -392,3 +392,16 @@ async def test_a_session_works_whichever_process_answers(api_processes: Any) -> 
             found = _ok(await mcp.call_tool("marketplace_discover", {"seller_id": agent["id"]}))
         assert len([n for n in served.values() if n]) == 2, served  # both processes answered
         assert found["total"] == (attempt + 1) // 2
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_other_methods_and_unreadable_messages_are_refused(live_mcp: Live) -> None:
+    agent = await register(live_mcp.rest)
+    headers = {**agent["headers"], "Accept": "application/json, text/event-stream"}
+    for method in ("GET", "DELETE", "PUT"):  # no session: nothing to stream or to end
+        refused = await live_mcp.rest.request(method, "/mcp", headers=headers)
+        assert_problem(refused, 405, "method_not_allowed")
+    unreadable = await live_mcp.rest.post(
+        "/mcp", content=b"{not json", headers={**headers, "Content-Type": "application/json"}
+    )
+    assert unreadable.status_code == 400 and unreadable.json()["error"]["code"] == -32700
