@@ -4,11 +4,12 @@ HTTP request, and refusals turned into the same problem the REST route would ans
 import functools
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import Request
-from mcp.server.mcpserver import Context
+from mcp.server.context import CallNext, ServerMiddleware, ServerRequestContext
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
@@ -54,6 +55,44 @@ def _body(error: AppError | ValidationError, path: str) -> dict[str, Any]:
         response = error_problem(error, path)
     body: dict[str, Any] = json.loads(bytes(response.body))
     return body
+
+
+def _unknown(names: list[str]) -> dict[str, Any]:
+    errors = [
+        {"loc": [name], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+        for name in names
+    ]
+    response = problem(422, "validation_error", "The request is not valid", errors=errors)
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    return body
+
+
+def strict_arguments(server: MCPServer) -> ServerMiddleware[Any]:
+    """Unknown tool arguments are refused, as REST bodies refuse unknown fields (the SDK would
+    drop them silently, so a misspelt filter would widen a search without a word)."""
+    known: dict[str, set[str]] = {}
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> Any:
+        if ctx.method == "tools/call" and isinstance(ctx.params, Mapping):
+            if not known:
+                for listed in await server.list_tools():
+                    known[listed.name] = set(listed.input_schema.get("properties", {}))
+            name, arguments = ctx.params.get("name"), ctx.params.get("arguments")
+            unknown = (
+                sorted(set(arguments) - known[name])
+                if name in known and isinstance(arguments, Mapping)
+                else []
+            )
+            if unknown:
+                body = _unknown(unknown)
+                return CallToolResult(
+                    content=[TextContent(type="text", text=json.dumps(body))],
+                    structured_content=body,
+                    is_error=True,
+                )
+        return await call_next(ctx)
+
+    return middleware
 
 
 def refusal(error: AppError | ValidationError, tool: str) -> CallToolResult:

@@ -164,7 +164,8 @@ INVALID_ARGUMENTS: list[tuple[str, dict[str, Any]]] = [
     ("marketplace_sell", {"title": "t", "category": "nope", "price_usdc": "1", "content": "x"}),
     ("marketplace_reputation", {"agent_id": 12}),
     ("marketplace_verify_zkp", {"listing_id": UNKNOWN, "min_size": -1}),
-    # marketplace_wallet_balance takes no arguments (the SDK ignores unknown ones)
+    ("marketplace_wallet_balance", {"unexpected": [1, 2]}),
+    ("marketplace_discover", {"qq": "typo"}),
 ]
 
 
@@ -175,6 +176,8 @@ async def test_invalid_arguments_are_tool_errors(live_mcp: Live) -> None:
         for name, arguments in INVALID_ARGUMENTS:
             result = await mcp.call_tool(name, arguments)
             assert result.is_error, (name, arguments, result.structured_content)
+        typo = await mcp.call_tool("marketplace_discover", {"q": "x", "sort": "price_asc"})
+        assert _refused(typo, "validation_error")["errors"][0]["loc"] == ["sort"]
         # both contents or neither: the REST request model's rule, the REST code
         both = {"content": "a", "content_base64": "YQ=="}
         for contents in (both, {}):
