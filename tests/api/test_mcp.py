@@ -272,7 +272,7 @@ async def _post_call(live: Live, headers: dict[str, str]) -> httpx.Response:
 
 
 async def test_missing_invalid_creator_and_deactivated_tokens_are_refused(
-    live_mcp: Live,
+    live_mcp: Live, operator_token: str
 ) -> None:
     creator = await register_creator(live_mcp.rest)
     gone = await register(live_mcp.rest)
@@ -285,6 +285,7 @@ async def test_missing_invalid_creator_and_deactivated_tokens_are_refused(
         (forged, 401, "invalid_token"),  # a well-signed token of no agent
         (gone["jwt_token"], 401, "invalid_token"),
         (creator["token"], 403, "wrong_token_kind"),
+        (operator_token, 403, "wrong_token_kind"),
     ]
     for jwt, status, code in cases:
         response = await _post_initialize(live_mcp, bearer(jwt) if jwt else {})
