@@ -11,8 +11,9 @@ config = context.config
 target_metadata = models.Base.metadata
 
 
-# Full-text search structures are dialect-specific and created by hand in the migrations.
-HAND_MADE = ("listings_fts", "ix_data_listings_search", "search_vector")
+# Dialect-specific structures created by hand in the migrations: full-text search, and the
+# ledger's legs pending until their commit appends them (PostgreSQL, ADR 0028).
+HAND_MADE = ("listings_fts", "ix_data_listings_search", "search_vector", "ledger_pending")
 
 
 def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:

@@ -63,6 +63,14 @@ async def status(agent: AgentId, session: Session) -> OpenClawStatus:
     )
 
 
+@router.get("/webhooks/{webhook_id}", response_model=OpenClawWebhook)
+async def one(webhook_id: str, agent: AgentId, session: Session) -> OpenClawWebhook:
+    """Where `register-webhook`'s Location points."""
+    return OpenClawWebhook.model_validate(
+        await webhooks.owned(session, webhook_id, agent, OPENCLAW)
+    )
+
+
 @router.delete("/webhooks/{webhook_id}", status_code=204)
 async def delete(webhook_id: str, agent: AgentId, session: Session) -> Response:
     await webhooks.delete(session, await webhooks.owned(session, webhook_id, agent, OPENCLAW))

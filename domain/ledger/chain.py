@@ -3,7 +3,8 @@
 Each entry stores the previous entry's hash and SHA-256(prev_hash | canonical JSON of the entry);
 the first entry's prev_hash is `GENESIS`. Sequences are contiguous from 1, so a deleted entry
 shows as a gap. Appends hold the single chain-head row while they link, which serializes them:
-the chain cannot fork (docs/adr/0015-ledger-one-write-per-movement.md).
+the chain cannot fork. On PostgreSQL the append runs inside COMMIT, so entries are numbered in
+commit order (docs/adr/0028-ledger-chain-appended-at-commit.md).
 
 The canonical encoding is made here only: an append receives each entry's encoding split around
 its sequence (`unsequenced`), which is the one part known only once the head is held.

@@ -241,6 +241,8 @@ async def held_in(session: AsyncSession, hold_key: str) -> uuid.UUID:
         .join(LedgerMovement, LedgerEntry.movement_id == LedgerMovement.id)
         .where(LedgerMovement.idempotency_key == hold_key)
     )
+    if into is None:  # placed by this transaction, whose entries are appended at its commit
+        into = await writes.pending_destination(session, hold_key)
     assert into is not None, hold_key
     return into
 

@@ -1,13 +1,17 @@
-"""How a prepared movement reaches the database, the chain head held only while it is written.
+"""How a prepared movement reaches the database; the chain head is held only inside COMMIT.
 
-PostgreSQL: one call of `ledger_record` (migration 0008) takes the head, checks the key and every
-debit, moves the legs, appends the chained entries, adds the lifetime volumes and advances the
-head: one round trip, and the head is released by the commit right after it. Ids, the canonical
-encodings and the fingerprint are prepared here before it. SQLite: every transaction is
-BEGIN IMMEDIATE, so the writer is already alone and runs the same steps as statements.
+PostgreSQL: one call of `ledger_record` (migration 0026) locks the agents' and creators' accounts
+of the movement in id order, checks the key and every debit, inserts the movement, moves those
+balances and lifetime volumes, and leaves its legs pending. A deferred trigger runs inside the
+commit: it takes the head, appends the chained entries, moves the system accounts (treasury,
+burn, escrow, ...: every movement touches one) and clears the pending legs. So a movement holds
+no global lock while its client works or talks to the server (ADR 0028). Ids, the canonical
+encodings and the fingerprint are prepared here before it. SQLite: every transaction is BEGIN
+IMMEDIATE, so the writer is already alone and runs the same steps as statements at once.
 """
 
 import json
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +63,20 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
 
 
 _RECORD = text("SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))")
+_PENDING_DESTINATION = text(
+    "SELECT CAST(e->>'destination' AS uuid) FROM ledger_movements m"
+    " JOIN ledger_pending p ON p.movement_id = m.id,"
+    " json_array_elements(p.entries) AS e WHERE m.idempotency_key = :key LIMIT 1"
+)
+
+
+async def pending_destination(session: AsyncSession, key: str) -> uuid.UUID | None:
+    """Where the first leg of a movement this transaction recorded goes, before its commit has
+    appended its entries (PostgreSQL; on SQLite entries are written at once)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    found: uuid.UUID | None = await session.scalar(_PENDING_DESTINATION, {"key": key})
+    return found
 
 
 async def _in_one_statement(

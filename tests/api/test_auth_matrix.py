@@ -283,6 +283,7 @@ ROWS: dict[str, Row] = {
     "POST /seller/webhooks/{webhook_id}/enable": Row(_seller_webhook, for_agents()),
     "POST /seller/webhooks/{webhook_id}/rotate-secret": Row(_seller_webhook, for_agents()),
     "POST /seller/webhooks/{webhook_id}/test": Row(_seller_webhook, for_agents(owner=202)),
+    "GET /integrations/openclaw/webhooks/{webhook_id}": Row(_openclaw_webhook, for_agents()),
     "DELETE /integrations/openclaw/webhooks/{webhook_id}": Row(
         _openclaw_webhook, for_agents(owner=204)
     ),

@@ -59,6 +59,19 @@ async def _redemption(client: httpx.AsyncClient, sessions: Sessions) -> tuple[An
     return {"redemption_type": "api_credits", "amount_ard": "100"}, creator["headers"]
 
 
+PUBLIC_URL = "https://93.184.216.34/hook"  # a public address: no name to resolve
+
+
+async def _webhook(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    body = {"url": PUBLIC_URL, "event_types": ["listing_created"]}
+    return body, (await register(client))["headers"]
+
+
+async def _gateway(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    body = {"gateway_url": PUBLIC_URL, "bearer_token": "t", "event_types": ["listing_created"]}
+    return body, (await register(client))["headers"]
+
+
 CREATES: dict[str, Create] = {
     "/agents/register": _agent,
     "/creators/register": _creator,
@@ -68,11 +81,18 @@ CREATES: dict[str, Create] = {
     "/wallet/deposit": _deposit,
     "/transactions/initiate": _purchase,
     "/redemptions": _redemption,
+    "/seller/webhook": _webhook,
+    "/integrations/openclaw/register-webhook": _gateway,
 }
 
 
 # Those that move money or start a workflow (and registrations) replay on Idempotency-Key.
-IDEMPOTENT = CREATES.keys() - {"/listings", "/seller/bulk-list"}
+IDEMPOTENT = CREATES.keys() - {
+    "/listings",
+    "/seller/bulk-list",
+    "/seller/webhook",
+    "/integrations/openclaw/register-webhook",
+}
 
 
 @pytest.fixture

@@ -200,3 +200,17 @@ async def test_a_replayed_transfer_announces_nothing(
             if e.payload["from_agent_id"] == str(sender.id)
         ]
     assert moved[0].id == moved[1].id and announced == [str(moved[0].id)]
+
+
+async def test_a_hold_voided_in_the_transaction_that_placed_it(sessions: Sessions) -> None:
+    """On PostgreSQL the hold's entries are appended at its commit; a void before that still
+    finds the account the credits went into."""
+    payer = await _account(sessions, 2_000)
+    hold_key = f"h:{uuid.uuid4()}"
+    async with unit_of_work(sessions) as session:
+        await ledger.hold(session, hold_key, payer, 1_500, ("test", "same-transaction"))
+        await ledger.void(session, hold_key, f"{hold_key}:void")
+    async with unit_of_work(sessions) as session:
+        assert await ledger.held(session, payer) == 0
+    assert (await _figures(sessions, payer)).balance == 2_000
+    await assert_invariants(sessions)
