@@ -1,17 +1,16 @@
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.common import Page, Request
-from api.schemas.listings import Category
+from api.schemas.common import Page, Request, label, text
+from api.schemas.listings import Category, Quality
 from workflows.contracts.webhooks import DeliveryStatus, EndpointStatus
 
-Url = Annotated[str, Field(min_length=1, max_length=2048, examples=["https://example.com/hooks"])]
+Url = Annotated[str, label(2048), Field(examples=["https://example.com/hooks"])]
 EventTypes = Annotated[
-    list[Annotated[str, Field(max_length=64)]],
+    list[Annotated[str, label(64)]],
     Field(min_length=1, max_length=50, examples=[["listing_created", "transaction_completed"]]),
 ]
 
@@ -20,7 +19,7 @@ class WebhookRequest(Request):
     url: Url
     event_types: EventTypes
     secret: (
-        Annotated[str, Field(max_length=200, description="whsec_ + base64 of 24-64 bytes")] | None
+        Annotated[str, label(200), Field(description="whsec_ + base64 of 24-64 bytes")] | None
     ) = None
 
 
@@ -76,12 +75,12 @@ class DeliveryList(Page):
 
 class OpenClawFilters(Request):
     categories: list[Category] = Field(default_factory=list, max_length=5)
-    min_urgency: Annotated[Decimal, Field(ge=0, le=1)] | None = None
+    min_urgency: Quality | None = None
 
 
 class OpenClawRequest(Request):
     gateway_url: Url
-    bearer_token: Annotated[str, Field(min_length=1, max_length=512)]
+    bearer_token: Annotated[str, text(512, min_length=1)]
     event_types: EventTypes
     filters: OpenClawFilters = Field(default_factory=OpenClawFilters)
 
