@@ -20,6 +20,7 @@ from api.middleware import RequestIdMiddleware
 from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     agents,
+    analytics,
     audit,
     creators,
     discovery,
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         proofs,
         purchases,
         reputation,
+        analytics,
         creators,
         redemptions,
         audit,

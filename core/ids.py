@@ -25,6 +25,7 @@ HOUSEKEEPING_SCHEDULE = "housekeeping"
 LEDGER_AUDIT_SCHEDULE = "ledger-audit"
 CDN_DECAY_SCHEDULE = "cdn-decay"
 MONTHLY_PAYOUT_SCHEDULE = "monthly-payout"
+DEMAND_AGGREGATION_SCHEDULE = "demand-aggregation"
 
 
 def deposit_workflow(deposit_id: uuid.UUID) -> str:

@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     # Idempotency records are kept at least this long
     idempotency_key_ttl_hours: int = 24
 
+    # Demand (ADR 0025): search signals are kept this long, then purged by housekeeping; the
+    # aggregation schedule runs this often
+    search_signal_retention_days: int = 30
+    demand_aggregation_interval_seconds: int = 300
+
     # Outbox events are kept this long (a feed client can resume within it), then purged
     event_retention_days: int = 7
     # The live feed: how often each API process reads the outbox when no wake-up comes

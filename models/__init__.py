@@ -1,9 +1,11 @@
 """ORM tables, one module per aggregate. Importing this package registers every table."""
 
 from models.agents import RegisteredAgent, SignupBonusDay
+from models.analytics import AgentTrade, TradePair
 from models.audit import AuditChainHead, AuditEntry
 from models.base import Base
 from models.creators import Creator, CreatorLoginThrottle
+from models.demand import Demand, DemandHour, DemandOpportunity, DemandRequester, DemandRun
 from models.deposits import Deposit, DepositCallback
 from models.events import Event
 from models.idempotency import IdempotencyKey
@@ -23,12 +25,18 @@ from models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AgentStats",
+    "AgentTrade",
     "AuditChainHead",
     "AuditEntry",
     "Base",
     "Creator",
     "CreatorLoginThrottle",
     "DataListing",
+    "Demand",
+    "DemandHour",
+    "DemandOpportunity",
+    "DemandRequester",
+    "DemandRun",
     "Deposit",
     "DepositCallback",
     "Event",
@@ -45,6 +53,7 @@ __all__ = [
     "RegisteredAgent",
     "SearchSignal",
     "SignupBonusDay",
+    "TradePair",
     "Transaction",
     "VerificationRecord",
     "WebhookCursor",

@@ -73,9 +73,14 @@ class QualityProof(UUIDKey, Base):
 
 
 class SearchSignal(UUIDKey, Base):
-    """One search (discover, auto-match, express): the raw material of demand aggregation."""
+    """One search (discover, auto-match, express): the raw material of demand aggregation.
+    `converted_at` is when a purchase followed it (`led_to_purchase`)."""
 
     __tablename__ = "search_signals"
+    __table_args__ = (
+        Index("ix_search_signals_requester_created", "requester", "created_at"),
+        Index("ix_search_signals_created_id", "created_at", "id"),
+    )
 
     query: Mapped[str] = mapped_column(String(500), default="")
     pattern: Mapped[str] = mapped_column(String(500), default="", index=True)
@@ -86,3 +91,4 @@ class SearchSignal(UUIDKey, Base):
     max_price_units: Mapped[int | None] = mapped_column(Units)
     source: Mapped[str] = mapped_column(String(20), default="discover")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    converted_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.content import ContentActivities
+from activities.demand import DemandActivities
 from activities.deposits import DepositActivities
 from activities.events import EventActivities
 from activities.idempotency import IdempotencyActivities
@@ -24,6 +25,7 @@ from workflows.cache_decay import CacheDecayWorkflow
 from workflows.contracts import task_queue
 from workflows.contracts.purchase import PURCHASES
 from workflows.delivery_verification import DeliveryVerificationWorkflow
+from workflows.demand import DemandAggregationWorkflow
 from workflows.deposit import DepositWorkflow
 from workflows.housekeeping import HousekeepingWorkflow
 from workflows.ledger_audit import LedgerAuditWorkflow
@@ -62,6 +64,7 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
     return implemented(
         IdempotencyActivities(deps.sessions),
         EventActivities(deps.sessions, deps.settings),
+        DemandActivities(deps.sessions, deps.settings),
         DepositActivities(deps.sessions),
         LedgerActivities(deps.sessions),
         ContentActivities(deps.sessions),
@@ -88,6 +91,7 @@ def task_queues(settings: Settings) -> dict[str, TaskQueue]:
                 DepositWorkflow,
                 LedgerAuditWorkflow,
                 CacheDecayWorkflow,
+                DemandAggregationWorkflow,
                 RedemptionWorkflow,
                 MonthlyPayoutWorkflow,
                 WebhookDispatchWorkflow,

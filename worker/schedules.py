@@ -78,6 +78,12 @@ def definitions(settings: Settings) -> list[ScheduleDefinition]:
             workflow_id=ids.CDN_DECAY_SCHEDULE,
         ),
         ScheduleDefinition(
+            id=ids.DEMAND_AGGREGATION_SCHEDULE,
+            workflow="DemandAggregationWorkflow",
+            spec=every(timedelta(seconds=settings.demand_aggregation_interval_seconds)),
+            workflow_id=ids.DEMAND_AGGREGATION_SCHEDULE,
+        ),
+        ScheduleDefinition(
             id=ids.MONTHLY_PAYOUT_SCHEDULE,
             workflow="MonthlyPayoutWorkflow",
             spec=monthly(settings.creator_payout_day),

@@ -17,9 +17,11 @@ class HousekeepingWorkflow:
         purged_events = await step(contract.PURGE_EVENTS)(now)
         deliveries = await step(contract.PURGE_WEBHOOK_DELIVERIES)(now)
         callbacks = await step(contract.PURGE_DEPOSIT_CALLBACKS)(now)
+        signals = await step(contract.PURGE_SEARCH_SIGNALS)(now)
         return HousekeepingReport(
             idempotency_keys=keys.purged,
             events=purged_events.purged,
             webhook_deliveries=deliveries.purged,
             deposit_callbacks=callbacks.purged,
+            search_signals=signals.purged,
         )

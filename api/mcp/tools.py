@@ -41,6 +41,7 @@ from core.db import read_only
 from core.errors import NotFound
 from core.ids import parse_id
 from core.money import UNITS_PER_USDC, USDC_SCALE, units_to_usdc
+from domain.demand import signals
 from domain.listings import discovery
 
 ListingId = Annotated[str, Field(max_length=64, description="The listing's id (a UUID)")]
@@ -84,7 +85,8 @@ async def marketplace_discover(
     )
     state = state_of(ctx)
     async with state.sessions() as session, session.begin():
-        return await search_listings(session, search, f"agent:{agent_of(ctx)}")
+        requester = signals.agent_requester(agent_of(ctx))
+        return await search_listings(session, search, requester, max_price)
 
 
 @tool

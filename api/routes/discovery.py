@@ -7,12 +7,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import OptionalAgentId, Session
+from api.rate_limits import client_address
 from api.routes.listings import present
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.listings import Category, ListingList, QualityFilter
 from api.schemas.money import UsdcFilter
 from core.errors import NotFound
 from core.ids import parse_id
+from domain.demand import signals
 from domain.listings import discovery
 
 router = APIRouter(tags=["discovery"])
@@ -49,17 +51,24 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    client = request.client.host if request.client else "unknown"
-    requester = f"agent:{agent}" if agent else f"anonymous:{client}"
-    page_of = await search_listings(session, search, requester)
+    requester = signals.requester_of(agent, client_address(request.scope))
+    page_of = await search_listings(session, search, requester, max_price)
     return Response(page_of.model_dump_json(), media_type="application/json")
 
 
 async def search_listings(
-    session: AsyncSession, search: discovery.Search, requester: str
+    session: AsyncSession, search: discovery.Search, requester: str, max_price: int | None
 ) -> ListingList:
-    """One search, logged as a demand signal of `requester` (REST and the MCP tool)."""
-    total, rows = await discovery.discover(session, search, requester)
+    """One search, recorded as a demand signal of `requester` (REST and the MCP tool)."""
+    total, rows = await discovery.discover(session, search)
+    signals.record(
+        session,
+        query=search.q,
+        category=search.category,
+        requester=requester,
+        matched_count=total,
+        max_price_units=max_price,
+    )
     return ListingList(
         total=total,
         page=search.page,

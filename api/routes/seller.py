@@ -1,12 +1,14 @@
-"""Seller tools: atomic bulk listing and price suggestions."""
+"""Seller tools: atomic bulk listing, the demand for what the seller sells, price suggestions."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
-from api.deps import AgentId, Session, State
+from api.deps import AgentId, ReadSession, Session, State
+from api.routes.analytics import demand_out
 from api.routes.listings import draft_of, locate, present
+from api.schemas.analytics import DemandList
 from api.schemas.listings import (
     BulkList,
     BulkListed,
@@ -17,6 +19,8 @@ from api.schemas.listings import (
 )
 from core.errors import AppError, RuleViolation
 from domain import listings
+from domain.demand import WINDOW_HOURS
+from domain.demand import views as demand_views
 from domain.listings import pricing
 
 router = APIRouter(prefix="/seller", tags=["seller"])
@@ -57,9 +61,23 @@ async def bulk_list(
     return BulkListed(created=len(created), listings=await present(session, created))
 
 
+@router.get("/demand-for-me", response_model=DemandList)
+async def demand_for_me(
+    seller: AgentId, session: ReadSession, limit: Annotated[int, Query(ge=1, le=100)] = 20
+) -> DemandList:
+    """Demand in the categories of the caller's active listings, with its own searches taken
+    out (an agent never raises demand for its own listings)."""
+    rows = await demand_views.for_seller(session, seller, limit)
+    return DemandList(
+        as_of=await demand_views.as_of(session),
+        window_hours=WINDOW_HOURS,
+        results=[demand_out(row, searches, requesters) for row, searches, requesters in rows],
+    )
+
+
 @router.post("/price-suggest", response_model=PriceSuggestion)
 async def price_suggest(body: PriceSuggestRequest, seller: AgentId, session: Session) -> Any:
-    s = await pricing.suggest(session, body.category, body.quality_score)
+    s = await pricing.suggest(session, body.category, body.quality_score, seller)
     return PriceSuggestion(
         category=body.category,
         suggested_price=s.suggested_units,

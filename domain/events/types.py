@@ -44,6 +44,8 @@ class EventType(StrEnum):
     REDEMPTION_FAILED = "redemption_failed"
     CDN_DECAY = "cdn_decay"
     LEDGER_AUDIT_FAILED = "ledger_audit_failed"
+    DEMAND_SPIKE = "demand_spike"
+    OPPORTUNITY_CREATED = "opportunity_created"
 
     @property
     def visibility(self) -> Visibility:
@@ -75,6 +77,8 @@ VISIBILITY: dict[EventType, Visibility] = {
     EventType.REDEMPTION_FAILED: Visibility.PRIVATE,
     EventType.CDN_DECAY: Visibility.INTERNAL,
     EventType.LEDGER_AUDIT_FAILED: Visibility.OPERATORS,
+    EventType.DEMAND_SPIKE: Visibility.PUBLIC,  # a pattern and its figures, no requester
+    EventType.OPPORTUNITY_CREATED: Visibility.PUBLIC,
 }
 
 

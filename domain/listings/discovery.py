@@ -1,4 +1,5 @@
-"""Discovery: full-text search with filters and sorts; every search leaves a signal for demand.
+"""Discovery: full-text search with filters and sorts (the route records each search as a demand
+signal, `domain.demand.signals`).
 
 User text never reaches a query parser: it is reduced to words first, so quotes, `*`, `:`,
 `&`, `!` and friends are just separators (PostgreSQL `plainto_tsquery`, SQLite FTS5 with
@@ -16,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from models.listings import DataListing, ListingStatus, SearchSignal
+from models.listings import DataListing, ListingStatus
 
 Sort = Literal["relevance", "price_asc", "price_desc", "freshness", "quality"]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -93,9 +94,20 @@ _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
 }
 
 
-async def discover(
-    session: AsyncSession, search: Search, requester: str
-) -> tuple[int, list[DataListing]]:
+async def count_matching(
+    session: AsyncSession, words: list[str], category: str | None = None
+) -> int:
+    """Active listings matching every word (and the category), counted up to TOTAL_CAP."""
+    if not words:
+        return 0
+    query, _ = _with_text(
+        _filtered(Search(category=category)), words, session.get_bind().dialect.name
+    )
+    capped = query.with_only_columns(DataListing.id).limit(TOTAL_CAP).subquery()
+    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+
+
+async def discover(session: AsyncSession, search: Search) -> tuple[int, list[DataListing]]:
     words, dialect = words_of(search.q), session.get_bind().dialect.name
     query: Select[Any] = _filtered(search)
     relevance: ColumnElement[Any] | None = None
@@ -116,17 +128,6 @@ async def discover(
             query.order_by(*(order or ()), DataListing.id)
             .offset((search.page - 1) * search.page_size)
             .limit(search.page_size)
-        )
-    )
-    session.add(
-        SearchSignal(
-            query=(search.q or "")[:500],
-            pattern=pattern_of(search.q)[:500],
-            category=search.category,
-            requester=requester,
-            matched_count=total,
-            max_price_units=search.max_price_units,
-            source="discover",
         )
     )
     return total, rows

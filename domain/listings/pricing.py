@@ -1,15 +1,15 @@
 """Price suggestions from the competition and the demand in a category."""
 
 import statistics
+import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import utcnow
-from models.listings import DataListing, ListingStatus, SearchSignal
+from domain.demand import views as demand_views
+from models.listings import DataListing, ListingStatus
 
 DEFAULT_PRICE_UNITS = 5_000  # 0.005 USDC with no competitors
 FLOOR_UNITS = 1_000  # 0.001 USDC
@@ -28,7 +28,11 @@ class Suggestion:
     strategy: str
 
 
-async def suggest(session: AsyncSession, category: str, quality: Decimal) -> Suggestion:
+async def suggest(
+    session: AsyncSession, category: str, quality: Decimal, seller: uuid.UUID | None = None
+) -> Suggestion:
+    """From the active competition and the category's searches over the demand window (the
+    seller's own searches never count)."""
     prices_and_quality = (
         await session.execute(
             select(DataListing.price_units, DataListing.quality_score).where(
@@ -36,15 +40,7 @@ async def suggest(session: AsyncSession, category: str, quality: Decimal) -> Sug
             )
         )
     ).all()
-    since = utcnow() - timedelta(hours=24)
-    searches = int(
-        await session.scalar(
-            select(func.count(SearchSignal.id)).where(
-                SearchSignal.category == category, SearchSignal.created_at >= since
-            )
-        )
-        or 0
-    )
+    searches = await demand_views.category_searches(session, category, seller)
     if not prices_and_quality:
         return Suggestion(DEFAULT_PRICE_UNITS, 0, None, None, None, searches, "default")
     prices = [p for p, _ in prices_and_quality]

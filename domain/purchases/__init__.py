@@ -16,6 +16,7 @@ from core.db import paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
+from domain.demand import signals
 from domain.events import EventType
 from domain.ledger.accounts import of as account_of
 from models.listings import ListingStatus
@@ -93,6 +94,16 @@ async def open_purchase(
     except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
         return _same_purchase(await get(session, tx_id), listing_id), True
     announce(session, tx, EventType.TRANSACTION_INITIATED)
+    if express:  # an express buy is a search that found exactly this listing
+        signals.record(
+            session,
+            query=listing.title,
+            category=listing.category,
+            requester=signals.agent_requester(buyer_id),
+            matched_count=1,
+            max_price_units=listing.price_units,
+            source="express",
+        )
     return tx, False
 
 

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.settings import Settings
-from domain import creators, ledger, listings, proofs, reputation
+from domain import analytics, creators, ledger, listings, proofs, reputation
 from domain.content.store import content_key
+from domain.demand import signals
 from domain.events import EventType
 from domain.ledger.accounts import of as account_of
 from domain.ledger.accounts import tier_named
@@ -135,6 +136,8 @@ async def _completed(
         await _quality_bonus(session, tx, sale.seller_account, bonus, settings)
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
+    await analytics.record_sale(session, tx, sale.proceeds)
+    await signals.convert(session, tx.buyer_id, tx.completed_at)
     announce(session, tx, EventType.TRANSACTION_COMPLETED)
     if tx.express:
         announce(session, tx, EventType.EXPRESS_PURCHASE)

@@ -238,10 +238,16 @@ async def _openclaw_webhook(cast: Cast) -> Call:
     return Call({"webhook_id": made.json()["id"]})
 
 
+async def _board(cast: Cast) -> Call:
+    return Call({"board_type": "helpfulness"})
+
+
 ROWS: dict[str, Row] = {
     "GET /agents/{agent_id}": Row(_own_agent, public()),
     "GET /agents/{agent_id}/card": Row(_own_agent, public()),
     "GET /reputation/{agent_id}": Row(_own_agent, public()),
+    "GET /analytics/agent/{agent_id}/profile": Row(_own_agent, public()),
+    "GET /analytics/leaderboard/{board_type}": Row(_board, public()),
     "PUT /agents/{agent_id}": Row(
         lambda cast: _with_json(_own_agent(cast), {"description": "d"}), for_agents(other=403)
     ),

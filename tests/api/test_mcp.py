@@ -34,6 +34,7 @@ TOOLS = {
     "marketplace_reputation",
     "marketplace_verify_zkp",
     "marketplace_wallet_balance",
+    "marketplace_trending",
 }
 CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
 UNKNOWN = str(uuid.UUID(int=7))
@@ -103,11 +104,15 @@ async def test_initialize_lists_every_tool_and_resource(live_mcp: Live) -> None:
     for tool in tools:
         assert tool.input_schema["type"] == "object" and tool.output_schema, tool.name
         assert tool.description
-    assert [str(r.uri) for r in resources] == ["marketplace://listings/active"]
+    assert {str(r.uri) for r in resources} == {
+        "marketplace://listings/active",
+        "marketplace://trending",
+        "marketplace://opportunities",
+    }
     assert [t.uri_template for t in templates] == ["marketplace://agent/{agent_id}"]
     health = (await live_mcp.rest.get("/mcp/health")).json()
     assert health["status"] == "ok" and health["protocol_version"]
-    assert (health["tools"], health["resources"], health["resource_templates"]) == (6, 1, 1)
+    assert (health["tools"], health["resources"], health["resource_templates"]) == (7, 3, 1)
 
 
 async def test_express_buy_moves_the_price_once_and_shows_in_rest(
@@ -409,3 +414,23 @@ async def test_other_methods_and_unreadable_messages_are_refused(live_mcp: Live)
         "/mcp", content=b"{not json", headers={**headers, "Content-Type": "application/json"}
     )
     assert unreadable.status_code == 400 and unreadable.json()["error"]["code"] == -32700
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_trending_and_opportunities_equal_the_analytics_routes(live_mcp: Live) -> None:
+    agent = await register(live_mcp.rest)
+    async with live_mcp.mcp(agent["jwt_token"]) as mcp:
+        trending = _ok(await mcp.call_tool("marketplace_trending", {"limit": 5}))
+        listed = await mcp.read_resource("marketplace://trending")
+        opened = await mcp.read_resource("marketplace://opportunities")
+        assert (await mcp.call_tool("marketplace_trending", {"limit": 0})).is_error
+    rest = live_mcp.rest
+    assert trending == (await rest.get("/api/v1/analytics/trending?limit=5")).json()
+    [page] = listed.contents
+    assert isinstance(page, TextResourceContents)
+    rest_trending = (await rest.get("/api/v1/analytics/trending?limit=100")).json()
+    assert httpx.Response(200, text=page.text).json() == rest_trending
+    [opportunities] = opened.contents
+    assert isinstance(opportunities, TextResourceContents)
+    rest_opportunities = (await rest.get("/api/v1/analytics/opportunities?limit=100")).json()
+    assert httpx.Response(200, text=opportunities.text).json() == rest_opportunities

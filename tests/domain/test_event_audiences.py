@@ -24,10 +24,12 @@ from core.security import TokenKind
 from core.settings import Settings
 from domain import agents, creators, events, listings, purchases, redemptions
 from domain.content.store import open_store
+from domain.demand import signals
 from domain.events import EventType, Visibility
 from domain.events.envelope import envelope
 from domain.wallet import deposits, transfers
 from tests.conftest import token
+from tests.demand_helpers import aggregate
 from tests.ledger_helpers import mint
 from workflows.contracts.purchase import PurchaseStatus
 from workflows.contracts.redemption import RedemptionStatus
@@ -107,6 +109,24 @@ TABLE: dict[EventType, tuple[Visibility, Audience, set[str]]] = {
         )
     },
     EventType.CDN_DECAY: (Visibility.INTERNAL, _public, set()),
+    EventType.DEMAND_SPIKE: (
+        Visibility.PUBLIC,
+        _public,
+        {"pattern", "category", "velocity", "search_count", "unique_requesters"},
+    ),
+    EventType.OPPORTUNITY_CREATED: (
+        Visibility.PUBLIC,
+        _public,
+        {
+            "opportunity_id",
+            "pattern",
+            "category",
+            "urgency_score",
+            "estimated_revenue_usdc",
+            "competing_listings",
+            "expires_at",
+        },
+    ),
     EventType.LEDGER_AUDIT_FAILED: (
         Visibility.OPERATORS,
         _public,
@@ -172,6 +192,13 @@ async def _scenario(sessions: Sessions, settings: Settings, tmp_path: Path) -> C
     async with unit_of_work(sessions) as session:
         await agents.deactivate(session, str(bystander.id), bystander.id)
     await ContentActivities(sessions).announce_decay()
+    words = f"unsold {uuid.uuid4().hex}"  # searched by many, sold by nobody: a spike and a gap
+    async with unit_of_work(sessions) as session:
+        for n in range(241):
+            signals.record(
+                session, query=words, category=None, requester=f"agent:{n}", matched_count=0
+            )
+    await aggregate(sessions)
     return {
         "buyer": str(buyer.id),
         "seller": str(seller.id),

@@ -7,7 +7,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import make_settings
 from worker import schedules
 
-NAMES = ["housekeeping", "ledger-audit", "cdn-decay", "monthly-payout"]
+NAMES = ["housekeeping", "ledger-audit", "cdn-decay", "demand-aggregation", "monthly-payout"]
 
 
 async def test_schedules_are_created_once_and_updated_in_place(

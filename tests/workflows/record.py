@@ -31,6 +31,7 @@ from core.temporal import SEARCH_ATTRIBUTES, binary
 from core.vault import vault_of
 from domain import agents, creators, ledger, listings, purchases, redemptions, webhooks
 from domain.content.store import open_store
+from domain.demand import signals
 from domain.purchases import x402
 from domain.wallet import deposits
 from domain.webhooks import guard
@@ -41,7 +42,8 @@ from tests.x402_facilitator import Facilitator
 from worker.cli import migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
-from workflows.contracts import deposit, payout, purchase, redemption, task_queue
+from workflows.contracts import demand, deposit, payout, purchase, redemption, task_queue
+from workflows.contracts.demand import DemandTerms
 from workflows.contracts.deposit import Confirmation, DepositState, DepositTerms
 from workflows.contracts.purchase import Delivery, Payment, PurchaseState, PurchaseTerms
 from workflows.contracts.redemption import (
@@ -224,6 +226,26 @@ async def _record_webhooks(client: Client, queue: str, sessions: Any, settings: 
         await client.get_workflow_handle(dispatcher.id).terminate("recorded")
 
 
+async def _record_demand(client: Client, queue: str, sessions: Any) -> None:
+    """An aggregation run over a few signals: a gap and its opportunity."""
+    async with unit_of_work(sessions) as session:
+        for n in range(3):
+            signals.record(
+                session,
+                query="recorded gap",
+                category=None,
+                requester=f"agent:{n}",
+                matched_count=0,
+            )
+    handle = await client.start_workflow(
+        demand.DEMAND_AGGREGATION.name,
+        DemandTerms(settle_seconds=0),
+        id="DemandAggregationWorkflow-recorded",
+        task_queue=queue,
+    )
+    await _save(handle, "DemandAggregationWorkflow")
+
+
 async def main() -> None:
     async with Facilitator() as facilitator, RazorpayFake() as razorpay:
         await _record(facilitator, razorpay)
@@ -278,6 +300,7 @@ async def _record(facilitator: Facilitator, razorpay: RazorpayFake) -> None:
         for name in ("HousekeepingWorkflow", "LedgerAuditWorkflow", "CacheDecayWorkflow"):
             handle = await client.start_workflow(name, id=f"{name}-recorded", task_queue=queue)
             await _save(handle, name)
+        await _record_demand(client, queue, sessions)
         confirmed = await _deposit(client, queue, sessions, agent.id, 3600)
         confirmation = Confirmation(confirmed_by="operator:rec")
         await confirmed.execute_update(deposit.CONFIRM.name, confirmation)

@@ -1,6 +1,7 @@
 """The Temporal path end to end: a real workflow and activities on a real server and worker purge
 expired Idempotency-Key records, events past EVENT_RETENTION_DAYS, finished webhook deliveries
-past WEBHOOK_DELIVERY_RETENTION_DAYS and payment-callback ids a day old."""
+past WEBHOOK_DELIVERY_RETENTION_DAYS, payment-callback ids a day old and search signals past
+SEARCH_SIGNAL_RETENTION_DAYS."""
 
 import uuid
 from datetime import timedelta
@@ -17,10 +18,12 @@ from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
 from domain import events, idempotency
+from domain.demand import signals
 from domain.wallet import deposits
 from models.agents import RegisteredAgent
 from models.deposits import DepositCallback
 from models.idempotency import IdempotencyKey
+from models.listings import SearchSignal
 from models.webhooks import WebhookDelivery, WebhookEndpoint
 from tests.conftest import StartWorker
 from workflows.contracts.housekeeping import HousekeepingReport
@@ -43,6 +46,12 @@ async def _seed(settings: Settings, env: WorkflowEnvironment) -> tuple[str, str]
         for age, name in ((retention + timedelta(hours=1), "old"), (timedelta(hours=1), "new")):
             event = events.emit(session, PROBE, {"n": f"{scope}-{name}"})
             event.created_at = utcnow() + skew - age
+        kept = timedelta(days=settings.search_signal_retention_days)
+        for age, name in ((kept + timedelta(hours=1), "old"), (kept - timedelta(hours=1), "new")):
+            searched = signals.record(
+                session, query=f"{scope} {name}", category=None, requester=scope, matched_count=0
+            )
+            searched.created_at = utcnow() + skew - age
         await _seed_deliveries_and_callbacks(session, scope, settings, skew)
     await engine.dispose()
     return scope, "fresh"
@@ -127,6 +136,17 @@ async def _remaining(settings: Settings, scope: str) -> set[str]:
     return remaining
 
 
+async def _signals_left(settings: Settings, scope: str) -> set[str]:
+    engine = create_engine(settings.database_url)
+    async with unit_of_work(session_factory(engine)) as session:
+        found = await session.scalars(
+            select(SearchSignal.query).where(SearchSignal.requester == scope)
+        )
+        left = set(found)
+    await engine.dispose()
+    return left
+
+
 async def _run(client: Client, settings: Settings) -> tuple[HousekeepingReport, WorkflowHistory]:
     handle = await client.start_workflow(
         HousekeepingWorkflow.run,
@@ -148,6 +168,7 @@ async def test_purges_expired_keys_through_the_dev_server(
     assert await _events_left(settings, scope) == {f"{scope}-new"}
     assert result.webhook_deliveries >= 2 and result.deposit_callbacks >= 1
     assert await _deliveries_and_callbacks_left(settings, scope) == ({"pending", "new"}, {"new"})
+    assert result.search_signals >= 1 and await _signals_left(settings, scope) == {f"{scope} new"}
     # The run's own history replays against the current code.
     await Replayer(
         workflows=[HousekeepingWorkflow], data_converter=pydantic_data_converter

@@ -16,6 +16,7 @@ class HousekeepingReport(BaseModel):
     events: int
     webhook_deliveries: int
     deposit_callbacks: int
+    search_signals: int
 
 
 HOUSEKEEPING = Workflow[None, HousekeepingReport]("HousekeepingWorkflow", HousekeepingReport)
@@ -35,4 +36,9 @@ PURGE_DEPOSIT_CALLBACKS = Activity[[datetime], PurgeResult](
     "deposits.purge_callbacks",
     PurgeResult,
     "Forget payment-callback ids a day old (their signatures expired long before)",
+)
+PURGE_SEARCH_SIGNALS = Activity[[datetime], PurgeResult](
+    "demand.purge_expired",
+    PurgeResult,
+    "Delete search signals older than SEARCH_SIGNAL_RETENTION_DAYS and rollups below the window",
 )

@@ -1,0 +1,129 @@
+"""Analytics counters, kept as purchases settle (never recomputed on read).
+
+helpfulness = min(0.3 x min(unique_buyers / 10, 1) + 0.3 x min(active_listings / 20, 1)
+              + 0.2 x avg_quality + 0.2 x min(access_count / 50, 1), 1)   (rules.md)
+
+`access_count` is how often the seller's listings were bought (each listing keeps its own
+`access_count` too). A seller's figures are refreshed when one of its sales settles; the rows of
+both parties are held (in id order) until the commit, so these read-modify-writes never race.
+"""
+
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import utcnow
+from models.agents import RegisteredAgent
+from models.analytics import AgentTrade, TradePair
+from models.listings import DataListing
+from models.purchases import Transaction
+
+Board = Literal["helpfulness", "earnings", "contributors"]
+_ONE = Decimal(1)
+
+
+def _fresh(agent_id: uuid.UUID) -> AgentTrade:
+    return AgentTrade(
+        agent_id=agent_id,
+        sales=0,
+        purchases=0,
+        earned_units=0,
+        spent_units=0,
+        unique_buyers=0,
+        listing_accesses=0,
+        active_listings=0,
+        avg_quality=Decimal(0),
+        helpfulness=Decimal(0),
+        updated_at=utcnow(),
+    )
+
+
+async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
+    """The agent's counters as stored; an agent that never traded reads as zeros."""
+    return await session.get(AgentTrade, agent_id) or _fresh(agent_id)
+
+
+async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
+    row = await session.get(AgentTrade, agent_id, with_for_update=True, populate_existing=True)
+    if row is not None:
+        return row
+    try:
+        async with session.begin_nested():
+            row = _fresh(agent_id)
+            session.add(row)
+        return row
+    except IntegrityError:  # created meanwhile by another transaction, now committed
+        return await _held(session, agent_id)
+
+
+async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
+    try:
+        async with session.begin_nested():
+            session.add(TradePair(seller_id=seller, buyer_id=buyer))
+        return True
+    except IntegrityError:
+        return False
+
+
+def helpfulness(row: AgentTrade) -> Decimal:
+    score = (
+        Decimal("0.3") * min(Decimal(row.unique_buyers) / 10, _ONE)
+        + Decimal("0.3") * min(Decimal(row.active_listings) / 20, _ONE)
+        + Decimal("0.2") * Decimal(row.avg_quality)
+        + Decimal("0.2") * min(Decimal(row.listing_accesses) / 50, _ONE)
+    )
+    return min(score, _ONE).quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+
+async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
+    """Fold a settled purchase into both parties' counters and the listing's access count."""
+    held = {agent: await _held(session, agent) for agent in sorted({tx.seller_id, tx.buyer_id})}
+    seller, buyer = held[tx.seller_id], held[tx.buyer_id]
+    seller.sales += 1
+    seller.earned_units += seller_earned_units
+    seller.listing_accesses += 1
+    buyer.purchases += 1
+    buyer.spent_units += tx.amount_units
+    if await _first_sale_between(session, tx.seller_id, tx.buyer_id):
+        seller.unique_buyers += 1
+    await session.execute(
+        update(DataListing)
+        .where(DataListing.id == tx.listing_id)
+        .values(access_count=DataListing.access_count + 1)
+    )
+    count, quality = (
+        await session.execute(
+            select(func.count(DataListing.id), func.avg(DataListing.quality_score)).where(
+                DataListing.seller_id == tx.seller_id, DataListing.status == "active"
+            )
+        )
+    ).one()
+    seller.active_listings = int(count)
+    seller.avg_quality = Decimal(str(quality or 0)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    seller.helpfulness = helpfulness(seller)
+    for party in (seller, buyer):
+        party.updated_at = utcnow()
+
+
+_ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
+    "helpfulness": (AgentTrade.helpfulness.desc(), AgentTrade.earned_units.desc()),
+    "earnings": (AgentTrade.earned_units.desc(), AgentTrade.sales.desc()),
+    "contributors": (AgentTrade.listing_accesses.desc(), AgentTrade.unique_buyers.desc()),
+}
+
+
+async def leaderboard(
+    session: AsyncSession, board: Board, limit: int
+) -> list[tuple[AgentTrade, str]]:
+    rows = await session.execute(
+        select(AgentTrade, RegisteredAgent.name)
+        .join(RegisteredAgent, RegisteredAgent.id == AgentTrade.agent_id)
+        .where(AgentTrade.sales > 0)
+        .order_by(*_ORDER[board], AgentTrade.agent_id)
+        .limit(limit)
+    )
+    return [(row, name) for row, name in rows]
