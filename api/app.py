@@ -22,11 +22,13 @@ from api.routes import (
     agents,
     analytics,
     audit,
+    catalog,
     creators,
     discovery,
     feed,
     health,
     listings,
+    matching,
     openclaw,
     operators,
     proofs,
@@ -168,6 +170,8 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         audit,
         webhooks,
         openclaw,
+        catalog,
+        matching,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     mcp_server = mcp.install(app, settings) if settings.mcp_enabled else None

@@ -45,6 +45,10 @@ ROUTE_REFUSALS: dict[str, set[int]] = {
     "POST /redemptions/{redemption_id}/cancel": {409, 503},
     "POST /redemptions/admin/{redemption_id}/approve": {409, 503},
     "POST /redemptions/admin/{redemption_id}/reject": {409, 503},
+    "GET /catalog/agent/{agent_id}": {404},
+    "PATCH /catalog/{entry_id}": {409},
+    "DELETE /catalog/{entry_id}": {409},
+    "POST /agents/auto-match": {402, 404, 409, 503},
 }
 
 

@@ -4,6 +4,7 @@ from models.agents import RegisteredAgent, SignupBonusDay
 from models.analytics import AgentTrade, TradePair
 from models.audit import AuditChainHead, AuditEntry
 from models.base import Base
+from models.catalog import CatalogEntry, CatalogSubscription, RouteCursor
 from models.creators import Creator, CreatorLoginThrottle
 from models.demand import Demand, DemandHour, DemandOpportunity, DemandRequester, DemandRun
 from models.deposits import Deposit, DepositCallback
@@ -29,6 +30,8 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "Base",
+    "CatalogEntry",
+    "CatalogSubscription",
     "Creator",
     "CreatorLoginThrottle",
     "DataListing",
@@ -51,6 +54,7 @@ __all__ = [
     "QualityProof",
     "Redemption",
     "RegisteredAgent",
+    "RouteCursor",
     "SearchSignal",
     "SignupBonusDay",
     "TradePair",

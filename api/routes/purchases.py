@@ -194,7 +194,8 @@ async def express(
 
 
 def express_result(receipt: flow.ExpressReceipt, elapsed_ms: int) -> ExpressResult:
-    """What an express purchase answers (REST and the MCP tool)."""
+    """An express purchase as its buyer is answered (here, by auto-match's auto-buy and by the
+    MCP tool)."""
     tx = receipt.purchase
     text, encoding = _text(receipt.content)
     return ExpressResult(

@@ -42,6 +42,7 @@ class EventType(StrEnum):
     REDEMPTION_CANCELLED = "redemption_cancelled"
     REDEMPTION_REJECTED = "redemption_rejected"
     REDEMPTION_FAILED = "redemption_failed"
+    CATALOG_UPDATE = "catalog_update"
     CDN_DECAY = "cdn_decay"
     LEDGER_AUDIT_FAILED = "ledger_audit_failed"
     DEMAND_SPIKE = "demand_spike"
@@ -75,6 +76,7 @@ VISIBILITY: dict[EventType, Visibility] = {
     EventType.REDEMPTION_CANCELLED: Visibility.PRIVATE,
     EventType.REDEMPTION_REJECTED: Visibility.PRIVATE,
     EventType.REDEMPTION_FAILED: Visibility.PRIVATE,
+    EventType.CATALOG_UPDATE: Visibility.PRIVATE,  # the one subscriber it matched
     EventType.CDN_DECAY: Visibility.INTERNAL,
     EventType.LEDGER_AUDIT_FAILED: Visibility.OPERATORS,
     EventType.DEMAND_SPIKE: Visibility.PUBLIC,  # a pattern and its figures, no requester

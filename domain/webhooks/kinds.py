@@ -1,7 +1,9 @@
 """What differs between the two kinds of endpoint; everything else (queue, retries, pausing,
 the SSRF guard) is shared.
 
-- seller: the event's envelope, signed per Standard Webhooks; any 2xx is success.
+- seller: the event's envelope, signed per Standard Webhooks; any 2xx is success. An endpoint
+  made for a catalog subscription (filter `subscription_id`) takes only that subscription's
+  `catalog_update` events.
 - openclaw: `{message, sessionKey: "agentchains-<type>"}` with the gateway's bearer token,
   success on 200/202 only, and its own attempts, timeout and failure limit; its filters
   (`categories`, `min_urgency`) apply to events whose data carries those fields.
@@ -51,7 +53,9 @@ class Seller:
         )
 
     def wants(self, filters: dict[str, Any], envelope: dict[str, Any]) -> bool:
-        return True
+        """A catalog subscription's endpoint takes only the events sent for that subscription."""
+        wanted = filters.get("subscription_id")
+        return wanted is None or envelope["data"].get("subscription_id") == wanted
 
     def body(self, envelope: dict[str, Any]) -> str:
         return compact(envelope)

@@ -7,8 +7,9 @@ Three things a schema cannot say, and only these, are handled here:
   of their shape: not enough credits, buying one's own listing, a redemption below its
   minimum, x402 while the server takes credits... Those refusals, and no others, are not
   counted as "schema-valid request rejected";
-- DELETE on an agent or a listing is a soft delete (the contract: it stays readable as
-  `inactive` / `delisted`), so reading it afterwards is not a use after free.
+- DELETE on an agent, a listing or a catalog entry is a soft delete (the contract: it stays
+  readable as `inactive` / `delisted` / `retired`), so reading it afterwards is not a use after
+  free.
 """
 
 import re
@@ -30,9 +31,14 @@ STATE_REFUSALS = {
         "below_minimum",  # redemption minimums are settings
         "invalid_payout_details",  # checked against the saved payout method
         "x402_disabled",  # PAYMENT_MODE is a server setting
+        # A catalog price range whose minimum is above its maximum: for PATCH against the stored
+        # one; for POST JSON Schema has no way to compare two fields.
+        "invalid_price_range",
+        # What a webhook URL's host resolves to belongs to the network, not the request.
+        "webhook_url_not_allowed",
     },
 }
-SOFT_DELETED = {"inactive", "delisted"}
+SOFT_DELETED = {"inactive", "delisted", "retired"}
 
 
 @schemathesis.hook

@@ -242,6 +242,31 @@ async def _board(cast: Cast) -> Call:
     return Call({"board_type": "helpfulness"})
 
 
+async def _catalog_entry(cast: Cast) -> Call:
+    made = await cast.client.post(
+        f"{API_PREFIX}/catalog",
+        headers=bearer(cast.agent["jwt_token"]),
+        json={
+            "namespace": "matrix.web",
+            "topic": "t",
+            "price_range_min": "0.001",
+            "price_range_max": "0.002",
+        },
+    )
+    assert made.status_code == 201, made.text
+    return Call({"entry_id": made.json()["id"]})
+
+
+async def _catalog_subscription(cast: Cast) -> Call:
+    made = await cast.client.post(
+        f"{API_PREFIX}/catalog/subscribe",
+        headers=bearer(cast.agent["jwt_token"]),
+        json={"namespace_pattern": "matrix.*"},
+    )
+    assert made.status_code == 201, made.text
+    return Call({"subscription_id": made.json()["id"]})
+
+
 ROWS: dict[str, Row] = {
     "GET /agents/{agent_id}": Row(_own_agent, public()),
     "GET /agents/{agent_id}/card": Row(_own_agent, public()),
@@ -253,6 +278,18 @@ ROWS: dict[str, Row] = {
     ),
     "POST /agents/{agent_id}/heartbeat": Row(_own_agent, for_agents(other=403)),
     "DELETE /agents/{agent_id}": Row(_a_fresh_agent, for_agents(other=403)),
+    "GET /catalog/agent/{agent_id}": Row(_own_agent, public()),
+    "GET /catalog/{entry_id}": Row(_catalog_entry, public()),
+    # A public resource: another agent may not change it (403).
+    "PATCH /catalog/{entry_id}": Row(
+        lambda cast: _with_json(_catalog_entry(cast), {"topic": "u"}), for_agents(other=403)
+    ),
+    "DELETE /catalog/{entry_id}": Row(_catalog_entry, for_agents(other=403)),
+    # A private resource: someone else's subscription does not exist (404).
+    "GET /catalog/subscribe/{subscription_id}": Row(_catalog_subscription, for_agents()),
+    "DELETE /catalog/subscribe/{subscription_id}": Row(
+        _catalog_subscription, for_agents(owner=204)
+    ),
     "GET /listings/{listing_id}": Row(_listing, public()),
     "PUT /listings/{listing_id}": Row(
         lambda cast: _with_json(_listing(cast), {"title": "t"}), for_agents(other=403)

@@ -72,6 +72,15 @@ async def _gateway(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[st
     return body, (await register(client))["headers"]
 
 
+async def _catalog(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    body = {"namespace": "n", "topic": "t", "price_range_min": "0", "price_range_max": "0.01"}
+    return body, (await register(client))["headers"]
+
+
+async def _subscription(client: httpx.AsyncClient, _: Sessions) -> tuple[Any, dict[str, str]]:
+    return {"namespace_pattern": "web_search.*"}, (await register(client))["headers"]
+
+
 CREATES: dict[str, Create] = {
     "/agents/register": _agent,
     "/creators/register": _creator,
@@ -83,6 +92,8 @@ CREATES: dict[str, Create] = {
     "/redemptions": _redemption,
     "/seller/webhook": _webhook,
     "/integrations/openclaw/register-webhook": _gateway,
+    "/catalog": _catalog,
+    "/catalog/subscribe": _subscription,
 }
 
 
@@ -92,6 +103,8 @@ IDEMPOTENT = CREATES.keys() - {
     "/seller/bulk-list",
     "/seller/webhook",
     "/integrations/openclaw/register-webhook",
+    "/catalog",
+    "/catalog/subscribe",
 }
 
 

@@ -22,7 +22,8 @@ from core.clock import utcnow
 from core.db import unit_of_work
 from core.security import TokenKind
 from core.settings import Settings
-from domain import agents, creators, events, listings, purchases, redemptions
+from domain import agents, catalog, creators, events, listings, purchases, redemptions
+from domain.catalog import subscriptions
 from domain.content.store import open_store
 from domain.demand import signals
 from domain.events import EventType, Visibility
@@ -108,6 +109,11 @@ TABLE: dict[EventType, tuple[Visibility, Audience, set[str]]] = {
             EventType.REDEMPTION_FAILED,
         )
     },
+    EventType.CATALOG_UPDATE: (
+        Visibility.PRIVATE,
+        _roles("buyer"),  # the subscriber the entry matched
+        {"subscription_id", "change", "entry"},
+    ),
     EventType.CDN_DECAY: (Visibility.INTERNAL, _public, set()),
     EventType.DEMAND_SPIKE: (
         Visibility.PUBLIC,
@@ -144,6 +150,9 @@ async def _scenario(sessions: Sessions, settings: Settings, tmp_path: Path) -> C
         bystander = await agents.register(session, f"x-{uuid.uuid4().hex[:8]}", "both", profile, 1)
         draft = listings.Draft("t", "web_search", b"result", "text/plain", 5_000)
         [item] = await listings.publish(session, store, seller.id, [draft])
+        session.add(subscriptions.new(uuid.uuid4(), buyer.id, subscriptions.Interest("audience.*")))
+        await session.flush()
+        await catalog.create(session, seller.id, catalog.Declaration("audience.x", "t", 0, 10))
     for express, close in [(True, None), *((False, s) for s in PurchaseStatus if s.final)]:
         if close == PurchaseStatus.COMPLETED:
             continue
