@@ -26,7 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api.deps import authenticate_agent
 from api.errors import error_problem
-from api.mcp import demand, resources, tools
+from api.mcp import catalog, demand, resources, tools
 from api.mcp.calls import AGENT, strict_arguments
 from api.rate_limits import RateLimited, client_address, headers
 from api.state import AppState
@@ -53,6 +53,7 @@ def build_server(app: FastAPI, settings: Settings) -> MCPServer:
     tools.register(server)
     resources.register(server, app)
     demand.register(server, app)
+    catalog.register(server, app)
     server.middleware.append(strict_arguments(server))
     return server
 

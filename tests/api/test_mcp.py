@@ -35,6 +35,8 @@ TOOLS = {
     "marketplace_verify_zkp",
     "marketplace_wallet_balance",
     "marketplace_trending",
+    "marketplace_auto_match",
+    "marketplace_register_catalog",
 }
 CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
 UNKNOWN = str(uuid.UUID(int=7))
@@ -108,11 +110,12 @@ async def test_initialize_lists_every_tool_and_resource(live_mcp: Live) -> None:
         "marketplace://listings/active",
         "marketplace://trending",
         "marketplace://opportunities",
+        "marketplace://catalog",
     }
     assert [t.uri_template for t in templates] == ["marketplace://agent/{agent_id}"]
     health = (await live_mcp.rest.get("/mcp/health")).json()
     assert health["status"] == "ok" and health["protocol_version"]
-    assert (health["tools"], health["resources"], health["resource_templates"]) == (7, 3, 1)
+    assert (health["tools"], health["resources"], health["resource_templates"]) == (9, 4, 1)
 
 
 async def test_express_buy_moves_the_price_once_and_shows_in_rest(
@@ -434,3 +437,33 @@ async def test_trending_and_opportunities_equal_the_analytics_routes(live_mcp: L
     assert isinstance(opportunities, TextResourceContents)
     rest_opportunities = (await rest.get("/api/v1/analytics/opportunities?limit=100")).json()
     assert httpx.Response(200, text=opportunities.text).json() == rest_opportunities
+
+
+async def test_catalog_and_auto_match_equal_the_rest_answers(live_mcp: Live) -> None:
+    seller, buyer = await register(live_mcp.rest), await register(live_mcp.rest)
+    item = await _sell(live_mcp, seller)
+    declared = {
+        "namespace": "web_search.python",
+        "topic": "asyncio tutorials",
+        "price_range_min": "0.001",
+        "price_range_max": 0.01,
+    }
+    wanted = {"description": "python asyncio tutorial search results", "max_price": "0.01"}
+    async with live_mcp.mcp(seller["jwt_token"]) as mcp:
+        entry = _ok(await mcp.call_tool("marketplace_register_catalog", declared))
+        inverted = {**declared, "price_range_min": "0.02"}
+        refused = await mcp.call_tool("marketplace_register_catalog", inverted)
+        listed = await mcp.read_resource("marketplace://catalog")
+    async with live_mcp.mcp(buyer["jwt_token"]) as mcp:
+        matched = _ok(await mcp.call_tool("marketplace_auto_match", wanted))
+        assert (await mcp.call_tool("marketplace_auto_match", {"description": ""})).is_error
+    rest = live_mcp.rest
+    assert entry["agent_id"] == seller["id"] and entry["price_range_max"] == "0.010000"
+    assert entry == (await rest.get(f"/api/v1/catalog/{entry['id']}")).json()
+    inverted_rest = await rest.post("/api/v1/catalog", json=inverted, headers=seller["headers"])
+    assert _refused(refused, assert_problem(inverted_rest, 422)["code"])["status"] == 422
+    [page] = listed.contents
+    assert isinstance(page, TextResourceContents)
+    assert entry["id"] in {e["id"] for e in httpx.Response(200, text=page.text).json()["entries"]}
+    auto = await rest.post("/api/v1/agents/auto-match", json=wanted, headers=buyer["headers"])
+    assert matched == auto.json() and matched["matches"][0]["listing_id"] == item["id"]
