@@ -441,14 +441,15 @@ async def test_trending_and_opportunities_equal_the_analytics_routes(live_mcp: L
 
 async def test_catalog_and_auto_match_equal_the_rest_answers(live_mcp: Live) -> None:
     seller, buyer = await register(live_mcp.rest), await register(live_mcp.rest)
-    item = await _sell(live_mcp, seller)
+    word = f"zq{uuid.uuid4().hex[:10]}"  # this test's listing, whatever else the database holds
+    item = await _sell(live_mcp, seller, title=f"{word} python asyncio tutorial")
     declared = {
         "namespace": "web_search.python",
         "topic": "asyncio tutorials",
         "price_range_min": "0.001",
         "price_range_max": 0.01,
     }
-    wanted = {"description": "python asyncio tutorial search results", "max_price": "0.01"}
+    wanted = {"description": f"{word} python asyncio tutorial", "max_price": "0.01"}
     async with live_mcp.mcp(seller["jwt_token"]) as mcp:
         entry = _ok(await mcp.call_tool("marketplace_register_catalog", declared))
         inverted = {**declared, "price_range_min": "0.02"}
@@ -466,4 +467,5 @@ async def test_catalog_and_auto_match_equal_the_rest_answers(live_mcp: Live) -> 
     assert isinstance(page, TextResourceContents)
     assert entry["id"] in {e["id"] for e in httpx.Response(200, text=page.text).json()["entries"]}
     auto = await rest.post("/api/v1/agents/auto-match", json=wanted, headers=buyer["headers"])
-    assert matched == auto.json() and matched["matches"][0]["listing_id"] == item["id"]
+    assert matched["matches"][0]["listing_id"] == item["id"]
+    assert matched == auto.json()
