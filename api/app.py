@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import errors, metrics, openapi, outbox
+from api import errors, mcp, metrics, openapi, outbox
 from api.feed import Feed
 from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
@@ -110,6 +110,8 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         following = asyncio.create_task(follower.run())
         try:
             async with contextlib.AsyncExitStack() as running:
+                if mcp_server is not None:
+                    await running.enter_async_context(mcp_server())
                 for start in alongside:
                     await running.enter_async_context(start(app.state.services))
                 yield
@@ -172,5 +174,6 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         matching,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
+    mcp_server = mcp.install(app, settings) if settings.mcp_enabled else None
     openapi.install(app, API_PREFIX)
     return app

@@ -11,6 +11,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -128,15 +129,32 @@ async def authenticate(state: AppState, token: str) -> Principal:
     return await _authenticate(state, credentials)
 
 
+async def _of_kind(
+    state: AppState, credentials: HTTPAuthorizationCredentials | None, kind: TokenKind
+) -> uuid.UUID:
+    principal = await _authenticate(state, credentials)
+    if principal.kind is not kind:
+        raise Forbidden(f"This route is for {kind.value} tokens", code="wrong_token_kind")
+    return principal.id
+
+
 def _require(kind: TokenKind) -> Any:
     @refuses(401, 403, token="required")
     async def dependency(state: State, credentials: Credentials) -> uuid.UUID:
-        principal = await _authenticate(state, credentials)
-        if principal.kind is not kind:
-            raise Forbidden(f"This route is for {kind.value} tokens", code="wrong_token_kind")
-        return principal.id
+        return await _of_kind(state, credentials, kind)
 
     return Depends(dependency)
+
+
+async def authenticate_agent(state: AppState, authorization: str | None) -> uuid.UUID:
+    """The REST rules for an agent route, applied to an `Authorization` header read outside
+    FastAPI's dependencies (the MCP endpoint, per request): 401 without an active agent's
+    valid token, 403 `wrong_token_kind` for another kind's valid token."""
+    scheme, token = get_authorization_scheme_param(authorization)
+    credentials = None
+    if authorization and scheme.lower() == "bearer" and token:
+        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token)
+    return await _of_kind(state, credentials, TokenKind.AGENT)
 
 
 AgentId = Annotated[uuid.UUID, _require(TokenKind.AGENT)]

@@ -58,15 +58,18 @@ def _internal() -> JSONResponse:
 
 async def _app_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
+    return error_problem(exc, request.url.path)
+
+
+def error_problem(exc: AppError, path: str) -> JSONResponse:
+    """The problem an `AppError` is answered with (routes, and the MCP tools' refusals)."""
     if not _STABLE_CODE.fullmatch(exc.code):
         # Not one of ours: an exception's class name (and its text) relayed from elsewhere.
-        log.error(
-            "internal error as %s: %s", exc.code, exc.detail, extra={"path": request.url.path}
-        )
+        log.error("internal error as %s: %s", exc.code, exc.detail, extra={"path": path})
         return _internal()
     detail = exc.detail
     if exc.status >= 500:
-        log.warning("%s: %s", exc.code, exc.detail, extra={"path": request.url.path})
+        log.warning("%s: %s", exc.code, exc.detail, extra={"path": path})
         detail = exc.title
     return problem(exc.status, exc.code, detail, title=exc.title, **exc.extra)
 

@@ -22,7 +22,8 @@ from core.security import InvalidToken, decode_token
 from core.settings import Settings
 
 API_PREFIX = "/api/v1"
-EXEMPT = (f"{API_PREFIX}/health", "/docs", "/redoc", "/openapi.json", "/metrics")
+# /mcp counts its calls with a limit of its own (api/mcp); /mcp/health is a health check.
+EXEMPT = (f"{API_PREFIX}/health", "/docs", "/redoc", "/openapi.json", "/metrics", "/mcp")
 EXEMPT_TREES = tuple(f"{path}/" for path in EXEMPT)
 VERIFIED_TOKENS_CACHED = 4096
 LONGEST_TOKEN_CACHED = 2048  # ours are ~300 characters; longer ones are not kept in memory

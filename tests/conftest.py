@@ -55,6 +55,7 @@ UNLIMITED = {
     "rest_rate_limit_anonymous": 1_000_000,
     "registrations_per_client_per_hour": 1_000_000,
     "signup_bonus_daily_budget_ard": 1_000_000_000,
+    "mcp_rate_limit_per_minute": 1_000_000,
 }
 
 _exit_status: int | None = None

@@ -4,6 +4,7 @@ counters kept as purchases settle. Nothing here is recomputed from raw records."
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, ReadSession
 from api.schemas.analytics import (
@@ -63,6 +64,11 @@ async def trending(
     session: ReadSession, limit: Limit = 20, category: Category | None = None
 ) -> DemandList:
     """Patterns searched most over the last 24 h (by velocity)."""
+    return await trending_of(session, limit, category)
+
+
+async def trending_of(session: AsyncSession, limit: int, category: str | None) -> DemandList:
+    """The trending patterns (REST and the MCP tool and resource)."""
     rows = await views.trending(session, limit, category)
     return DemandList(
         as_of=await views.as_of(session),
@@ -89,6 +95,13 @@ async def opportunities(
     session: ReadSession, limit: Limit = 20, category: Category | None = None
 ) -> OpportunityList:
     """Opportunities for the top gaps, most urgent first, until they expire (24 h)."""
+    return await opportunities_of(session, limit, category)
+
+
+async def opportunities_of(
+    session: AsyncSession, limit: int, category: str | None
+) -> OpportunityList:
+    """The open opportunities (REST and the MCP resource)."""
     rows = await views.opportunities(session, limit, utcnow(), category)
     return OpportunityList(
         as_of=await views.as_of(session), results=[opportunity_out(o) for o in rows]

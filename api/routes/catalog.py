@@ -3,9 +3,11 @@ subscribe to what they want and are told (`catalog_update`) when a matching entr
 changes. Only an entry's owner changes or retires it (403 for anyone else); subscriptions are
 private (404)."""
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, ReadSession, Session, State
 from api.flows import catalog as flow
@@ -40,6 +42,13 @@ async def create(
     body: CatalogCreate, seller: AgentId, session: Session, request: Request, response: Response
 ) -> Any:
     """Declare what the caller can produce; matching subscribers get `catalog_update`."""
+    entry = await declare(session, seller, body)
+    response.headers["Location"] = request.url_for("catalog_entry", entry_id=str(entry.id)).path
+    return entry
+
+
+async def declare(session: AsyncSession, seller: uuid.UUID, body: CatalogCreate) -> CatalogResponse:
+    """One catalog entry declared by `seller` (REST and the MCP tool)."""
     declared = catalog.Declaration(
         namespace=body.namespace,
         topic=body.topic,
@@ -49,9 +58,7 @@ async def create(
         category=body.category,
         schema_json=body.entry_schema,
     )
-    entry = await catalog.create(session, seller, declared)
-    response.headers["Location"] = request.url_for("catalog_entry", entry_id=str(entry.id)).path
-    return CatalogResponse.model_validate(entry)
+    return CatalogResponse.model_validate(await catalog.create(session, seller, declared))
 
 
 @router.get("/search", response_model=CatalogList)

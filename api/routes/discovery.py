@@ -57,13 +57,21 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    total, rows = await discovery.discover(session, search)
+    page_of = await search_listings(session, search)
     requester = signals.requester_of(agent, client_address(request.scope))
-    background.add_task(_log_search, state.sessions, search, requester, total)
-    page_of = ListingList.model_construct(
-        total=total, page=page, page_size=page_size, results=[_present(row) for row in rows]
-    )
+    background.add_task(log_search, state.sessions, search, requester, page_of.total)
     return Response(page_of.model_dump_json(), media_type="application/json")
+
+
+async def search_listings(session: AsyncSession, search: discovery.Search) -> ListingList:
+    """One search's page (REST and the MCP tool); its signal is `log_search`'s."""
+    total, rows = await discovery.discover(session, search)
+    return ListingList.model_construct(
+        total=total,
+        page=search.page,
+        page_size=search.page_size,
+        results=[_present(row) for row in rows],
+    )
 
 
 _FIELDS = tuple(
@@ -81,10 +89,10 @@ def _present(row: Any) -> ListingResponse:
     )
 
 
-async def _log_search(
+async def log_search(
     sessions: async_sessionmaker[AsyncSession], search: discovery.Search, requester: str, total: int
 ) -> None:
-    """The search's demand signal, after the response has left, in a unit of work of its own."""
+    """The search's demand signal, in a unit of work of its own (after the response, on REST)."""
     async with unit_of_work(sessions) as session:
         signals.record(
             session,

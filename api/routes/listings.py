@@ -1,6 +1,7 @@
 """Listings: publish, browse, change, delist. The content itself is never returned here."""
 
 import base64
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +17,7 @@ from api.schemas.listings import (
     ListingUpdate,
     SellerRef,
 )
+from api.state import AppState
 from core.errors import RuleViolation
 from core.settings import Settings
 from domain import listings
@@ -79,10 +81,18 @@ async def create(
     response: Response,
 ) -> Any:
     """Store the content, generate its four quality proofs, announce `listing_created`."""
+    listing = await publish(session, state, seller, body)
+    response.headers["Location"] = request.url_for("listing", listing_id=str(listing.id)).path
+    return listing
+
+
+async def publish(
+    session: AsyncSession, state: AppState, seller: uuid.UUID, body: ListingCreate
+) -> ListingResponse:
+    """Publish one listing as `seller` (REST and the MCP tool)."""
     [listing] = await listings.publish(
         session, state.delivery, seller, [draft_of(body, state.settings)]
     )
-    locate(request, response, listing)
     return (await present(session, [listing]))[0]
 
 

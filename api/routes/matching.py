@@ -3,6 +3,7 @@
 
 import random
 import time
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
@@ -20,6 +21,7 @@ from api.schemas.matching import (
     Strategies,
     StrategyOut,
 )
+from api.state import AppState
 from core.errors import RuleViolation
 from domain import matching, routing
 
@@ -58,6 +60,17 @@ async def auto_match(
     """Up to 5 matches, best first, own listings skipped, each with its savings against the
     category's fresh-cost estimate. With `auto_buy`, the chosen match is bought as
     `POST /express/{listing_id}` buys (402 without the credits)."""
+    answer, replayed = await auto_match_result(state, buyer, body, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return answer
+
+
+async def auto_match_result(
+    state: AppState, buyer: uuid.UUID, body: AutoMatchRequest, idempotency_key: str | None
+) -> tuple[AutoMatchResult, bool]:
+    """The matches (and the auto-buy) for `body`, and whether the purchase was a replay (REST
+    and the MCP tool)."""
     started = time.perf_counter()
     wanted = matching.Wanted(body.description, body.category, body.max_price)
     buying = None
@@ -69,9 +82,7 @@ async def auto_match(
         )
     done = await flow.auto_match(state, buyer, wanted, buying, idempotency_key)
     elapsed = int((time.perf_counter() - started) * 1000)
-    if done.receipt is not None and done.receipt.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return AutoMatchResult(
+    answer = AutoMatchResult(
         description=body.description,
         category=body.category,
         matches=[_match(m) for m in done.matches],
@@ -80,6 +91,7 @@ async def auto_match(
         purchase=express_result(done.receipt, elapsed) if done.receipt else None,
         auto_buy_skipped=done.skipped,
     )
+    return answer, done.receipt is not None and done.receipt.replayed
 
 
 class DuplicateCandidate(RuleViolation):

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Session
 from api.schemas.listings import BloomCheck, ProofList, ProofOut, ProofVerdict, ProofVerifyRequest
@@ -23,6 +24,13 @@ async def list_proofs(listing_id: str, session: Session) -> ProofList:
 
 @router.post("/{listing_id}/verify", response_model=ProofVerdict)
 async def verify(listing_id: str, body: ProofVerifyRequest, session: Session) -> ProofVerdict:
+    return await verify_listing(session, listing_id, body)
+
+
+async def verify_listing(
+    session: AsyncSession, listing_id: str, body: ProofVerifyRequest
+) -> ProofVerdict:
+    """Check a listing's proofs against the buyer's requirements (REST and the MCP tool)."""
     listing = await listings.get(session, listing_id)
     rows = await listings.proofs_of(session, listing_id)
     verified, checks = proofs.verify(

@@ -194,7 +194,8 @@ async def express(
 
 
 def express_result(receipt: flow.ExpressReceipt, elapsed_ms: int) -> ExpressResult:
-    """An express purchase as its buyer is answered (here, and by auto-match's auto-buy)."""
+    """An express purchase as its buyer is answered (here, by auto-match's auto-buy and by the
+    MCP tool)."""
     tx = receipt.purchase
     text, encoding = _text(receipt.content)
     return ExpressResult(

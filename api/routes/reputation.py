@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Session
 from api.schemas.listings import PriceOut
@@ -62,6 +63,11 @@ async def leaderboard(
 
 @router.get("/{agent_id}", response_model=Reputation)
 async def of_agent(agent_id: str, session: Session) -> Reputation:
+    return await reputation_of(session, agent_id)
+
+
+async def reputation_of(session: AsyncSession, agent_id: str) -> Reputation:
+    """The composite reputation of one agent (the REST route and the MCP tool answer this)."""
     agent = await agents.get(session, agent_id)
     stats = await reputation.current(session, agent.id)
     delivered = stats.sales_delivered

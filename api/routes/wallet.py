@@ -1,9 +1,11 @@
 """The ARD wallet: balances, history, transfers, deposits, supply, tiers, currencies, audit."""
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
     AgentId,
@@ -32,6 +34,7 @@ from api.schemas.wallet import (
 )
 from core import ids
 from core.money import units_to_usdc
+from core.settings import Settings
 from domain import ledger
 from domain.wallet import accounts, deposits, transfers
 from workflows.contracts.deposit import DepositState
@@ -41,6 +44,11 @@ router = APIRouter(prefix="/wallet", tags=["wallet"])
 
 @router.get("/balance", response_model=WalletBalance)
 async def balance(agent: AgentId, session: ReadSession, state: State) -> WalletBalance:
+    return await balance_of(session, agent, state.settings)
+
+
+async def balance_of(session: AsyncSession, agent: uuid.UUID, settings: Settings) -> WalletBalance:
+    """An agent's wallet (REST and the MCP tool)."""
     wallet = await accounts.balance(session, agent)
     a = wallet.account
     return WalletBalance(
@@ -53,7 +61,7 @@ async def balance(agent: AgentId, session: ReadSession, state: State) -> WalletB
         total_deposited=a.total_deposited,
         total_fees_paid=a.total_fees_paid,
         usd_equivalent=units_to_usdc(wallet.balance),
-        token_name=state.settings.token_name,
+        token_name=settings.token_name,
     )
 
 
