@@ -183,17 +183,22 @@ class Health(BaseModel):
 def install(app: FastAPI, settings: Settings) -> Any:
     """Mount `/mcp` and `/mcp/health`; answers what the lifespan runs (the session manager)."""
     server = build_server(app, settings)
-    # Stateless: any API process answers any request (ADR 0027). Bearer tokens, not cookies,
-    # authenticate each request, so the SDK's Host/Origin check for browsers is not needed.
-    server.streamable_http_app(
-        stateless_http=True,
-        json_response=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    manager = server.session_manager
+
+    def session_manager() -> StreamableHTTPSessionManager:
+        """A new one for each run of the lifespan (the SDK's runs once). Stateless: any API
+        process answers any request (ADR 0027). Bearer tokens, not cookies, authenticate each
+        request, so the SDK's Host/Origin check for browsers is not needed."""
+        server.streamable_http_app(
+            stateless_http=True,
+            json_response=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        return server.session_manager
+
+    endpoint = Endpoint(session_manager(), settings)
     # POST only: with no session there is nothing to stream to (GET) or end (DELETE); the
     # specification lets a server answer those 405.
-    app.router.routes.append(Route(PATH, Endpoint(manager, settings), methods=["POST"]))
+    app.router.routes.append(Route(PATH, endpoint, methods=["POST"]))
 
     # Outside the /api/v1 contract, like /metrics: not in the OpenAPI document.
     @app.get(f"{PATH}/health", response_model=Health, include_in_schema=False)
@@ -203,7 +208,7 @@ def install(app: FastAPI, settings: Settings) -> Any:
             protocol_version=LATEST_PROTOCOL_VERSION,
             server=server.name,
             transport="streamable-http",
-            stateless=manager.stateless,
+            stateless=endpoint.manager.stateless,
             tools=len(await server.list_tools()),
             resources=len(await server.list_resources()),
             resource_templates=len(await server.list_resource_templates()),
@@ -214,9 +219,10 @@ def install(app: FastAPI, settings: Settings) -> Any:
         """The session manager's task group, entered and left in a task of its own (a lifespan
         may be entered in one task and left in another, which anyio refuses)."""
         started, stopping = asyncio.Event(), asyncio.Event()
+        endpoint.manager = session_manager()
 
         async def run() -> None:
-            async with manager.run():
+            async with endpoint.manager.run():
                 started.set()
                 await stopping.wait()
 
