@@ -45,8 +45,10 @@ def environment(settings: Settings) -> dict[str, str]:
 
 
 class ApiProcesses:
-    def __init__(self, settings: Settings, processes: int, workdir: Path) -> None:
-        self.port = free_port()
+    def __init__(
+        self, settings: Settings, processes: int, workdir: Path, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()  # a port of its own, or the one a killed API had
         self.processes = processes
         self.settings = settings.model_copy(
             update={
@@ -92,7 +94,20 @@ class ApiProcesses:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def exit_code(self) -> int | None:
+        """None while it runs (or before it started)."""
+        return self._process.returncode if self._process is not None else None
+
+    async def kill(self) -> None:
+        """SIGKILL the whole API, as a crash would: its own session, so the uvicorn workers too."""
+        process = self._process
+        assert process is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
+
     async def __aenter__(self) -> Self:
+        ready_before = self.log.count(READY_LINE)  # an earlier API on this port logged here too
         env = {**api_environment(self.settings), **environment(self.settings)}
         with self.log_path.open("ab") as out:
             self._process = await asyncio.create_subprocess_exec(
@@ -105,15 +120,21 @@ class ApiProcesses:
                 start_new_session=True,
             )
         deadline = asyncio.get_running_loop().time() + START_TIMEOUT_SECONDS
-        while self.log.count(READY_LINE) < self.processes:
+        while self.log.count(READY_LINE) - ready_before < self.processes:
             if self._process.returncode is not None:
                 raise RuntimeError(f"the API exited during start-up:\n{self.log[-3000:]}")
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(f"the API did not start in time:\n{self.log[-3000:]}")
             await asyncio.sleep(0.1)
         async with httpx.AsyncClient(base_url=self.url) as client:
-            (await client.get("/api/v1/health")).raise_for_status()
-        return self
+            while True:  # one process logs its start-up before it listens on the port
+                try:
+                    (await client.get("/api/v1/health")).raise_for_status()
+                    return self
+                except httpx.ConnectError:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise
+                    await asyncio.sleep(0.1)
 
     async def __aexit__(self, *_: object) -> None:
         process = self._process
