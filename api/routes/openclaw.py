@@ -29,7 +29,7 @@ async def register(body: OpenClawRequest, agent: AgentId, state: State) -> Respo
     """The bearer token is stored sealed and never shown again."""
     filters = body.filters.model_dump(mode="json", exclude_none=True)
     subscription = webhooks.Subscription(
-        OPENCLAW, body.gateway_url, body.event_types, body.bearer_token, filters
+        OPENCLAW, body.gateway_url, [str(t) for t in body.event_types], body.bearer_token, filters
     )
     endpoint = await flow.register(state, agent, subscription)
     headers = {"Location": f"/api/v1/integrations/openclaw/webhooks/{endpoint.id}"}

@@ -32,7 +32,8 @@ SELLER = EndpointKind.SELLER
 async def register(body: WebhookRequest, seller: AgentId, state: State) -> Response:
     """The secret (given, or generated) is returned only here."""
     secret = body.secret or signatures.new_secret()
-    subscription = webhooks.Subscription(SELLER, body.url, body.event_types, secret)
+    types = [str(t) for t in body.event_types]
+    subscription = webhooks.Subscription(SELLER, body.url, types, secret)
     endpoint = await flow.register(state, seller, subscription)
     created = WebhookCreated.model_validate(
         {**WebhookResponse.model_validate(endpoint).model_dump(), "secret": secret}

@@ -13,7 +13,6 @@ from api.schemas.webhooks import Url
 from core.money import UNITS_PER_USDC, USDC_SCALE
 
 Name = Annotated[str, label(200)]
-HttpUrl = Annotated[Url, Field(pattern=r"^https?://[^\s/?#@]+([/?#][^\s]*)?$")]
 Pattern = Annotated[str, label(200), Field(examples=["web_search.*"])]
 PriceFloor = Annotated[
     int,
@@ -93,7 +92,7 @@ class SubscribeRequest(Request):
     max_price: PriceIn | None = None
     min_quality: Quality | None = None
     notify_via: Literal["websocket", "webhook"] = "websocket"
-    webhook_url: HttpUrl | None = None
+    webhook_url: Url | None = None
 
 
 class SubscriptionResponse(BaseModel):

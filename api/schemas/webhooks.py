@@ -1,16 +1,29 @@
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Page, Request, label, text
 from api.schemas.listings import Category, Quality
+from domain import webhooks
 from workflows.contracts.webhooks import DeliveryStatus, EndpointStatus
 
-Url = Annotated[str, label(2048), Field(examples=["https://example.com/hooks"])]
+Url = Annotated[
+    str,
+    label(2048),
+    Field(pattern=r"^https?://[^\s/?#@]+([/?#]\S*)?$", examples=["https://example.com/hooks"]),
+]
+# The event types an agent may subscribe to, as the schema's enum.
+Subscribable = StrEnum("Subscribable", {name: name for name in sorted(webhooks.SUBSCRIBABLE)})  # type: ignore[misc]
+# whsec_ + standard base64 of 24 to 64 bytes (8 to 21 groups of 4, then at most 1 or 2 bytes).
+SECRET = (
+    r"^whsec_(?:(?:[A-Za-z0-9+/]{4}){8,20}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+    r"|(?:[A-Za-z0-9+/]{4}){21}(?:[A-Za-z0-9+/]{2}==)?)$"
+)
 EventTypes = Annotated[
-    list[Annotated[str, label(64)]],
+    list[Subscribable],
     Field(min_length=1, max_length=50, examples=[["listing_created", "transaction_completed"]]),
 ]
 
@@ -19,7 +32,10 @@ class WebhookRequest(Request):
     url: Url
     event_types: EventTypes
     secret: (
-        Annotated[str, label(200), Field(description="whsec_ + base64 of 24-64 bytes")] | None
+        Annotated[
+            str, Field(max_length=200, pattern=SECRET, description="whsec_ + base64 of 24-64 bytes")
+        ]
+        | None
     ) = None
 
 
