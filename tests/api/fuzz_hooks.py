@@ -36,6 +36,8 @@ STATE_REFUSALS = {
         "invalid_price_range",
         # What a webhook URL's host resolves to belongs to the network, not the request.
         "webhook_url_not_allowed",
+        # Route candidates need distinct ids: JSON Schema's uniqueItems compares whole items.
+        "duplicate_candidate",
     },
 }
 SOFT_DELETED = {"inactive", "delisted", "retired"}
