@@ -195,11 +195,12 @@ async def test_invalid_arguments_are_tool_errors(live_mcp: Live) -> None:
 
 async def test_answers_equal_the_rest_answers(live_mcp: Live) -> None:
     seller, buyer = await register(live_mcp.rest), await register(live_mcp.rest)
-    item = await _sell(live_mcp, seller)
+    word = f"w{uuid.uuid4().hex[:12]}"  # other tests share the database: a word of this one's
+    item = await _sell(live_mcp, seller, title=f"asyncio {word}")
     await live_mcp.rest.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"])
     rest = live_mcp.rest
     async with live_mcp.mcp(buyer["jwt_token"]) as mcp:
-        search: dict[str, Any] = {"q": "asyncio", "sort_by": "price_asc", "page_size": 5}
+        search: dict[str, Any] = {"q": f"asyncio {word}", "sort_by": "price_asc", "page_size": 5}
         found = _ok(await mcp.call_tool("marketplace_discover", search))
         reputation = _ok(await mcp.call_tool("marketplace_reputation", {"agent_id": seller["id"]}))
         wallet = _ok(await mcp.call_tool("marketplace_wallet_balance", {}))
