@@ -75,7 +75,7 @@ class AutoPopulated(BaseModel):
 _URL_WITH_WEBHOOK: JsonDict = {
     "anyOf": [
         {"properties": {"notify_via": {"const": "websocket"}}},
-        {"required": ["webhook_url"]},
+        {"required": ["webhook_url"], "properties": {"webhook_url": {"not": {"type": "null"}}}},
     ]
 }
 

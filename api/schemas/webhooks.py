@@ -13,7 +13,11 @@ from workflows.contracts.webhooks import DeliveryStatus, EndpointStatus
 Url = Annotated[
     str,
     label(2048),
-    Field(pattern=r"^https?://[^\s/?#@]+([/?#]\S*)?$", examples=["https://example.com/hooks"]),
+    # ASCII ranges, not \s: JSON Schema's and the server's regex engines agree on them.
+    Field(
+        pattern=r"^https?://[^\x00-\x20\x7f/?#@]+([/?#][^\x00-\x20\x7f]*)?$",
+        examples=["https://example.com/hooks"],
+    ),
 ]
 # The event types an agent may subscribe to, as the schema's enum.
 Subscribable = StrEnum("Subscribable", {name: name for name in sorted(webhooks.SUBSCRIBABLE)})  # type: ignore[misc]

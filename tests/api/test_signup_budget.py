@@ -88,12 +88,16 @@ async def test_concurrent_registrations_on_two_processes_never_exceed_the_budget
     )
     fresh = httpx.Limits(max_keepalive_connections=0)  # new connections: both processes accept
     async with stack, httpx.AsyncClient(base_url=stack.url, timeout=60, limits=fresh) as api:
-        agents = []
-        for _ in range(4):
-            agents += await asyncio.gather(*(_register(api) for _ in range(6)))
+        agents: list[dict[str, str]] = []
         served = stack.requests_per_process(REGISTER)
+        # The kernel spreads new connections as it likes: go on until both processes registered.
+        while len(agents) < 24 or (
+            len(agents) < 120 and not (len(served) == 2 and all(served.values()))
+        ):
+            agents += await asyncio.gather(*(_register(api) for _ in range(6)))
+            served = stack.requests_per_process(REGISTER)
     granted = [a["signup_bonus_ard"] for a in agents]
-    assert granted.count("100.000") == 5 and granted.count("0.000") == 19
+    assert granted.count("100.000") == 5 and granted.count("0.000") == len(agents) - 5
     assert len(served) == 2 and all(served.values()), served  # both processes registered
     async with database(private_postgres_url) as sessions:
         assert await _bonuses_to(sessions, [a["id"] for a in agents]) == 5
