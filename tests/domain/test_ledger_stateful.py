@@ -218,7 +218,7 @@ def test_ledger_against_a_model(postgres_url: str) -> None:
     LedgerMachine.database_url = postgres_url
     machine = LedgerMachine.TestCase
     machine.settings = settings(
-        max_examples=12,
+        max_examples=8,
         stateful_step_count=20,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
