@@ -135,6 +135,9 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
         # Tests make many calls from one address; the limits have tests of their own.
         **UNLIMITED,
+        # Building the MCP server's tool schemas costs each app start ~40 ms; tests/api/test_mcp.py
+        # turns it back on (the product's default).
+        "mcp_enabled": False,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]

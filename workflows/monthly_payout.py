@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import payout as contract
     from workflows.contracts.payout import PayoutRunSummary
     from workflows.contracts.redemption import REDEMPTION
-    from workflows.steps import LONG, step
+    from workflows.steps import SCAN, step
 
 
 @workflow.defn(name=contract.MONTHLY_PAYOUT.name)
@@ -25,7 +25,7 @@ class MonthlyPayoutWorkflow:
     @workflow.run
     async def run(self, period: str | None = None) -> PayoutRunSummary:
         month = period or workflow.now().strftime("%Y-%m")
-        creators = await step(contract.ELIGIBLE_CREATORS, LONG)()
+        creators = await step(contract.ELIGIBLE_CREATORS, SCAN)()
         children = []
         for creator in creators:
             terms = await step(contract.OPEN_PAYOUT)(creator, month)

@@ -37,7 +37,9 @@ DURABLE = Policy(timedelta(seconds=10), RetryPolicy(maximum_interval=timedelta(s
 ANSWERED = Policy(timedelta(seconds=10), RetryPolicy(maximum_attempts=3))
 # One call to the outside world per attempt; the workflow counts and spaces the attempts.
 ONCE = Policy(timedelta(seconds=30), RetryPolicy(maximum_attempts=1))
-# Work over many rows (audits, monthly runs).
+# One read over many rows (the creators a monthly run pays): a lost attempt is retried in a minute.
+SCAN = Policy(timedelta(minutes=1), RetryPolicy(maximum_interval=timedelta(seconds=30)))
+# Work over many rows (audits, demand aggregation).
 LONG = Policy(timedelta(minutes=10), RetryPolicy(maximum_interval=timedelta(minutes=1)))
 # A step that runs for a while and heartbeats (following the outbox, draining a webhook queue):
 # when its worker dies it is retried after the heartbeat timeout, not the whole run.

@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,14 @@ from core.settings import Settings
 from tests.api.helpers import assert_problem, register
 from tests.api.test_creators import register_creator
 from tests.api.test_listings import listing
-from tests.conftest import StartWorker, bearer, serve, temporal_address, token
+from tests.conftest import (
+    StartWorker,
+    bearer,
+    make_settings,
+    serve,
+    temporal_address,
+    token,
+)
 from tests.ledger_helpers import assert_invariants, balances
 from tests.local_server import LocalServer
 
@@ -60,6 +68,11 @@ class Live:
         ):
             await session.initialize()
             yield session
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path, mcp_enabled=True)
 
 
 @pytest.fixture
