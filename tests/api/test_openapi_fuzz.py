@@ -29,7 +29,7 @@ from worker.cli import create_operator
 
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "10")
 SEED = os.environ.get("FUZZ_SEED", "20261205")
-MAX_TIME = os.environ.get("FUZZ_MAX_SECONDS", "45")
+MAX_TIME = os.environ.get("FUZZ_MAX_SECONDS", "30")
 ROOT = Path(__file__).resolve().parents[2]
 
 # Each identity fuzzes the operations it may use (the others answer 403 before reading
