@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.money import MAX_ARD
+from core.security import BCRYPT_COST
 
 DEFAULT_JWT_SECRET = "dev-secret-change-in-production"
 MIN_JWT_SECRET_LENGTH = 32  # 256 bits of HMAC key for HS256
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
     creator_login_max_failures_per_email: int = 10
     creator_login_max_failures_per_client: int = 30
     creator_login_window_seconds: int = 60
+    # bcrypt's cost for creator passwords; below 12 only outside production (the tests use 4)
+    creator_password_cost: Annotated[int, Field(ge=4, le=16)] = 12
     # How long a creator has to get an agent's signature over a claim challenge
     creator_claim_challenge_ttl_seconds: int = 300
 
@@ -189,6 +192,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TOKEN_QUALITY_BONUS_MAX_FEE_SHARE must be at least 0 and below 1 (ADR 0030)"
             )
+        if self.creator_password_cost < BCRYPT_COST and self.environment == "production":
+            raise ValueError(f"CREATOR_PASSWORD_COST must be at least {BCRYPT_COST} in production")
         if self.payment_mode != "simulated" and self.x402_pay_to == NO_WALLET:
             raise ValueError("X402_PAY_TO must be the platform's wallet when PAYMENT_MODE is x402")
         if self.payment_webhook_secret and not self.payment_webhook_secret.startswith("whsec_"):

@@ -135,6 +135,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         "temporal_task_queue": f"test-{uuid.uuid4().hex[:8]}",
         # Tests make many calls from one address; the limits have tests of their own.
         **UNLIMITED,
+        # bcrypt at its lowest cost: creators register and log in in many tests
+        "creator_password_cost": 4,
         # Building the MCP server's tool schemas costs each app start ~40 ms; tests/api/test_mcp.py
         # turns it back on (the product's default).
         "mcp_enabled": False,

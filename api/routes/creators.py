@@ -56,7 +56,8 @@ async def register(
     """Create a creator account (balance 0) and answer its JWT; the account is `/creators/me`."""
     if isinstance(idem, Response):
         return idem
-    creator = await creators.register(session, creators.Registration(**body.model_dump()))
+    registration = creators.Registration(**body.model_dump())
+    creator = await creators.register(session, registration, state.settings.creator_password_cost)
     location = {"Location": request.url_for("creator").path}
     return idem.respond(201, _authenticated(state, creator), location)
 
@@ -74,7 +75,8 @@ async def login(body: CreatorLogin, request: Request, state: State) -> CreatorAu
     client = request.client.host if request.client else "unknown"
     async with unit_of_work(state.sessions) as session:
         attempt = await creators.begin_login(session, body.email, client, limits)
-    creator = await creators.check_password(attempt, body.password)
+    cost = state.settings.creator_password_cost
+    creator = await creators.check_password(attempt, body.password, cost)
     async with unit_of_work(state.sessions) as session:
         await creators.finish_login(session, attempt, creator)
     return _authenticated(state, creators.admit(creator))

@@ -82,22 +82,23 @@ async def begin_login(
 
 
 @cache
-def _decoy_hash() -> str:
-    return hash_password("decoy password for unknown emails")
+def _decoy_hash(cost: int) -> str:
+    return hash_password("decoy password for unknown emails", cost)
 
 
-def _matches(attempt: LoginAttempt, password: str) -> bool:
+def _matches(attempt: LoginAttempt, password: str, cost: int) -> bool:
     if attempt.creator is None:
-        verify_password(password, _decoy_hash())  # same work, same time, for an unknown email
+        verify_password(password, _decoy_hash(cost))  # same work, same time, for an unknown email
         return False
     return verify_password(password, attempt.creator.password_hash)
 
 
-async def check_password(attempt: LoginAttempt, password: str) -> Creator | None:
-    """The creator when the password is right, None for every kind of failure."""
+async def check_password(attempt: LoginAttempt, password: str, cost: int) -> Creator | None:
+    """The creator when the password is right, None for every kind of failure; `cost` is the
+    bcrypt cost passwords are hashed with (an unknown email is checked against a decoy of it)."""
     if attempt.refused is not None:
         raise attempt.refused
-    matched = await asyncio.to_thread(_matches, attempt, password)
+    matched = await asyncio.to_thread(_matches, attempt, password, cost)
     if not matched or attempt.creator is None or attempt.creator.status != CreatorStatus.ACTIVE:
         return None
     return attempt.creator

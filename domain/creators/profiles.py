@@ -107,10 +107,11 @@ class Registration:
     country: str | None = None
 
 
-async def register(session: AsyncSession, registration: Registration) -> Creator:
-    """Create the creator and open its ledger account (balance 0) in one transaction."""
+async def register(session: AsyncSession, registration: Registration, cost: int) -> Creator:
+    """Create the creator and open its ledger account (balance 0) in one transaction; its
+    password hashed by bcrypt at `cost`."""
     # bcrypt at cost 12 takes a few hundred milliseconds: off the event loop, before any query.
-    password_hash = await asyncio.to_thread(hash_password, registration.password)
+    password_hash = await asyncio.to_thread(hash_password, registration.password, cost)
     creator = Creator(
         email=normalize_email(registration.email),
         password_hash=password_hash,

@@ -22,6 +22,7 @@ from typing import Literal
 from sqlalchemy import bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.hashchain import HEAD_ID
 from core.money import UNITS_PER_ARD
 from domain.ledger import chain
 from domain.ledger.accounts import TIERS, Volume
@@ -173,7 +174,7 @@ async def _step_by_step(
     head = (
         await session.execute(
             select(LedgerChainHead.last_sequence, LedgerChainHead.last_hash).where(
-                LedgerChainHead.id == chain.HEAD_ID
+                LedgerChainHead.id == HEAD_ID
             )
         )
     ).one()
@@ -226,7 +227,7 @@ async def _step_by_step(
     await session.execute(insert(_entries), rows)
     await session.execute(
         update(LedgerChainHead)
-        .where(LedgerChainHead.id == chain.HEAD_ID)
+        .where(LedgerChainHead.id == HEAD_ID)
         .values(last_sequence=sequence, last_hash=last_hash)
     )
     if volumes:

@@ -181,8 +181,8 @@ async def _scenario(sessions: Sessions, settings: Settings, tmp_path: Path) -> C
         )
         await deposits.credit(session, deposit.id, "operator:test")
         email = f"{uuid.uuid4().hex[:8]}@example.com"
-        creator = await creators.register(session, creators.Registration(email, "pw", "C"))
-        other = await creators.register(session, creators.Registration(f"o{email}", "pw", "O"))
+        creator = await creators.register(session, creators.Registration(email, "pw", "C"), 4)
+        other = await creators.register(session, creators.Registration(f"o{email}", "pw", "O"), 4)
         proof = creators.AgentTokenProof(token(TokenKind.AGENT, seller.id))
         keys = creators.ClaimKeys.from_settings(settings)
         await creators.claim(session, keys, creator.id, str(seller.id), proof)

@@ -107,7 +107,7 @@ async def _creator(sessions: Any, units: int) -> uuid.UUID:
     async with unit_of_work(sessions) as session:
         email = f"{uuid.uuid4().hex[:8]}@example.com"
         creator = await creators.register(
-            session, creators.Registration(email, "recorded password", "Recorder")
+            session, creators.Registration(email, "recorded password", "Recorder"), 4
         )
         upi = {"payout_method": "upi", "payout_details": {"upi_id": "rec@okaxis"}}
         await creators.update(session, creator.id, upi)
