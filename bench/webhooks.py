@@ -329,7 +329,9 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> dict[str, An
     engine = create_engine(url, pool_size=10)
     sessions = session_factory(engine)
     try:
-        settings = Settings(database_url=url, webhook_allowlist="127.0.0.1/32")
+        settings = Settings(
+            database_url=url, webhook_allowlist="127.0.0.1/32", environment="development"
+        )
         consumers = [Consumer() for _ in range(args.consumers)]
         urls = [(await _serve(c))[0] for c in consumers]
         async with unit_of_work(sessions) as session:

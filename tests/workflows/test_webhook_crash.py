@@ -1,13 +1,13 @@
-"""Crash test: 120 events delivered to 5 webhook consumers while the worker process is SIGKILLed.
+"""Crash test: 200 events delivered to 5 webhook consumers while the worker process is SIGKILLed.
 
 The API runs in this process (the real app over httpx), and so do the consumers (real HTTP on
 loopback, verifying every delivery with the `standardwebhooks` library and accepting each
 `webhook-id` once); the worker is its own OS process on a private Temporal namespace and
 PostgreSQL database (crash_harness). Five agents each subscribe one consumer to
-`listing_created`; a seller lists 120 items spread over several seconds while the worker is
+`listing_created`; a seller lists 200 items spread over several seconds while the worker is
 killed KILLS times, each kill aimed at a moment when deliveries are in flight at the consumers
 (which answer slowly, and two of which fail every event's first attempt). Afterwards every
-consumer accepted each of the 120 events exactly once under one `webhook-id` (the event's id),
+consumer accepted each of the 200 events exactly once under one `webhook-id` (the event's id),
 every signature verified, and every delivery is recorded as delivered.
 Set CRASH_SEED to replay a run's random choices.
 """
@@ -28,14 +28,14 @@ from tests.api.test_webhooks import list_item, subscribe
 from tests.webhook_consumer import Consumer
 from tests.workflows.crash_harness import crash_rig, sigkill_at_random
 
-EVENTS = 120
+EVENTS = 200
 CONSUMERS = 5
 FLAKY = 2  # consumers that fail the first attempt of every event
 KILLS = 5
 UPTIME_SECONDS = (5.0, 8.0)  # a worker lives this long (uniform), then dies at the next moment
 AIM_SECONDS = 3.0  # (up to this long) when deliveries are in flight at the consumers
 DOWNTIME_SECONDS = (0.0, 1.0)
-LIST_SECONDS = 35.0  # the 120 listings are spread over this long (the kills last as long)
+LIST_SECONDS = 35.0  # the 200 listings are spread over this long (the kills last as long)
 ANSWER_SECONDS = 0.05  # every delivery takes this long at a consumer: kills meet calls in flight
 DELIVERED_WITHIN = 300.0
 
