@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,12 +62,16 @@ async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
 
 
 async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
-    try:
-        async with session.begin_nested():
-            session.add(TradePair(seller_id=seller, buyer_id=buyer))
-        return True
-    except IntegrityError:
-        return False
+    """Record the pair; whether it is new (one statement, no savepoint)."""
+    pairs = TradePair.__table__
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    added = await session.execute(
+        dialect.insert(pairs)
+        .values(seller_id=seller, buyer_id=buyer)
+        .on_conflict_do_nothing()
+        .returning(pairs.c.seller_id)
+    )
+    return added.first() is not None
 
 
 def helpfulness(row: AgentTrade) -> Decimal:
@@ -80,16 +85,11 @@ def helpfulness(row: AgentTrade) -> Decimal:
 
 
 async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
-    """Fold a settled purchase into both parties' counters and the listing's access count."""
+    """Fold a settled purchase into both parties' counters and the listing's access count.
+    Everything is read first and the counters changed last, so both rows are written once."""
     held = {agent: await _held(session, agent) for agent in sorted({tx.seller_id, tx.buyer_id})}
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
-    seller.sales += 1
-    seller.earned_units += seller_earned_units
-    seller.listing_accesses += 1
-    buyer.purchases += 1
-    buyer.spent_units += tx.amount_units
-    if await _first_sale_between(session, tx.seller_id, tx.buyer_id):
-        seller.unique_buyers += 1
+    first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
     await session.execute(
         update(DataListing)
         .where(DataListing.id == tx.listing_id)
@@ -102,6 +102,12 @@ async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_unit
             )
         )
     ).one()
+    seller.sales += 1
+    seller.earned_units += seller_earned_units
+    seller.listing_accesses += 1
+    seller.unique_buyers += first_sale
+    buyer.purchases += 1
+    buyer.spent_units += tx.amount_units
     seller.active_listings = int(count)
     seller.avg_quality = Decimal(str(quality or 0)).quantize(Decimal("0.001"), ROUND_HALF_UP)
     seller.helpfulness = helpfulness(seller)

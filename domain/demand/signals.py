@@ -71,16 +71,15 @@ async def convert(session: AsyncSession, buyer_id: uuid.UUID, at: datetime | Non
         )
         .order_by(SearchSignal.created_at.desc())
         .limit(1)
+        .scalar_subquery()
     )
-    signal_id = await session.scalar(latest)
-    if signal_id is None:
-        return False
-    await session.execute(
+    converted = await session.execute(
         update(SearchSignal)
-        .where(SearchSignal.id == signal_id)
+        .where(SearchSignal.id == latest, SearchSignal.led_to_purchase.is_(False))
         .values(led_to_purchase=True, converted_at=at)
+        .execution_options(synchronize_session=False)
     )
-    return True
+    return bool(converted.rowcount)  # type: ignore[attr-defined]
 
 
 async def purge_before(session: AsyncSession, moment: datetime) -> int:

@@ -33,7 +33,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
-    sale = await _sale(session, tx, ledger.System.ESCROW.id, settings)
+    sale = await _sale(session, tx, settings, held=True)
     await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
     return await _completed(session, tx, sale, settings)
 
@@ -62,8 +62,7 @@ async def buy_at_once(
         await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
         announce(session, tx, EventType.TRANSACTION_DISPUTED)
         return tx
-    buyer = await account_of(session, "agent", tx.buyer_id)
-    sale = await _sale(session, tx, buyer.id, settings)
+    sale = await _sale(session, tx, settings, held=False)
     await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
     tx.verification_status = VerificationStatus.VERIFIED
     announce(session, tx, EventType.PAYMENT_CONFIRMED)
@@ -80,12 +79,11 @@ class _Sale:
     same_creator: bool  # buyer and seller belong to one creator: no bonus
 
 
-async def _sale(
-    session: AsyncSession, tx: Transaction, source: uuid.UUID, settings: Settings
-) -> _Sale:
-    """The movement that pays for the purchase out of `source`; lifetime figures of everyone
-    paid move with it."""
+async def _sale(session: AsyncSession, tx: Transaction, settings: Settings, *, held: bool) -> _Sale:
+    """The movement that pays for the purchase out of its hold in escrow (`held`) or straight
+    out of the buyer's account; lifetime figures of everyone paid move with it."""
     buyer = await account_of(session, "agent", tx.buyer_id)
+    source = ledger.System.ESCROW.id if held else buyer.id
     seller = await account_of(session, "agent", tx.seller_id)
     fees = ledger.split(
         tx.amount_units,
