@@ -33,8 +33,10 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from bench.discover import VOCABULARY, ZIPF_WEIGHTS, _free_port, _percentiles, _timed
-from bench.ledger import _drop, _libpq, _scratch_database
+from bench.corpus import VOCABULARY, ZIPF_WEIGHTS
+from bench.ledger import drop_database, libpq, scratch_postgres
+from bench.load import percentiles, timed
+from bench.stack import free_port
 from core.db import create_engine, session_factory
 from core.process import flush_and_exit
 from core.settings import Settings
@@ -68,7 +70,7 @@ def _copy(url: str, count: int, start: datetime, end: datetime, seed: int) -> No
     weights = [1 / (i + 1) for i in range(len(patterns))]
     chosen = rng.choices(patterns, weights, k=count)
     span = (end - start).total_seconds()
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq(url)) as conn:
         with conn.cursor().copy(
             "COPY search_signals (id, query, pattern, category, requester, matched_count, "
             "led_to_purchase, max_price_units, source, created_at) FROM STDIN"
@@ -111,7 +113,7 @@ async def _run(client: Client, queue: str) -> tuple[float, DemandReport]:
 async def _scenario(env: WorkflowEnvironment, stored: int, new: int, runs: int) -> dict[str, Any]:
     """Stored signals folded in by an earlier run, then `runs` times: `new` signals since the
     last run, one timed run."""
-    url = _scratch_database("bench_demand")
+    url = scratch_postgres("bench_demand")
     migrate(url)
     settings = Settings(
         database_url=url,
@@ -140,7 +142,7 @@ async def _scenario(env: WorkflowEnvironment, stored: int, new: int, runs: int) 
             trending = _trending(url) if stored >= 1_000_000 else None
     finally:
         await engine.dispose()
-        _drop(url)
+        drop_database(url)
     return {
         "stored": stored,
         "new_per_run": new,
@@ -154,7 +156,7 @@ async def _scenario(env: WorkflowEnvironment, stored: int, new: int, runs: int) 
 
 @contextlib.contextmanager
 def _api(url: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ENVIRONMENT": "development",
@@ -195,17 +197,15 @@ def _trending(url: str, requests: int = 300) -> dict[str, Any]:
             except httpx.TransportError:
                 time.sleep(0.1)
         rounds = []
-        with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        with psycopg.connect(libpq(url), autocommit=True) as conn:
             patterns = conn.execute("SELECT count(*) FROM demand").fetchone()
             sql = (
                 "SELECT * FROM demand WHERE searches > 0 "
                 "ORDER BY velocity DESC, requesters DESC, pattern DESC LIMIT 20"
             )
             for _ in range(3):
-                api = _percentiles(
-                    _timed(lambda: client.get(f"{base}/analytics/trending"), requests)
-                )
-                raw = _percentiles(_timed(lambda: conn.execute(sql).fetchall(), requests))
+                api = percentiles(timed(lambda: client.get(f"{base}/analytics/trending"), requests))
+                raw = percentiles(timed(lambda: conn.execute(sql).fetchall(), requests))
                 rounds.append((api, raw))
     p99 = [a["p99_ms"] for a, _ in rounds]
     return {

@@ -13,9 +13,7 @@ median of the runs with their spread (min, max). Target (issue 9): every shape's
 import argparse
 import json
 import os
-import random
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -23,91 +21,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import create_engine, insert
 
-from bench.ledger import _drop, _libpq, _scratch_database
-from bench.load import cpu_seconds
-from models.agents import RegisteredAgent
-from models.listings import DataListing
+from bench.corpus import seed
+from bench.ledger import drop_database, libpq, scratch_postgres
+from bench.load import cpu_seconds, percentiles, timed
+from bench.stack import free_port
 from worker.cli import migrate
 
 TARGET_P99_MS = 25.0
 TARGET_RATIO = 3.0
 SELLERS = 100
 
-WORDS = [
-    "python",
-    "asyncio",
-    "rust",
-    "tokio",
-    "golang",
-    "kubernetes",
-    "docker",
-    "postgres",
-    "redis",
-    "kafka",
-    "search",
-    "summary",
-    "benchmark",
-    "latency",
-    "pricing",
-    "weather",
-    "finance",
-    "crypto",
-    "news",
-    "sports",
-    "medicine",
-    "law",
-    "contracts",
-    "invoice",
-    "translation",
-    "japanese",
-    "french",
-    "german",
-    "spanish",
-    "legal",
-    "audit",
-    "security",
-    "vulnerability",
-    "dependency",
-    "license",
-    "report",
-    "analysis",
-    "dataset",
-    "embeddings",
-    "vector",
-    "sql",
-    "graphql",
-    "rest",
-    "api",
-    "serverless",
-    "lambda",
-    "cache",
-    "cdn",
-    "index",
-    "ranking",
-    "recommendation",
-    "sentiment",
-    "forecast",
-    "climate",
-    "energy",
-]
-# Real text is Zipf-distributed over a large vocabulary: 5,000 words, the named ones spread over
-# the ranks: "python" is rank 20, "asyncio" 100, "kubernetes" 420.
-VOCABULARY = [f"w{i}" for i in range(5_000)]
-for rank, word in zip(range(20, 5_000, 80), WORDS, strict=False):
-    VOCABULARY[rank] = word
-ZIPF_WEIGHTS = [1 / (rank + 1) for rank in range(len(VOCABULARY))]
-CATEGORIES = ("web_search", "code_analysis", "document_summary", "api_response", "computation")
-SELLER_NAME = "bench-seller-0"
 
 # name -> (API parameters, raw SQL on PostgreSQL, raw SQL on SQLite, their arguments).
 # The raw queries return the page's ids in the API's order (relevance ranks the first 1,000
@@ -163,140 +93,6 @@ QUERIES: dict[str, tuple[dict[str, str], str, str, dict[str, Any]]] = {
 }
 
 
-def _rows(count: int, now: datetime) -> Iterator[tuple[Any, ...]]:
-    """(seller index, title, description, category, price, tags, quality, freshness)."""
-    rng = random.Random(7)
-    for _ in range(count):
-        title = " ".join(rng.choices(VOCABULARY, ZIPF_WEIGHTS, k=4))
-        description = " ".join(rng.choices(VOCABULARY, ZIPF_WEIGHTS, k=12))
-        tags = rng.choices(VOCABULARY, ZIPF_WEIGHTS, k=3)
-        fresh = now - timedelta(hours=rng.randint(0, 24 * 30))
-        seller = rng.randrange(SELLERS)
-        yield (
-            seller,
-            title,
-            description,
-            rng.choice(CATEGORIES),
-            rng.randint(1_000, 900_000),
-            tags,
-            Decimal(rng.randint(0, 1000)) / 1000,
-            fresh,
-        )
-
-
-def _seed_postgresql(url: str, count: int, sellers: list[uuid.UUID]) -> None:
-    now = datetime.now(UTC)
-    with psycopg.connect(_libpq(url)) as conn:
-        for n, seller in enumerate(sellers):
-            conn.execute(
-                "INSERT INTO registered_agents (id, name, description, agent_type, public_key, "
-                "wallet_address, capabilities, a2a_endpoint, status, created_at, updated_at) "
-                "VALUES (%s, %s, '', 'seller', '', '', '[]', '', 'active', %s, %s)",
-                (seller, f"bench-seller-{n}", now, now),
-            )
-        with conn.cursor().copy(
-            "COPY data_listings (id, seller_id, title, description, category, content_hash, "
-            "content_size, content_type, price_units, currency, metadata, tags, quality_score, "
-            "freshness_at, status, access_count, search_text, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for i, (s, title, desc, cat, price, tags, quality, fresh) in enumerate(
-                _rows(count, now)
-            ):
-                copy.write_row(
-                    (
-                        uuid.uuid4(),
-                        sellers[s],
-                        title,
-                        desc,
-                        cat,
-                        "sha256:" + f"{i:064x}",
-                        1024,
-                        "text/plain",
-                        price,
-                        "USDC",
-                        "{}",
-                        json.dumps(tags),
-                        quality,
-                        fresh,
-                        "active",
-                        0,
-                        " ".join([title, desc, *tags]),
-                        fresh,
-                        fresh,
-                    )
-                )
-        conn.execute("ANALYZE")
-
-
-def _seed_sqlite(url: str, count: int, sellers: list[uuid.UUID]) -> None:
-    """Through SQLAlchemy Core, so every value is stored the way the application stores it."""
-    now = datetime.now(UTC)
-    engine = create_engine(url.replace("+aiosqlite", ""))
-    with engine.begin() as conn:
-        conn.execute(
-            insert(RegisteredAgent),
-            [
-                {"id": seller, "name": f"bench-seller-{n}", "agent_type": "seller"}
-                for n, seller in enumerate(sellers)
-            ],
-        )
-        batch: list[dict[str, Any]] = []
-        for i, (s, title, desc, cat, price, tags, quality, fresh) in enumerate(_rows(count, now)):
-            batch.append(
-                {
-                    "id": uuid.uuid4(),
-                    "seller_id": sellers[s],
-                    "title": title,
-                    "description": desc,
-                    "category": cat,
-                    "content_hash": "sha256:" + f"{i:064x}",
-                    "content_size": 1024,
-                    "content_type": "text/plain",
-                    "price_units": price,
-                    "details": {},
-                    "tags": tags,
-                    "quality_score": quality,
-                    "freshness_at": fresh,
-                    "search_text": " ".join([title, desc, *tags]),
-                    "created_at": fresh,
-                    "updated_at": fresh,
-                }
-            )
-            if len(batch) == 5_000:
-                conn.execute(insert(DataListing), batch)
-                batch = []
-        if batch:
-            conn.execute(insert(DataListing), batch)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-    engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered) * 1000, 2),
-        "p99_ms": round(ordered[max(int(len(ordered) * 0.99) - 1, 0)] * 1000, 2),
-    }
-
-
-def _timed(call: Callable[[], object], n: int) -> list[float]:
-    for _ in range(min(20, n)):  # warm-up
-        call()
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
 def _median(values: list[float]) -> str:
     """`median (min-max)` over the runs."""
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
@@ -308,7 +104,7 @@ class _Raw:
     def __init__(self, database: str, url: str) -> None:
         self.database = database
         if database == "postgresql":
-            self.pg = psycopg.connect(_libpq(url), autocommit=True)
+            self.pg = psycopg.connect(libpq(url), autocommit=True)
             self.pg.execute("SET enable_seqscan = off")  # as the API does for a text search
         else:
             self.lite = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
@@ -346,17 +142,17 @@ def _one_run(
             sql_args = {"seller": seller if raw.database == "postgresql" else seller.hex}
         matched = client.get(base, params=params).json()["total"]
         cpu = cpu_seconds(server_pid)
-        api: dict[str, float] = _percentiles(
-            _timed(partial(client.get, base, params=params), requests)
+        api: dict[str, float] = percentiles(
+            timed(partial(client.get, base, params=params), requests)
         )
         # The API process's CPU per request (its signal write included): load-independent.
         api["cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / (requests + 20), 2)
-        baseline = _percentiles(_timed(raw.call(pg_sql, lite_sql, sql_args), requests))
+        baseline = percentiles(timed(raw.call(pg_sql, lite_sql, sql_args), requests))
         figures[name] = {"params": params, "matched": matched, "api": api, "raw_sql": baseline}
     # The floor: the same route refused by validation, before any database work.
     refused = {"sort_by": "none"}
     cpu = cpu_seconds(server_pid)
-    figures["floor"] = _percentiles(_timed(partial(client.get, base, params=refused), requests))
+    figures["floor"] = percentiles(timed(partial(client.get, base, params=refused), requests))
     figures["floor"]["cpu_ms"] = round((cpu_seconds(server_pid) - cpu) * 1000 / (requests + 20), 2)
     return figures
 
@@ -390,16 +186,13 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
     scratch = tempfile.mkdtemp(prefix="bench-discover-")
     if database == "postgresql":
-        url = _scratch_database("bench_discover")
+        url = scratch_postgres("bench_discover")
     else:
         url = f"sqlite+aiosqlite:///{scratch}/agentchains.db"
-    sellers = [uuid.uuid4() for _ in range(SELLERS)]
-    port, server, raw = _free_port(), None, None
+    port, server, raw = free_port(), None, None
     try:
         migrate(url)
-        (_seed_postgresql if database == "postgresql" else _seed_sqlite)(
-            url, args.listings, sellers
-        )
+        sellers = seed(url, args.listings)
         server = _server(url, port, scratch)
         base = f"http://127.0.0.1:{port}/api/v1/discover"
         raw = _Raw(database, url)
@@ -427,7 +220,7 @@ def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
             server.terminate()
             server.wait(10)
         if database == "postgresql":
-            _drop(url)
+            drop_database(url)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

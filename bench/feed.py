@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +38,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -50,14 +48,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
-from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
-from websockets.http11 import Response as WsResponse
-from websockets.uri import parse_uri
 
 from api.feed import Feed, Viewer
 from bench import webhooks as webhook_bench
-from bench.ledger import _drop, _scratch_database
+from bench.feed_clients import Receipts, connect
+from bench.ledger import drop_database, scratch_postgres
+from bench.stack import free_port, wait_for_port
 from core.clock import utcnow
 from core.db import create_engine, session_factory, unit_of_work
 from core.process import exit_hard
@@ -68,7 +64,6 @@ from worker.cli import migrate
 
 SECRET = "bench-secret-" + "z" * 32
 TARGET_P99_MS = {"postgresql": 100.0, "sqlite": 250.0}
-CONNECT_AT_ONCE = 50
 RUN_TIMEOUT_SECONDS = 120
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -115,25 +110,6 @@ def _serve_baseline(port: int) -> None:
 # --- Processes -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited during start-up")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listened on port {port} within {timeout:.0f}s")
-
-
 @contextlib.contextmanager
 def _servers(url: str, scratch: str) -> Iterator[tuple[list[int], list[int]]]:
     """Two API processes and two baseline processes: (API ports, baseline ports)."""
@@ -146,7 +122,7 @@ def _servers(url: str, scratch: str) -> Iterator[tuple[list[int], list[int]]]:
         "CDN_WARM_PATH": f"{scratch}/warm",
         "TEMPORAL_ADDRESS": "127.0.0.1:1",  # the feed needs no Temporal
     }
-    api_ports, baseline_ports = [_free_port(), _free_port()], [_free_port(), _free_port()]
+    api_ports, baseline_ports = [free_port(), free_port()], [free_port(), free_port()]
     uvicorn_api = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
     quiet = ["--host", "127.0.0.1", "--no-access-log", "--log-level", "warning"]
     commands = [[*uvicorn_api, *quiet, "--port", str(port)] for port in api_ports]
@@ -156,7 +132,7 @@ def _servers(url: str, scratch: str) -> Iterator[tuple[list[int], list[int]]]:
     processes = [subprocess.Popen(c, env=env, start_new_session=True) for c in commands]
     try:
         for port, process in zip(api_ports + baseline_ports, processes, strict=True):
-            _wait_for_port(port, process)
+            wait_for_port(port, process)
         yield api_ports, baseline_ports
     finally:
         for process in processes:
@@ -169,74 +145,6 @@ def _servers(url: str, scratch: str) -> Iterator[tuple[list[int], list[int]]]:
 
 
 # --- Clients ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Receipts:
-    expected: int = 0
-    got: list[tuple[float, bytes]] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def start(self, expected: int) -> None:
-        self.expected, self.got = expected, []
-        self.done.clear()
-
-    def add(self, raw: bytes) -> None:
-        self.got.append((time.time(), raw))  # parsed after the run, not while receiving
-        if len(self.got) >= self.expected:
-            self.done.set()
-
-
-class Client(asyncio.Protocol):
-    """A WebSocket client on the `websockets` sans-I/O protocol: no task per message, so 1,000
-    of them in one process cost little beside the servers they measure."""
-
-    def __init__(self, url: str, sink: Receipts) -> None:
-        self._protocol = ClientProtocol(parse_uri(url), max_size=None)
-        self._sink = sink
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._protocol.send_request(self._protocol.connect())
-        self._flush()
-
-    def data_received(self, data: bytes) -> None:
-        self._protocol.receive_data(data)
-        for event in self._protocol.events_received():
-            if isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                self._sink.add(bytes(event.data))
-            elif isinstance(event, WsResponse) and not self.opened.done():
-                if event.status_code == 101:
-                    self.opened.set_result(None)
-                else:
-                    self.opened.set_exception(RuntimeError(f"handshake: {event.status_code}"))
-        self._flush()  # pongs, close frames
-
-    def _flush(self) -> None:
-        if self._transport is not None and (out := self._protocol.data_to_send()):
-            self._transport.write(b"".join(out))
-
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-
-async def _connect(urls: list[str], sink: Receipts) -> list[Client]:
-    loop = asyncio.get_running_loop()
-    clients: list[Client] = []
-
-    async def one(url: str) -> Client:
-        port = int(url.split(":")[2].split("/")[0])
-        _, client = await loop.create_connection(lambda: Client(url, sink), "127.0.0.1", port)
-        await asyncio.wait_for(client.opened, 60)
-        return client
-
-    for start in range(0, len(urls), CONNECT_AT_ONCE):
-        clients += await asyncio.gather(*(one(u) for u in urls[start : start + CONNECT_AT_ONCE]))
-    return clients
 
 
 async def _agent_tokens(sessions: Sessions, count: int) -> list[str]:
@@ -332,7 +240,7 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, Any]:
 async def websocket_half(database: str, args: argparse.Namespace) -> dict[str, Any]:
     scratch = tempfile.mkdtemp(prefix="bench-feed-")
     url = (
-        _scratch_database("bench_feed")
+        scratch_postgres("bench_feed")
         if database == "postgresql"
         else f"sqlite+aiosqlite:///{scratch}/feed.db"
     )
@@ -349,8 +257,8 @@ async def websocket_half(database: str, args: argparse.Namespace) -> dict[str, A
             base_urls = [
                 f"ws://127.0.0.1:{baseline_ports[i % 2]}/ws/feed" for i in range(args.clients)
             ]
-            feed_clients = await _connect(feed_urls, feed_sink)
-            base_clients = await _connect(base_urls, baseline_sink)
+            feed_clients = await connect(feed_urls, feed_sink)
+            base_clients = await connect(base_urls, baseline_sink)
             await asyncio.sleep(1)  # every client subscribed
             feed_runs, baseline_runs = [], []
             for _ in range(args.runs):
@@ -367,7 +275,7 @@ async def websocket_half(database: str, args: argparse.Namespace) -> dict[str, A
         await engine.dispose()
     finally:
         if database == "postgresql":
-            _drop(url)
+            drop_database(url)
     feed, baseline = _summary(feed_runs), _summary(baseline_runs)
     target = TARGET_P99_MS[database]
     return {

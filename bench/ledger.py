@@ -45,19 +45,19 @@ TARGETS = {1: 0.3, 8: 0.5}  # transfers/s ÷ pgbench tps, same clients (issue "9
 PGBENCH_SECONDS = 8
 
 
-def _libpq(url: str) -> str:
+def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _scratch_database(prefix: str) -> str:
+def scratch_postgres(prefix: str) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(ADMIN_URL), autocommit=True) as admin:
+    with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop(url: str) -> None:
-    with psycopg.connect(_libpq(ADMIN_URL), autocommit=True) as admin:
+def drop_database(url: str) -> None:
+    with psycopg.connect(libpq(ADMIN_URL), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
@@ -180,8 +180,8 @@ async def _books_hold(url: str) -> None:
 
 
 def _pgbench(concurrency: int) -> float:
-    url = _scratch_database("bench_pgbench")
-    target = _libpq(url)
+    url = scratch_postgres("bench_pgbench")
+    target = libpq(url)
     try:
         subprocess.run(["pgbench", "-i", "-q", "-s", "1", target], check=True, capture_output=True)
         options = ["-c", str(concurrency), "-j", str(min(concurrency, 2))]
@@ -194,12 +194,12 @@ def _pgbench(concurrency: int) -> float:
         match = re.search(r"tps = ([\d.]+)", out)
         return float(match.group(1)) if match else float("nan")
     finally:
-        _drop(url)
+        drop_database(url)
 
 
 def _one_run(total: int, concurrency: int, processes: int) -> dict[str, float]:
     load_before = os.getloadavg()[0]
-    url = _scratch_database("bench_ledger")
+    url = scratch_postgres("bench_ledger")
     try:
         migrate(url)
         pairs = asyncio.run(_open_pairs(url, concurrency))
@@ -207,7 +207,7 @@ def _one_run(total: int, concurrency: int, processes: int) -> dict[str, float]:
         asyncio.run(_books_hold(url))
         floor = _drive(url, "empty", pairs, total, processes)
     finally:
-        _drop(url)
+        drop_database(url)
     tps = round(_pgbench(concurrency), 1)
     return {
         "transfers_per_s": moved["per_s"],

@@ -85,3 +85,24 @@ def check(value: float | None, op: str, target: float) -> bool:
     if value is None:
         return False
     return value <= target if op == "<=" else value >= target
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 in ms of samples in seconds."""
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 2),
+        "p99_ms": round(ordered[max(int(len(ordered) * 0.99) - 1, 0)] * 1000, 2),
+    }
+
+
+def timed(call: Callable[[], object], n: int) -> list[float]:
+    """`n` timed calls (seconds each), after up to 20 untimed ones to warm up."""
+    for _ in range(min(20, n)):
+        call()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples

@@ -29,8 +29,10 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.discover import _free_port, _percentiles, _seed, _timed
-from bench.ledger import _drop, _libpq, _scratch_database
+from bench.corpus import insert_agent, seed
+from bench.ledger import drop_database, libpq, scratch_postgres
+from bench.load import percentiles, timed
+from bench.stack import free_port
 from domain.catalog.subscriptions import like_of
 from worker.cli import migrate
 
@@ -47,14 +49,9 @@ TARGET_P99_MS, TARGET_RATIO = 25.0, 3.0
 
 def _seed_subscriptions(url: str, count: int) -> None:
     now = datetime.now(UTC)
-    with psycopg.connect(_libpq(url)) as conn:
+    with psycopg.connect(libpq(url)) as conn:
         subscriber = uuid.uuid4()
-        conn.execute(
-            "INSERT INTO registered_agents (id, name, description, agent_type, public_key, "
-            "wallet_address, capabilities, a2a_endpoint, status, created_at, updated_at) "
-            "VALUES (%s, %s, '', 'buyer', '', '', '[]', '', 'active', %s, %s)",
-            (subscriber, f"bench-sub-{subscriber.hex[:6]}", now, now),
-        )
+        insert_agent(conn, subscriber, f"bench-sub-{subscriber.hex[:6]}", "buyer", now)
         with conn.cursor().copy(
             "COPY catalog_subscriptions (id, subscriber_id, namespace_pattern, topic_pattern, "
             "namespace_like, topic_like, notify_via, created_at, updated_at) FROM STDIN"
@@ -96,8 +93,8 @@ def _one_run(client: httpx.Client, base: str, headers: dict[str, str], n: int) -
         def discover(p: dict[str, str] = DISCOVER[name]) -> object:
             return _ok(client.get(f"{base}/discover", params=p))
 
-        figures[f"auto_match_{name}"] = _percentiles(_timed(match, n))
-        figures[f"discover_{name}"] = _percentiles(_timed(discover, n))
+        figures[f"auto_match_{name}"] = percentiles(timed(match, n))
+        figures[f"discover_{name}"] = percentiles(timed(discover, n))
     return figures
 
 
@@ -117,12 +114,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    url = _scratch_database("bench_matching")
-    port = _free_port()
+    url = scratch_postgres("bench_matching")
+    port = free_port()
     server = None
     try:
         migrate(url)
-        _seed(url, args.listings)
+        seed(url, args.listings)
         server = _server(url, port)
         base = f"http://127.0.0.1:{port}/api/v1"
         with httpx.Client(timeout=30) as client:
@@ -139,9 +136,9 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {agent['jwt_token']}"}
             runs = [_one_run(client, base, headers, args.requests) for _ in range(args.runs)]
             declare = _declare(client, base, headers)
-            bare = [_percentiles(_timed(declare, args.requests)) for _ in range(args.runs)]
+            bare = [percentiles(timed(declare, args.requests)) for _ in range(args.runs)]
             _seed_subscriptions(url, args.subscriptions)
-            loaded = [_percentiles(_timed(declare, args.requests)) for _ in range(args.runs)]
+            loaded = [percentiles(timed(declare, args.requests)) for _ in range(args.runs)]
         result: dict[str, Any] = {"benchmark": "matching_postgresql", "listings": args.listings}
         for kind in AUTO_MATCH:
             p99 = [r[f"auto_match_{kind}"]["p99_ms"] for r in runs]
@@ -171,7 +168,7 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(10)
-        _drop(url)
+        drop_database(url)
 
 
 if __name__ == "__main__":

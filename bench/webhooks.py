@@ -31,22 +31,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from temporalio import activity, workflow
-from temporalio.worker import Worker
+from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import httpx
-    import uvicorn
     from sqlalchemy import select
 
-    from bench.ledger import _drop, _scratch_database
-    from bench.stack import free_port as _free_port
+    from bench import per_event
+    from bench.consumers import Consumer, serve
+    from bench.ledger import drop_database, scratch_postgres
+    from bench.stack import free_port, wait_for_port
     from bench.stack import stop as _stop
-    from bench.stack import wait_for_port as _wait_for_port
     from core import signatures
     from core.db import create_engine, session_factory, unit_of_work
     from core.process import exit_hard
@@ -61,100 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts.webhooks import EndpointKind
 
 QUEUE = "bench-webhooks"
-PER_EVENT_QUEUE = "bench-webhook-per-event"
 TARGET_PER_S, TARGET_P99_S = 100.0, 2.0
-
-# --- Consumers -------------------------------------------------------------------------------
-
-
-@dataclass
-class Consumer:
-    """A bare ASGI webhook consumer: verifies the signature, notes when each event arrived."""
-
-    secret: str = ""
-    received: dict[str, float] = field(default_factory=dict)  # webhook-id -> epoch seconds
-    invalid: int = 0
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        message_id = headers.get("webhook-id", "")
-        valid = signatures.verify(
-            self.secret,
-            message_id,
-            headers.get("webhook-timestamp", ""),
-            body,
-            headers.get("webhook-signature", ""),
-        )
-        if valid:
-            self.received.setdefault(message_id, time.time())
-        else:
-            self.invalid += 1
-        await send({"type": "http.response.start", "status": 200 if valid else 401, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
-async def _serve(consumer: Consumer) -> tuple[str, uvicorn.Server]:
-    port = _free_port()
-    config = uvicorn.Config(
-        consumer, host="127.0.0.1", port=port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    asyncio.create_task(server.serve())  # noqa: RUF006 (stopped by should_exit)
-    while not server.started:  # noqa: ASYNC110
-        await asyncio.sleep(0.01)
-    return f"http://127.0.0.1:{port}/hook", server
-
-
-# --- The alternative design: one workflow per delivery ----------------------------------------
-
-
-_shared: list[httpx.AsyncClient] = []  # one client (one pool) for every activity of the process
-
-
-@activity.defn(name="bench.post_signed")
-async def post_signed(url: str, secret: str, event_id: str, body: str) -> int:
-    """Sign and POST one delivery (the secret travels in the input here: a bench shortcut the
-    real design does not take)."""
-    if not _shared:
-        _shared.append(httpx.AsyncClient(limits=httpx.Limits(max_connections=100)))
-    headers = signatures.headers([secret], event_id, int(time.time()), body.encode())
-    response = await _shared[0].post(url, content=body.encode(), headers=headers)
-    return response.status_code
-
-
-@workflow.defn(name="BenchPerEventDelivery")
-class PerEventDelivery:
-    @workflow.run
-    async def run(self, url: str, secret: str, event_id: str, body: str) -> int:
-        return await workflow.execute_activity(
-            post_signed,
-            args=[url, secret, event_id, body],
-            start_to_close_timeout=timedelta(seconds=15),
-        )
-
-
-async def _serve_per_event(address: str) -> None:
-    client = await connect(address, "default")
-    worker = Worker(
-        client,
-        task_queue=PER_EVENT_QUEUE,
-        workflows=[PerEventDelivery],
-        activities=[post_signed],
-        max_concurrent_activities=200,
-    )
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with worker:
-        await stop.wait()
-
 
 # --- The stack -------------------------------------------------------------------------------
 
@@ -162,7 +66,7 @@ async def _serve_per_event(address: str) -> None:
 def _start_stack(
     url: str, scratch: str, per_event: bool
 ) -> tuple[list[subprocess.Popen[bytes]], str]:
-    temporal_port = _free_port()
+    temporal_port = free_port()
     temporal = f"127.0.0.1:{temporal_port}"
     server = [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1", "--headless"]
     server += ["--port", str(temporal_port), "--log-level", "error"]
@@ -181,10 +85,10 @@ def _start_stack(
         "WORKER_SHUTDOWN_TIMEOUT_SECONDS": "2",
     }
     processes = [subprocess.Popen(server, stdout=subprocess.DEVNULL, start_new_session=True)]
-    _wait_for_port(temporal_port, processes[0])
+    wait_for_port(temporal_port, processes[0])
     commands = [[sys.executable, "-m", "worker"]]
     if per_event:
-        commands.append([sys.executable, "-m", "bench.webhooks", "--per-event-worker", temporal])
+        commands.append([sys.executable, "-m", "bench.per_event", temporal])
     for command in commands:  # the SDK's own log lines (Rust core) go to stdout: not ours
         processes.append(
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
@@ -333,7 +237,7 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> dict[str, An
             database_url=url, webhook_allowlist="127.0.0.1/32", environment="development"
         )
         consumers = [Consumer() for _ in range(args.consumers)]
-        urls = [(await _serve(c))[0] for c in consumers]
+        urls = [(await serve(c))[0] for c in consumers]
         async with unit_of_work(sessions) as session:
             owner = await agents.register(
                 session, f"bench-{uuid.uuid4().hex[:8]}", "both", agents.AgentProfile(), 0
@@ -388,10 +292,10 @@ async def _per_event(
         await asyncio.gather(
             *(
                 client.start_workflow(
-                    PerEventDelivery.run,
+                    per_event.PerEventDelivery.run,
                     args=[url, consumer.secret, document["id"], body],
                     id=f"webhook:{index}:{document['id']}",
-                    task_queue=PER_EVENT_QUEUE,
+                    task_queue=per_event.QUEUE,
                 )
                 for index, (consumer, url) in enumerate(zip(consumers, urls, strict=True))
             )
@@ -424,13 +328,13 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _webhooks(args: argparse.Namespace) -> dict[str, Any]:
-    url = _scratch_database("bench_feed")
+    url = scratch_postgres("bench_feed")
     try:
         migrate(url)
         with tempfile.TemporaryDirectory(prefix="bench-feed-") as scratch:
             result = asyncio.run(_run(args, url, scratch))
     finally:
-        _drop(url)
+        drop_database(url)
     header = {
         "benchmark": "webhook_deliveries",
         "offered": f"{args.rate} events/s x {args.consumers} consumers for {args.seconds}s",
@@ -441,7 +345,6 @@ def _webhooks(args: argparse.Namespace) -> dict[str, Any]:
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-event-worker", metavar="TEMPORAL_ADDRESS", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=12, help="events committed per second")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--consumers", type=int, default=10)
@@ -457,9 +360,6 @@ def deliveries(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> int:
     args = options()
-    if args.per_event_worker:
-        asyncio.run(_serve_per_event(args.per_event_worker))
-        return 0
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the stack on the way out
     print(json.dumps(_webhooks(args), indent=2))
     return 0

@@ -137,7 +137,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: object) -> Set
         **UNLIMITED,
         # bcrypt at its lowest cost: creators register and log in in many tests
         "creator_password_cost": 4,
-        # Building the MCP server's tool schemas costs each app start ~40 ms; tests/api/test_mcp.py
+        # Building the MCP server's tool schemas costs each app start ~40 ms; tests/api/mcp_server/
         # turns it back on (the product's default).
         "mcp_enabled": False,
         **overrides,

@@ -12,7 +12,7 @@ from core.db import unit_of_work
 from core.settings import Settings
 from models.redemptions import Redemption
 from tests.api.helpers import register
-from tests.api.test_purchases import _listing
+from tests.api.purchase_helpers import put_on_sale
 from tests.api.test_redemptions import UPI, _creator
 from tests.conftest import bearer
 from tests.ledger_helpers import assert_invariants, balances, fund_treasury
@@ -79,7 +79,7 @@ async def test_a_claimed_agents_sales_reach_its_creator(
         headers={**creator["headers"], "X-Agent-Token": seller["jwt_token"]},
     )
     assert claimed.status_code == 200, claimed.text
-    item = await _listing(live, seller, quality_score="0.9")  # earns the quality bonus
+    item = await put_on_sale(live, seller, quality_score="0.9")  # earns the quality bonus
     await fund_treasury(sessions, 10_000)
     before = await balances(sessions)
     bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
@@ -105,7 +105,7 @@ async def test_agents_of_one_creator_earn_no_bonus_from_each_other(
             headers={**creator["headers"], "X-Agent-Token": agent["jwt_token"]},
         )
         assert claimed.status_code == 200, claimed.text
-    item = await _listing(live, seller, quality_score="0.9")
+    item = await put_on_sale(live, seller, quality_score="0.9")
     await fund_treasury(sessions, 10_000)
     before = await balances(sessions)
     await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})

@@ -1,8 +1,6 @@
-"""Purchases end to end: the API, a real worker and a real Temporal server."""
+"""Purchases in four steps end to end: the API, a real worker and a real Temporal server."""
 
-import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -12,55 +10,30 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import unit_of_work
 from core.settings import Settings
-from domain import events, purchases
+from domain import purchases
 from domain.content.store import content_key, open_store
 from models.purchases import VerificationRecord
 from tests.api.helpers import assert_problem, register
-from tests.api.test_listings import listing
+from tests.api.purchase_helpers import CONTENT, initiate, put_on_sale, wallet_of
 from tests.conftest import StartWorker
 from tests.ledger_helpers import assert_invariants, balances
 from workflows.contracts import task_queue
 from workflows.contracts.purchase import PURCHASE, PURCHASES, PurchaseState, PurchaseTerms
 
 Sessions = async_sessionmaker[AsyncSession]
-CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
-
-
-async def _listing(api: httpx.AsyncClient, seller: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    body = listing(**{"content": CONTENT, "price_usdc": "0.005", "quality_score": "0.5", **fields})
-    response = await api.post("/api/v1/listings", headers=seller["headers"], json=body)
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def _initiate(api: httpx.AsyncClient, buyer: dict[str, Any], listing_id: str) -> str:
-    response = await api.post(
-        "/api/v1/transactions/initiate", headers=buyer["headers"], json={"listing_id": listing_id}
-    )
-    assert response.status_code == 201, response.text
-    assert response.json()["status"] == "payment_pending"
-    return str(response.json()["transaction_id"])
-
-
-async def _wallet(api: httpx.AsyncClient, agent: dict[str, Any]) -> dict[str, str]:
-    body: dict[str, str] = (
-        await api.get("/api/v1/wallet/balance", headers=agent["headers"])
-    ).json()
-    return body
 
 
 async def test_four_steps_with_exact_balances(live: httpx.AsyncClient, sessions: Sessions) -> None:
     seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     before = await balances(sessions)
-    tx = await _initiate(live, buyer, item["id"])
+    tx = await initiate(live, buyer, item["id"])
     paths = f"/api/v1/transactions/{tx}"
 
     paid = await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "payment_confirmed"
-    wallet = await _wallet(live, buyer)
+    wallet = await wallet_of(live, buyer)
     assert (wallet["available"], wallet["held"], wallet["balance"]) == (
         "95.000",
         "5.000",
@@ -88,7 +61,7 @@ async def test_four_steps_with_exact_balances(live: httpx.AsyncClient, sessions:
     assert after["treasury"] - before["treasury"] == 50
     assert after["burn"] - before["burn"] == 50
     assert after["escrow"] == before["escrow"]
-    assert (await _wallet(live, buyer))["held"] == "0.000"
+    assert (await wallet_of(live, buyer))["held"] == "0.000"
     await assert_invariants(sessions)
 
 
@@ -96,21 +69,21 @@ async def test_mismatched_delivery_is_disputed_and_refunded(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:
     seller, buyer = await register(live), await register(live)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     paths = f"/api/v1/transactions/{tx}"
     await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
     await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "forged"})
     verdict = (await live.post(f"{paths}/verify", headers=buyer["headers"])).json()
     assert (verdict["status"], verdict["verification_status"]) == ("disputed", "failed")
-    wallet = await _wallet(live, buyer)
+    wallet = await wallet_of(live, buyer)
     assert (wallet["available"], wallet["held"]) == ("100.000", "0.000")
     await assert_invariants(sessions)
 
 
 async def test_parties_and_states(live: httpx.AsyncClient) -> None:
     seller, buyer, stranger = await register(live), await register(live), await register(live)
-    item = await _listing(live, seller)
-    tx = await _initiate(live, buyer, item["id"])
+    item = await put_on_sale(live, seller)
+    tx = await initiate(live, buyer, item["id"])
     paths = f"/api/v1/transactions/{tx}"
     assert_problem(await live.get(paths, headers=stranger["headers"]), 404)
     assert_problem(await live.post(f"{paths}/confirm-payment", headers=stranger["headers"]), 404)
@@ -139,7 +112,7 @@ async def test_parties_and_states(live: httpx.AsyncClient) -> None:
 
 async def test_own_and_inactive_listings_are_refused(live: httpx.AsyncClient) -> None:
     seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     own = await live.post(
         "/api/v1/transactions/initiate", headers=seller["headers"], json={"listing_id": item["id"]}
     )
@@ -159,70 +132,6 @@ async def test_own_and_inactive_listings_are_refused(live: httpx.AsyncClient) ->
     assert_problem(unknown, 404, "listing_not_found")
 
 
-async def test_express_buys_in_one_call(live: httpx.AsyncClient, sessions: Sessions) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
-    response = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["content"] == CONTENT and body["content_hash"] == item["content_hash"]
-    assert body["buyer_balance"] == "95.000" and body["fee_ard"] == "0.100"
-    assert int(response.headers["X-Delivery-Ms"]) == body["delivery_ms"] >= 0
-    await assert_invariants(sessions)
-
-
-async def test_express_without_credits_is_402_and_leaves_no_hold(
-    live: httpx.AsyncClient, sessions: Sessions
-) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller, **{"price_usdc": "0.5"})  # 500 ARD > 100
-    response = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
-    assert_problem(response, 402, "insufficient_credits")
-    wallet = await _wallet(live, buyer)
-    assert (wallet["available"], wallet["held"]) == ("100.000", "0.000")
-    await assert_invariants(sessions)
-
-
-async def test_same_key_express_20_times_charges_once(
-    live: httpx.AsyncClient, sessions: Sessions, temporal_dev: WorkflowEnvironment
-) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
-    headers = {**buyer["headers"], "Idempotency-Key": f"buy-{uuid.uuid4()}"}
-    responses = await asyncio.gather(
-        *(live.post(f"/api/v1/express/{item['id']}", headers=headers, json={}) for _ in range(20))
-    )
-    assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
-    assert len({r.json()["transaction_id"] for r in responses}) == 1
-    later = await live.post(f"/api/v1/express/{item['id']}", headers=headers, json={})
-    fields = ("transaction_id", "content", "fee_ard", "buyer_balance")
-    assert [later.json()[f] for f in fields] == [responses[0].json()[f] for f in fields]
-    assert later.headers["Idempotent-Replayed"] == "true"
-    workflow_id = f"purchase:{later.json()['transaction_id']}"
-    runs = temporal_dev.client.list_workflows(f"WorkflowId = '{workflow_id}'")
-    assert len([r async for r in runs]) == 1  # the closed purchase was not started again
-    assert (await balances(sessions))[buyer["id"]] == 95_000
-    await assert_invariants(sessions)
-
-
-async def test_concurrent_express_buys_stop_at_the_balance(
-    live: httpx.AsyncClient, sessions: Sessions
-) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller, **{"price_usdc": "0.007"})  # 7 ARD: 100 ARD covers 14
-    responses = await asyncio.gather(
-        *(
-            live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
-            for _ in range(50)
-        )
-    )
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [200] * 14 + [402] * 36, [r.text for r in responses if r.status_code != 200]
-    assert (await balances(sessions))[buyer["id"]] == 2_000
-    assert (await _wallet(live, buyer))["held"] == "0.000"
-    await assert_invariants(sessions)
-
-
 async def test_undelivered_purchase_expires_and_refunds(
     live: httpx.AsyncClient,
     settings: Settings,
@@ -231,7 +140,7 @@ async def test_undelivered_purchase_expires_and_refunds(
 ) -> None:
     settings.purchase_delivery_timeout = 2  # the seller has two seconds to deliver
     seller, buyer = await register(live), await register(live)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     paid = await live.post(f"/api/v1/transactions/{tx}/confirm-payment", headers=buyer["headers"])
     assert paid.status_code == 200 and (await balances(sessions))[buyer["id"]] == 95_000
     handle = temporal_dev.client.get_workflow_handle(f"purchase:{tx}", result_type=PurchaseState)
@@ -252,7 +161,7 @@ async def test_unpaid_purchase_expires_on_the_time_skipping_server(
     start_worker: StartWorker,
 ) -> None:
     seller, buyer = await register(api), await register(api)
-    item = await _listing(api, seller)
+    item = await put_on_sale(api, seller)
     async with unit_of_work(sessions) as session:
         tx, _ = await purchases.open_purchase(
             session, uuid.uuid4(), uuid.UUID(buyer["id"]), item["id"], express=False
@@ -273,7 +182,7 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
     seller, buyer = await register(live), await register(live)
     fresh = (await live.get(f"/api/v1/reputation/{seller['id']}")).json()
     assert fresh["composite_score"] == "0.500" and fresh["total_transactions"] == 0
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     assert (
         await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
     ).status_code == 200
@@ -282,7 +191,7 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
     assert sold["composite_score"] == "0.901", sold
     assert (sold["sales_completed"], sold["total_volume_usdc"]) == (1, "0.005000")
 
-    tx = await _initiate(live, buyer, item["id"])
+    tx = await initiate(live, buyer, item["id"])
     paths = f"/api/v1/transactions/{tx}"
     await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
     await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "forged"})
@@ -302,7 +211,7 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
 
 async def test_initiate_with_the_same_key_is_the_same_purchase(live: httpx.AsyncClient) -> None:
     seller, buyer = await register(live), await register(live)
-    item, other = await _listing(live, seller), await _listing(live, seller)
+    item, other = await put_on_sale(live, seller), await put_on_sale(live, seller)
     headers = {**buyer["headers"], "Idempotency-Key": f"order-{uuid.uuid4()}"}
     path = "/api/v1/transactions/initiate"
     first = await live.post(path, headers=headers, json={"listing_id": item["id"]})
@@ -318,8 +227,8 @@ async def test_initiate_with_the_same_key_is_the_same_purchase(live: httpx.Async
 
 async def test_parties_check_content_against_the_listing(live: httpx.AsyncClient) -> None:
     seller, buyer, stranger = await register(live), await register(live), await register(live)
-    item = await _listing(live, seller)
-    tx = await _initiate(live, buyer, item["id"])
+    item = await put_on_sale(live, seller)
+    tx = await initiate(live, buyer, item["id"])
     genuine = await live.post(
         "/api/v1/verify", headers=buyer["headers"], json={"transaction_id": tx, "content": CONTENT}
     )
@@ -342,49 +251,11 @@ async def test_parties_check_content_against_the_listing(live: httpx.AsyncClient
     assert (state["status"], state["verification_status"]) == ("payment_pending", "pending")
 
 
-async def test_express_announces_itself_and_operators_can_find_it(
-    live: httpx.AsyncClient, sessions: Sessions, temporal_dev: WorkflowEnvironment
-) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
-    bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
-    tx = bought.json()["transaction_id"]
-    async with unit_of_work(sessions) as session:
-        announced = [
-            e.type
-            for e in await events.after(
-                session, events.START, ["transaction_completed", "express_purchase"]
-            )
-            if e.payload["transaction_id"] == tx
-        ]
-    assert announced == ["transaction_completed", "express_purchase"]
-    query = (
-        f"AgentId = '{seller['id']}' AND ListingId = '{item['id']}'"
-        " AND TransactionStatus = 'completed'"
-    )
-    found: list[str] = []
-    for _ in range(50):  # visibility is eventually consistent
-        found = [w.id async for w in temporal_dev.client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.1)
-    assert found == [f"purchase:{tx}"]
-
-
-async def test_x402_express_needs_x402_mode(live: httpx.AsyncClient) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
-    refused = await live.post(
-        f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={"payment_method": "x402"}
-    )
-    assert_problem(refused, 422, "x402_disabled")
-
-
 async def test_a_retried_verification_records_nothing_new(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:
     seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
     tx = uuid.UUID(bought.json()["transaction_id"])
     async with unit_of_work(sessions) as session:  # the step again, as a retry would run it
@@ -403,13 +274,13 @@ async def test_every_step_of_a_closed_purchase_is_invalid_state(
     """Confirm, deliver and verify on a purchase whose workflow has closed answer 409 from the
     purchase's state, and a late delivery stores nothing."""
     seller, buyer = await register(live), await register(live)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     if ending == "express":
         bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"])
         assert bought.status_code == 200, bought.text
         tx = bought.json()["transaction_id"]
     else:
-        tx = await _initiate(live, buyer, item["id"])
+        tx = await initiate(live, buyer, item["id"])
         paths = f"/api/v1/transactions/{tx}"
         await live.post(f"{paths}/confirm-payment", headers=buyer["headers"])
         delivered = CONTENT if ending == "four_steps" else "forged"

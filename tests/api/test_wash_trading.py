@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.money import ard_to_units
 from tests.api.helpers import register
-from tests.api.test_purchases import _listing
+from tests.api.purchase_helpers import put_on_sale
 from tests.ledger_helpers import assert_invariants, balances, fund_treasury
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -22,7 +22,7 @@ async def test_a_wash_trading_loop_loses_money_every_round_trip(
     alice, bob = await register(live), await register(live)
     # Both declare the best quality there is, to earn the quality bonus on every sale.
     listed = {
-        agent["id"]: await _listing(live, agent, quality_score="1.0") for agent in (alice, bob)
+        agent["id"]: await put_on_sale(live, agent, quality_score="1.0") for agent in (alice, bob)
     }
     await fund_treasury(sessions, 10_000_000)  # the treasury can always pay the bonus
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register
-from tests.api.test_purchases import CONTENT, _initiate, _listing, _wallet
+from tests.api.purchase_helpers import CONTENT, initiate, put_on_sale, wallet_of
 from tests.ledger_helpers import assert_invariants, balances
 from tests.x402_facilitator import Chain, Facilitator
 
@@ -64,7 +64,7 @@ async def test_four_steps_paid_with_x402(
 ) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     initiated = await live.post(
         "/api/v1/transactions/initiate", headers=buyer["headers"], json={"listing_id": item["id"]}
     )
@@ -81,7 +81,7 @@ async def test_four_steps_paid_with_x402(
     assert (body["status"], body["payment_method"]) == ("payment_confirmed", "x402")
     assert body["payment_tx_hash"].startswith("0x")
     assert chain.balances[payer] == 1_000_000 - PRICE and chain.balances[PAY_TO] == PRICE
-    wallet = await _wallet(live, buyer)  # the payment arrived as credits, held for the purchase
+    wallet = await wallet_of(live, buyer)  # the payment arrived as credits, held for the purchase
     assert (wallet["available"], wallet["held"]) == ("100.000", "5.000")
 
     paths = f"/api/v1/transactions/{tx}"
@@ -100,9 +100,9 @@ async def test_a_payment_pays_one_purchase_only(
 ) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    item = await _listing(live, seller)
-    first = await _initiate(live, buyer, item["id"])
-    second = await _initiate(live, buyer, item["id"])
+    item = await put_on_sale(live, seller)
+    first = await initiate(live, buyer, item["id"])
+    second = await initiate(live, buyer, item["id"])
     payment = chain.pay(payer, await _asked(live, buyer, first))
     assert (await _pay(live, buyer, first, payment)).status_code == 200
     again = await _pay(live, buyer, first, payment)
@@ -119,7 +119,7 @@ async def test_refused_payments_leave_the_purchase_payable(
 ) -> None:
     seller, buyer = await register(live), await register(live)
     payer, broke = chain.wallet(funds=1_000_000), chain.wallet(funds=10)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     asked = await _asked(live, buyer, tx)
     short = chain.pay(payer, asked, value=PRICE - 1)
     assert_problem(await _pay(live, buyer, tx, short), 402, "payment_invalid")
@@ -136,7 +136,7 @@ async def test_settlement_is_retried_until_the_facilitator_answers(
 ) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     payment = chain.pay(payer, await _asked(live, buyer, tx))
     chain.fail_settles = 2
     paid = await _pay(live, buyer, tx, payment)
@@ -151,7 +151,7 @@ async def test_a_settlement_whose_answer_was_lost_is_credited_once(
     the purchase asks the facilitator what became of the payment before deciding (ADR 0029)."""
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     payment = chain.pay(payer, await _asked(live, buyer, tx))
     chain.lose_settle_answers = 1
     before = await balances(sessions)
@@ -164,7 +164,7 @@ async def test_a_settlement_whose_answer_was_lost_is_credited_once(
     assert chain.status_calls >= 1
     after = await balances(sessions)
     assert after["escrow"] - before["escrow"] == PRICE  # credited once and held
-    wallet = await _wallet(live, buyer)
+    wallet = await wallet_of(live, buyer)
     assert (wallet["available"], wallet["held"]) == ("100.000", "5.000")
     await assert_invariants(sessions)
 
@@ -174,7 +174,7 @@ async def test_express_survives_a_lost_settlement_answer(
 ) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     path, body = f"/api/v1/express/{item['id']}", {"payment_method": "x402"}
     asked = assert_problem(
         await live.post(path, headers=buyer["headers"], json=body), 402, "payment_required"
@@ -194,7 +194,7 @@ async def test_a_refused_settlement_stands_when_the_payment_was_not_settled(
     """Asking first changes nothing for a payment the facilitator never settled."""
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    tx = await _initiate(live, buyer, (await _listing(live, seller))["id"])
+    tx = await initiate(live, buyer, (await put_on_sale(live, seller))["id"])
     payment = chain.pay(payer, await _asked(live, buyer, tx))
     chain.refuse_settles = "insufficient_funds"  # spent elsewhere between verify and settle
     assert_problem(await _pay(live, buyer, tx, payment), 402, "payment_invalid")
@@ -206,7 +206,7 @@ async def test_a_refused_settlement_stands_when_the_payment_was_not_settled(
 async def test_express_with_x402(live: httpx.AsyncClient, chain: Chain, sessions: Sessions) -> None:
     seller, buyer = await register(live), await register(live)
     payer = chain.wallet(funds=1_000_000)
-    item = await _listing(live, seller)
+    item = await put_on_sale(live, seller)
     path, body = f"/api/v1/express/{item['id']}", {"payment_method": "x402"}
     refused = await live.post(path, headers=buyer["headers"], json=body)
     asked = assert_problem(refused, 402, "payment_required")["accepts"][0]
