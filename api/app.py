@@ -19,6 +19,7 @@ from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
 from api.rate_limits import RateLimitMiddleware
 from api.routes import (
+    API_PREFIX,
     agents,
     analytics,
     audit,
@@ -49,8 +50,6 @@ from core.temporal import connect
 from domain.content.cdn import ContentDelivery
 from domain.content.store import open_store
 from domain.events import EventType
-
-API_PREFIX = "/api/v1"
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +172,9 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
         catalog,
         matching,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        # The routers' own routes (their paths already below API_PREFIX), built once per process:
+        # `include_router` would have FastAPI build a copy of every route for each app.
+        app.router.routes.extend(module.router.routes)
     mcp_server = mcp.install(app, settings) if settings.mcp_enabled else None
     openapi.install(app, API_PREFIX)
     return app

@@ -16,12 +16,12 @@ from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import problem
+from api.routes import API_PREFIX
 from core.errors import AppError
 from core.rate_limits import Limiter, Verdict
 from core.security import InvalidToken, decode_token
 from core.settings import Settings
 
-API_PREFIX = "/api/v1"
 # /mcp counts its calls with a limit of its own (api/mcp); /mcp/health is a health check.
 EXEMPT = (f"{API_PREFIX}/health", "/docs", "/redoc", "/openapi.json", "/metrics", "/mcp")
 EXEMPT_TREES = tuple(f"{path}/" for path in EXEMPT)

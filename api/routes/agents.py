@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import AgentId, IdempotencyDep, Session, State, issue_token
 from api.rate_limits import count_registration
+from api.routes import API_PREFIX
 from api.schemas.agents import (
     AgentCard,
     AgentList,
@@ -22,7 +23,7 @@ from core.security import TokenKind
 from domain import agents
 from domain.wallet import accounts as wallet
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = APIRouter(prefix=f"{API_PREFIX}/agents", tags=["agents"])
 
 
 @router.post("/register", status_code=201, response_model=AgentRegistered)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, ReadSession
+from api.routes import API_PREFIX
 from api.schemas.analytics import (
     Board,
     BoardEntry,
@@ -22,7 +23,7 @@ from core.clock import utcnow
 from domain import agents, analytics, reputation
 from domain.demand import WINDOW_HOURS, views
 
-router = APIRouter(prefix="/analytics", tags=["analytics"])
+router = APIRouter(prefix=f"{API_PREFIX}/analytics", tags=["analytics"])
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import AgentOrOperator, OperatorId, Session
+from api.routes import API_PREFIX
 from api.schemas.audit import AuditEntries, AuditEntryResponse
 from api.schemas.common import PageNumber, PageSize
 from core.security import TokenKind
@@ -13,7 +14,7 @@ from domain import audit
 from domain.audit import Severity
 from domain.events.envelope import present
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["audit"])
 
 
 @router.get("/events", response_model=AuditEntries)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, ReadSession, Session, State
 from api.flows import catalog as flow
+from api.routes import API_PREFIX
 from api.schemas.catalog import (
     AutoPopulated,
     CatalogCreate,
@@ -28,7 +29,7 @@ from api.schemas.money import UsdcFilter
 from domain import catalog
 from domain.catalog import subscriptions
 
-router = APIRouter(prefix="/catalog", tags=["catalog"])
+router = APIRouter(prefix=f"{API_PREFIX}/catalog", tags=["catalog"])
 
 _UNITS = {"price_range_min": "price_range_min_units", "price_range_max": "price_range_max_units"}
 

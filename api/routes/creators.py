@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 
 from api.deps import CreatorId, IdempotencyDep, Session, State, issue_token
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.creators import (
     ClaimChallenge,
@@ -25,7 +26,7 @@ from core.money import units_to_usdc
 from core.security import TokenKind
 from domain import creators
 
-router = APIRouter(prefix="/creators", tags=["creators"])
+router = APIRouter(prefix=f"{API_PREFIX}/creators", tags=["creators"])
 
 
 def _authenticated(state: AppState, creator: object) -> CreatorAuthenticated:

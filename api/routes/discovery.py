@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import OptionalAgentId, SingleReadSession, State
 from api.rate_limits import client_address
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter, SellerRef
 from api.schemas.money import UsdcFilter
@@ -21,7 +22,7 @@ from core.ids import parse_id
 from domain.demand import signals
 from domain.listings import discovery
 
-router = APIRouter(tags=["discovery"])
+router = APIRouter(prefix=API_PREFIX, tags=["discovery"])
 
 
 @router.get("/discover", response_model=ListingList)

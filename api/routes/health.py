@@ -9,11 +9,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import State
+from api.routes import API_PREFIX
 from core.db import read_only
 from core.temporal import task_queue_pollers
 from domain import health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(prefix=API_PREFIX, tags=["health"])
 log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_SECONDS = 3.0

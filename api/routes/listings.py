@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AgentId, Session, State
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.listings import (
     Category,
@@ -22,7 +23,7 @@ from core.errors import RuleViolation
 from core.settings import Settings
 from domain import listings
 
-router = APIRouter(prefix="/listings", tags=["listings"])
+router = APIRouter(prefix=f"{API_PREFIX}/listings", tags=["listings"])
 
 
 class ContentTooLarge(RuleViolation):

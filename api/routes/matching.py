@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Response
 
 from api.deps import IDEMPOTENCY_KEY, AgentId, Session, State
 from api.flows import matching as flow
+from api.routes import API_PREFIX
 from api.routes.purchases import express_result
 from api.schemas.matching import (
     AutoMatchRequest,
@@ -25,7 +26,7 @@ from api.state import AppState
 from core.errors import RuleViolation
 from domain import matching, routing
 
-router = APIRouter(tags=["matching"])
+router = APIRouter(prefix=API_PREFIX, tags=["matching"])
 
 
 def _match(match: matching.Match) -> MatchOut:

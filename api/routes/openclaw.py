@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AgentId, Session, State
 from api.flows import webhooks as flow
+from api.routes import API_PREFIX
 from api.routes.webhooks import delivery_page
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.webhooks import (
@@ -20,7 +21,7 @@ from api.schemas.webhooks import (
 from domain import webhooks
 from workflows.contracts.webhooks import DeliveryStatus, EndpointKind
 
-router = APIRouter(prefix="/integrations/openclaw", tags=["openclaw"])
+router = APIRouter(prefix=f"{API_PREFIX}/integrations/openclaw", tags=["openclaw"])
 OPENCLAW = EndpointKind.OPENCLAW
 
 

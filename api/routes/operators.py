@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from api.deps import OperatorId, Session
+from api.routes import API_PREFIX
 from domain import operators
 
-router = APIRouter(prefix="/operators", tags=["operators"])
+router = APIRouter(prefix=f"{API_PREFIX}/operators", tags=["operators"])
 
 
 class OperatorResponse(BaseModel):

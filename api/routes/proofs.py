@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Session
+from api.routes import API_PREFIX
 from api.schemas.listings import BloomCheck, ProofList, ProofOut, ProofVerdict, ProofVerifyRequest
 from domain import listings, proofs
 
-router = APIRouter(prefix="/zkp", tags=["quality proofs"])
+router = APIRouter(prefix=f"{API_PREFIX}/zkp", tags=["quality proofs"])
 
 
 @router.get("/{listing_id}/proofs", response_model=ProofList)

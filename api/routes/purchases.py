@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.deps import AgentId, State
 from api.flows import purchases as flow
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.purchases import (
     ContentCheck,
@@ -33,7 +34,7 @@ from domain import listings, purchases
 from domain.purchases import x402
 from workflows.contracts.purchase import PaymentMethod, PurchaseState, PurchaseStatus
 
-router = APIRouter(tags=["purchases"])
+router = APIRouter(prefix=API_PREFIX, tags=["purchases"])
 
 
 def _view(purchase: PurchaseState) -> TransactionResponse:

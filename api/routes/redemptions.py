@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import CreatorId, OperatorId, State
 from api.flows import redemptions as flow
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.redemptions import (
     Method,
@@ -31,7 +32,7 @@ from workflows.contracts.redemption import (
     Rejection,
 )
 
-router = APIRouter(tags=["redemptions"])
+router = APIRouter(prefix=API_PREFIX, tags=["redemptions"])
 
 
 def _view(redemption: RedemptionState) -> RedemptionResponse:

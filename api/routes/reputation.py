@@ -8,10 +8,11 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Session
+from api.routes import API_PREFIX
 from api.schemas.listings import PriceOut
 from domain import agents, reputation
 
-router = APIRouter(prefix="/reputation", tags=["reputation"])
+router = APIRouter(prefix=f"{API_PREFIX}/reputation", tags=["reputation"])
 
 
 class LeaderboardEntry(BaseModel):

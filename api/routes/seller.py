@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from api.deps import AgentId, ReadSession, Session, State
+from api.routes import API_PREFIX
 from api.routes.analytics import demand_out
 from api.routes.listings import draft_of, locate, present
 from api.schemas.analytics import DemandList
@@ -23,7 +24,7 @@ from domain.demand import WINDOW_HOURS
 from domain.demand import views as demand_views
 from domain.listings import pricing
 
-router = APIRouter(prefix="/seller", tags=["seller"])
+router = APIRouter(prefix=f"{API_PREFIX}/seller", tags=["seller"])
 
 
 @router.post("/bulk-list", status_code=201, response_model=BulkListed)

@@ -17,6 +17,7 @@ from api.deps import (
     State,
 )
 from api.flows import deposits as flow
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.wallet import (
     Currencies,
@@ -39,7 +40,7 @@ from domain import ledger
 from domain.wallet import accounts, deposits, transfers
 from workflows.contracts.deposit import DepositState
 
-router = APIRouter(prefix="/wallet", tags=["wallet"])
+router = APIRouter(prefix=f"{API_PREFIX}/wallet", tags=["wallet"])
 
 
 @router.get("/balance", response_model=WalletBalance)

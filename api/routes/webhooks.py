@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import AgentId, Session, State
 from api.flows import webhooks as flow
+from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize
 from api.schemas.webhooks import (
     DeliveryList,
@@ -24,7 +25,7 @@ from core.vault import vault_of
 from domain import webhooks
 from workflows.contracts.webhooks import DeliveryStatus, EndpointKind
 
-router = APIRouter(prefix="/seller", tags=["webhooks"])
+router = APIRouter(prefix=f"{API_PREFIX}/seller", tags=["webhooks"])
 SELLER = EndpointKind.SELLER
 
 
