@@ -211,8 +211,12 @@ async def test_two_api_processes_share_one_limit_through_redis(
     async with shared:
         answers = await _burst(shared.url, 60)
         served = shared.requests_per_process(AGENTS)
+        # The kernel spreads new connections as it likes: go on until both processes answered.
+        while len(answers) < 200 and not (len(served) == 2 and all(served.values())):
+            answers += await _burst(shared.url, 10)
+            served = shared.requests_per_process(AGENTS)
     assert _statuses(answers).count(200) == 20
-    assert _statuses(answers).count(429) == 40
+    assert _statuses(answers).count(429) == len(answers) - 20
     assert len(served) == 2 and all(count > 0 for count in served.values()), served
 
     # The same without a shared store: each process counts alone, and says so at start.
