@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import Select, event, exc, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -127,6 +128,12 @@ async def read_only(
     async with factory() as session:  # closing it ends the transaction; what it read stays loaded
         await session.connection(execution_options=options)
         yield session
+
+
+def upsert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT into `table` that can say ON CONFLICT, in the session's database's dialect
+    (PostgreSQL's or SQLite's: both spell it the same)."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def sync_url(database_url: str) -> str:

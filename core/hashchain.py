@@ -5,6 +5,7 @@ first entry's prev_hash is `GENESIS`. Sequences are contiguous from 1, so a dele
 as a gap, and one deleted at the end as a head row that the entries no longer reach.
 """
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -57,11 +58,16 @@ async def _entries(session: AsyncSession, model: Any, batch: int = 2000) -> Asyn
         last = rows[-1].sequence
 
 
+def link(prev_hash: str, encoding: bytes) -> str:
+    """The hash of an entry whose canonical encoding is `encoding`, after `prev_hash`."""
+    return hashlib.sha256(prev_hash.encode() + b"|" + encoding).hexdigest()
+
+
 async def verify(
-    session: AsyncSession, entries: type[E], head: Any, entry_hash: Callable[[str, E], str]
+    session: AsyncSession, entries: type[E], head: Any, canonical: Callable[[E], bytes]
 ) -> Verdict:
-    """Walk the chain of `entries` from GENESIS to its `head` row; report the first entry whose
-    link or hash does not hold."""
+    """Walk the chain of `entries` (each encoded by `canonical`) from GENESIS to its `head` row;
+    report the first entry whose link or hash does not hold."""
     prev_hash, expected_sequence, checked = GENESIS, 1, 0
     async for entry in _entries(session, entries):
         found = (str(entry.id), entry.sequence)
@@ -73,7 +79,7 @@ async def verify(
             return Verdict(
                 False, checked, *found, prev_hash, entry.prev_hash, "previous hash does not link"
             )
-        recomputed = entry_hash(prev_hash, entry)
+        recomputed = link(prev_hash, canonical(entry))
         if entry.hash != recomputed:
             return Verdict(False, checked, *found, recomputed, entry.hash, "entry altered")
         prev_hash, expected_sequence, checked = entry.hash, expected_sequence + 1, checked + 1

@@ -13,11 +13,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import upsert
 from models.agents import RegisteredAgent
 from models.analytics import AgentTrade, TradePair
 from models.listings import DataListing
@@ -64,9 +64,8 @@ async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
 async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
     """Record the pair; whether it is new (one statement, no savepoint)."""
     pairs = TradePair.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     added = await session.execute(
-        dialect.insert(pairs)
+        upsert(session, pairs)
         .values(seller_id=seller, buyer_id=buyer)
         .on_conflict_do_nothing()
         .returning(pairs.c.seller_id)

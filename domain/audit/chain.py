@@ -2,7 +2,6 @@
 head row, so audit appends never wait on ledger appends.
 """
 
-import hashlib
 import json
 
 from sqlalchemy import select
@@ -27,10 +26,6 @@ def canonical(entry: AuditEntry) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
 
 
-def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"|" + canonical(entry)).hexdigest()
-
-
 async def lock_head(session: AsyncSession) -> AuditChainHead:
     """The audit chain's write lock. Taken last in a transaction (after the ledger's), so the
     two locks are always taken in the same order."""
@@ -45,7 +40,7 @@ async def lock_head(session: AsyncSession) -> AuditChainHead:
 def append(session: AsyncSession, head: AuditChainHead, entry: AuditEntry) -> AuditEntry:
     entry.sequence = head.last_sequence + 1
     entry.prev_hash = head.last_hash
-    entry.hash = entry_hash(head.last_hash, entry)
+    entry.hash = hashchain.link(head.last_hash, canonical(entry))
     head.last_sequence, head.last_hash = entry.sequence, entry.hash
     session.add(entry)
     return entry
@@ -54,4 +49,4 @@ def append(session: AsyncSession, head: AuditChainHead, entry: AuditEntry) -> Au
 async def verify(session: AsyncSession) -> Verdict:
     """Walk the audit chain from GENESIS; report the first entry whose link or hash does not
     hold."""
-    return await hashchain.verify(session, AuditEntry, AuditChainHead, entry_hash)
+    return await hashchain.verify(session, AuditEntry, AuditChainHead, canonical)

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import upsert
 from models.demand import Demand, DemandHour, DemandRequester
 
 TOTALS = ("searches", "fulfilled", "purchases", "price_total", "priced")
@@ -71,10 +71,6 @@ def _columns(rows: list[Any]) -> dict[str, list[Any]]:
     return {f"c{i}": list(column) for i, column in enumerate(zip(*rows, strict=True))}
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
-    return (postgresql if _postgres(session) else sqlite).insert(table)
-
-
 async def add_hours(session: AsyncSession, rows: list[Hour]) -> None:
     if not rows:
         return
@@ -82,7 +78,7 @@ async def add_hours(session: AsyncSession, rows: list[Hour]) -> None:
         await session.execute(_PG_HOURS, _columns(rows))
         return
     table = DemandHour.__table__
-    insert = _insert(session, table)
+    insert = upsert(session, table)
     added = {n: table.c[n] + insert.excluded[n] for n in TOTALS}
     statement = insert.on_conflict_do_update(index_elements=["pattern", "hour"], set_=added)
     await session.execute(
@@ -98,7 +94,7 @@ async def add_patterns(session: AsyncSession, rows: list[Pattern], now: datetime
         await session.execute(_PG_PATTERNS, {**_columns(rows), "now": now})
         return
     table = Demand.__table__
-    insert = _insert(session, table)
+    insert = upsert(session, table)
     added = {n: table.c[n] + insert.excluded[n] for n in (*TOTALS, "requesters")}
     added["dirty"] = True
     added["category"] = func.coalesce(insert.excluded.category, table.c.category)
@@ -127,7 +123,7 @@ async def see_requesters(
         answered = await session.execute(_PG_REQUESTERS, _columns(rows))
         return [(pattern, previous) for pattern, previous in answered]
     table = DemandRequester.__table__
-    insert = _insert(session, table)
+    insert = upsert(session, table)
     statement = insert.on_conflict_do_update(
         index_elements=["pattern", "requester"],
         set_={

@@ -9,7 +9,6 @@ The canonical encoding is made here only: an append receives each entry's encodi
 its sequence (`unsequenced`), which is the one part known only once the head is held.
 """
 
-import hashlib
 import json
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,14 +47,10 @@ def unsequenced(entry: LedgerEntry) -> tuple[str, str]:
 
 def link(prev_hash: str, sequence: int, before: str, after: str) -> str:
     """The hash of an entry at `sequence` after `prev_hash` (the SQL appender computes the same)."""
-    return hashlib.sha256(f"{prev_hash}|{before}{sequence}{after}".encode()).hexdigest()
-
-
-def entry_hash(prev_hash: str, entry: LedgerEntry) -> str:
-    return hashlib.sha256(prev_hash.encode() + b"|" + canonical(entry)).hexdigest()
+    return hashchain.link(prev_hash, f"{before}{sequence}{after}".encode())
 
 
 async def verify(session: AsyncSession) -> Verdict:
     """Walk the ledger's chain from GENESIS; report the first entry whose link or hash does not
     hold."""
-    return await hashchain.verify(session, LedgerEntry, LedgerChainHead, entry_hash)
+    return await hashchain.verify(session, LedgerEntry, LedgerChainHead, canonical)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import case, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import upsert
 from domain import events, ledger
 from domain.ledger.accounts import of as account_of
 from models.agents import SignupBonusDay
@@ -27,9 +27,8 @@ async def signup_bonus(session: AsyncSession, bonus_units: int, daily_budget_uni
     if not 0 < bonus_units <= daily_budget_units:
         return 0
     day = SignupBonusDay.__table__
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     claim = (
-        dialect.insert(day)
+        upsert(session, day)
         .values(day=utcnow().date(), granted_units=bonus_units)
         .on_conflict_do_update(
             index_elements=[day.c.day],
