@@ -221,7 +221,9 @@ async def test_subscriptions_are_private_to_their_subscriber(api: httpx.AsyncCli
 
 async def _catalog_events(sessions: Sessions, entry_id: str) -> list[Event]:
     async with sessions() as session:
-        rows = await session.scalars(select(Event).where(Event.type == EventType.CATALOG_UPDATE))
+        rows = await session.scalars(
+            select(Event).where(Event.type == EventType.CATALOG_UPDATE).order_by(Event.sequence)
+        )
         return [e for e in rows if e.payload["entry"]["id"] == entry_id]
 
 
