@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.schemas.wallet import DepositCallback
 from api.state import AppState
 from core import signatures
-from core.db import read_only
+from core.db import read_only, unit_of_work
 from core.errors import Forbidden, Unauthorized
 from core.security import InvalidToken, TokenKind, create_token, decode_token
 from domain import agents, creators, idempotency, operators
@@ -50,8 +50,9 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 async def get_session(state: State) -> AsyncIterator[AsyncSession]:
-    """One unit of work per request, committed before the response leaves."""
-    async with state.sessions() as session, session.begin():
+    """One unit of work per request, committed before the response leaves (on SQLite, queued
+    behind this process's other writers rather than in SQLite's busy handler)."""
+    async with unit_of_work(state.sessions) as session:
         yield session
 
 
