@@ -13,21 +13,25 @@ holder of the key can replay it, and the database never holds the credential.
 import base64
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, null, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from core.clock import utcnow
+from core.db import upsert
 from core.errors import Conflict, RuleViolation
 from models.idempotency import IdempotencyKey
 
 MAX_KEY_LENGTH = 128  # short enough for every ledger key derived from it
 MIN_SECRET_KEY_LENGTH = 32  # e.g. a UUID4: 122 random bits
+_keys = IdempotencyKey.metadata.tables["idempotency_keys"]
+_UNANSWERED = {"response_status": null(), "response_body": null(), "response_headers": null()}
 
 
 class Secret:
@@ -76,40 +80,39 @@ async def claim(
             code="invalid_idempotency_key",
         )
     now = utcnow()
-    await session.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.scope == scope,
-            IdempotencyKey.key == key,
-            IdempotencyKey.expires_at < now,
-        )
+    record = IdempotencyKey(
+        id=uuid.uuid4(), scope=scope, key=key, request_hash=request_hash, expires_at=now + ttl
     )
-    record = IdempotencyKey(scope=scope, key=key, request_hash=request_hash, expires_at=now + ttl)
-    try:
-        async with session.begin_nested():
-            session.add(record)
-    except IntegrityError:
-        existing = (
-            await session.execute(
-                select(IdempotencyKey).where(
-                    IdempotencyKey.scope == scope, IdempotencyKey.key == key
-                )
-            )
-        ).scalar_one()
-        if existing.request_hash != request_hash:
-            raise RuleViolation(
-                "This Idempotency-Key was used with a different request",
-                code="idempotency_key_reused",
-            ) from None
-        if existing.response_status is None:
-            raise Conflict(
-                "A request with this Idempotency-Key is still in progress",
-                code="idempotency_in_progress",
-                retry_after=1,
-            ) from None
-        return Replay(
-            existing.response_status, existing.response_body, existing.response_headers or {}
+    # One statement: a new key is inserted, an expired one is taken over, a live one is left.
+    # A concurrent insert of the same key is waited for (PostgreSQL) or queued behind (SQLite).
+    fresh = {c: getattr(record, c) for c in ("id", "scope", "key", "request_hash", "expires_at")}
+    taken = upsert(session, _keys).values(**fresh, created_at=now)
+    taken = taken.on_conflict_do_update(
+        index_elements=[_keys.c.scope, _keys.c.key],
+        set_={**{c: taken.excluded[c] for c in fresh}, **_UNANSWERED, "created_at": now},
+        where=_keys.c.expires_at < now,
+    ).returning(_keys.c.id)
+    if (await session.execute(taken)).first() is not None:
+        make_transient_to_detached(record)
+        session.add(record)  # known to the session as stored, so completing it is an UPDATE
+        return record
+    existing = (
+        await session.execute(
+            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
         )
-    return record
+    ).scalar_one()
+    if existing.request_hash != request_hash:
+        raise RuleViolation(
+            "This Idempotency-Key was used with a different request",
+            code="idempotency_key_reused",
+        )
+    if existing.response_status is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress",
+            code="idempotency_in_progress",
+            retry_after=1,
+        )
+    return Replay(existing.response_status, existing.response_body, existing.response_headers or {})
 
 
 def complete(
