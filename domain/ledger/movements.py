@@ -84,7 +84,7 @@ async def record(
 
     What the session holds unwritten goes out first. `announce`: the outbox event of this
     movement, added in the same transaction only if the movement is recorded now (a replay
-    announces nothing; the original did); on PostgreSQL in the same statement as the write.
+    announces nothing; the original did).
     """
     if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
         raise ValueError("a movement needs legs with positive amounts")
@@ -124,8 +124,6 @@ async def record(
         return Recorded(original, replayed=True)
     if written.outcome == "insufficient":
         raise InsufficientCredits("Not enough available credits for this movement")
-    if announce is not None and not written.announced:
-        session.add(announce)
     touched = {a for leg in movement.legs for a in (leg.source, leg.destination)}
     await _refresh(session, touched | {v.account for v in movement.volumes})
     return Recorded(row, replayed=False)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import bindparam, case, insert, select, text, update
+from sqlalchemy import Boolean, bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.hashchain import HEAD_ID
@@ -50,7 +50,7 @@ async def write(
     volumes = _merged(volumes)
     if session.get_bind().dialect.name == "postgresql":
         return await _in_one_statement(session, movement, entries, volumes, announce)
-    return await _step_by_step(session, movement, entries, volumes)
+    return await _step_by_step(session, movement, entries, volumes, announce)
 
 
 def _merged(volumes: Sequence[Volume]) -> list[Volume]:
@@ -146,6 +146,53 @@ async def _in_one_statement(
 
 _accounts = LedgerAccount.metadata.tables["ledger_accounts"]
 _entries = LedgerEntry.metadata.tables["ledger_entries"]
+_movements = LedgerMovement.metadata.tables["ledger_movements"]
+_head = LedgerChainHead.metadata.tables["ledger_chain_head"]
+_events = Event.metadata.tables["events"]
+
+# SQLite's steps, built once (a statement built per call pays its cache key every time).
+# 1. Everything the checks need in one read: the key's original, the head, the debited accounts.
+_state = (
+    select(
+        select(_movements.c.request_hash)
+        .where(_movements.c.idempotency_key == bindparam("key"))
+        .scalar_subquery(),
+        _head.c.last_sequence,
+        _head.c.last_hash,
+        _accounts.c.id,
+        _accounts.c.balance,
+        _accounts.c.allow_negative,
+    )
+    .select_from(
+        _head.outerjoin(_accounts, _accounts.c.id.in_(bindparam("debited", expanding=True)))
+    )
+    .where(_head.c.id == HEAD_ID)
+)
+_volume_after = (
+    _accounts.c.total_earned + bindparam("earned") + _accounts.c.total_spent + bindparam("spent")
+)
+_tier = case(
+    *[(_volume_after >= t.min_ard * UNITS_PER_ARD, t.name) for t in reversed(TIERS)],
+    else_=TIERS[0].name,
+)
+# 2. Each account once: its balance, and its lifetime volumes and tier where the movement has any.
+_move = (
+    update(_accounts)
+    .where(_accounts.c.id == bindparam("account"))
+    .values(
+        balance=_accounts.c.balance + bindparam("delta"),
+        total_earned=_accounts.c.total_earned + bindparam("earned"),
+        total_spent=_accounts.c.total_spent + bindparam("spent"),
+        total_deposited=_accounts.c.total_deposited + bindparam("deposited"),
+        total_fees_paid=_accounts.c.total_fees_paid + bindparam("fees"),
+        tier=case((bindparam("volume", type_=Boolean), _tier), else_=_accounts.c.tier),
+    )
+)
+_advance = (
+    update(_head)
+    .where(_head.c.id == HEAD_ID)
+    .values(last_sequence=bindparam("sequence"), last_hash=bindparam("hash"))
+)
 
 
 async def _step_by_step(
@@ -153,64 +200,29 @@ async def _step_by_step(
     m: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
+    announce: Event | None,
 ) -> Written:
-    original = await session.scalar(
-        select(LedgerMovement.request_hash).where(
-            LedgerMovement.idempotency_key == m.idempotency_key
-        )
-    )
-    if original is not None:
-        return Written("replayed", original)
     debits: Counter[object] = Counter()
     for e in entries:
         debits[e.from_account_id] += e.amount
-    sources = await session.execute(
-        select(LedgerAccount.id, LedgerAccount.balance, LedgerAccount.allow_negative).where(
-            LedgerAccount.id.in_(debits)
-        )
-    )
-    if any(not negative and balance < debits[a] for a, balance, negative in sources):
+    rows = (
+        await session.execute(_state, {"key": m.idempotency_key, "debited": list(debits)})
+    ).all()
+    original, sequence, last_hash = rows[0][:3]
+    if original is not None:
+        return Written("replayed", original)
+    if any(
+        a is not None and not negative and balance < debits[a] for *_, a, balance, negative in rows
+    ):
         return Written("insufficient")
-    head = (
-        await session.execute(
-            select(LedgerChainHead.last_sequence, LedgerChainHead.last_hash).where(
-                LedgerChainHead.id == HEAD_ID
-            )
-        )
-    ).one()
-    sequence, last_hash = head.last_sequence, head.last_hash
-    await session.execute(
-        insert(LedgerMovement).values(
-            id=m.id,
-            idempotency_key=m.idempotency_key,
-            request_hash=m.request_hash,
-            tx_type=m.tx_type,
-            amount=m.amount,
-            fee_amount=m.fee_amount,
-            burn_amount=m.burn_amount,
-            reference_type=m.reference_type,
-            reference_id=m.reference_id,
-            memo=m.memo,
-            details=m.details,
-            created_at=m.created_at,
-        )
-    )
-    deltas: Counter[object] = Counter()
-    for e in entries:
-        deltas[e.from_account_id] -= e.amount
-        deltas[e.to_account_id] += e.amount
-    await session.execute(
-        update(_accounts)
-        .where(_accounts.c.id == bindparam("account"))
-        .values(balance=_accounts.c.balance + bindparam("delta")),
-        [{"account": a, "delta": d} for a, d in deltas.items()],
-    )
-    rows = []
+    await session.execute(insert(_movements).values({c: getattr(m, c) for c in _MOVEMENT_COLUMNS}))
+    await session.execute(_move, _account_rows(entries, volumes))
+    chained = []
     for e in entries:
         before, after = chain.unsequenced(e)
         sequence, prev_hash = sequence + 1, last_hash
         last_hash = chain.link(prev_hash, sequence, before, after)
-        rows.append(
+        chained.append(
             {
                 "sequence": sequence,
                 "id": e.id,
@@ -224,15 +236,44 @@ async def _step_by_step(
                 "hash": last_hash,
             }
         )
-    await session.execute(insert(_entries), rows)
-    await session.execute(
-        update(LedgerChainHead)
-        .where(LedgerChainHead.id == HEAD_ID)
-        .values(last_sequence=sequence, last_hash=last_hash)
-    )
-    if volumes:
-        await session.execute(_add_volume, [_volume_row(v) for v in volumes])
-    return Written("recorded")
+    await session.execute(insert(_entries), chained)
+    await session.execute(_advance, {"sequence": sequence, "hash": last_hash})
+    if announce is not None:
+        await session.execute(
+            insert(_events).values({c: getattr(announce, c) for c in _EVENT_COLUMNS})
+        )
+    return Written("recorded", announced=announce is not None)
+
+
+_MOVEMENT_COLUMNS = (
+    "id",
+    "idempotency_key",
+    "request_hash",
+    "tx_type",
+    "amount",
+    "fee_amount",
+    "burn_amount",
+    "reference_type",
+    "reference_id",
+    "memo",
+    "details",
+    "created_at",
+)
+_EVENT_COLUMNS = ("id", "type", "audience", "payload", "created_at")
+
+
+def _account_rows(
+    entries: Sequence[LedgerEntry], volumes: Sequence[Volume]
+) -> list[dict[str, object]]:
+    deltas: Counter[uuid.UUID] = Counter()
+    for e in entries:
+        deltas[e.from_account_id] -= e.amount
+        deltas[e.to_account_id] += e.amount
+    moved = {v.account: v for v in volumes}
+    return [
+        {**_volume_row(moved.get(a, Volume(a))), "delta": deltas[a], "volume": a in moved}
+        for a in deltas.keys() | moved.keys()
+    ]
 
 
 def _volume_row(v: Volume) -> dict[str, object]:
@@ -243,22 +284,3 @@ def _volume_row(v: Volume) -> dict[str, object]:
         "deposited": v.deposited,
         "fees": v.fees,
     }
-
-
-_volume_after = (
-    _accounts.c.total_earned + bindparam("earned") + _accounts.c.total_spent + bindparam("spent")
-)
-_add_volume = (
-    update(_accounts)
-    .where(_accounts.c.id == bindparam("account"))
-    .values(
-        total_earned=_accounts.c.total_earned + bindparam("earned"),
-        total_spent=_accounts.c.total_spent + bindparam("spent"),
-        total_deposited=_accounts.c.total_deposited + bindparam("deposited"),
-        total_fees_paid=_accounts.c.total_fees_paid + bindparam("fees"),
-        tier=case(
-            *[(_volume_after >= t.min_ard * UNITS_PER_ARD, t.name) for t in reversed(TIERS)],
-            else_=TIERS[0].name,
-        ),
-    )
-)
