@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from core import sqlite_driver
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "agentchains_idle_since"
@@ -46,6 +48,8 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         ensure_sqlite_directory(database_url)
+        if url.drivername == "sqlite+aiosqlite":
+            url = url.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
         engine = create_async_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
         )
