@@ -113,9 +113,9 @@ async def _authenticate(
     principal = _claims(state, credentials)
     async with read_only(state.sessions) as session:
         if principal.kind is TokenKind.AGENT:
-            active = await agents.get_active(session, principal.id) is not None
+            active = await agents.is_active(session, principal.id)
         elif principal.kind is TokenKind.OPERATOR:
-            active = await operators.get_active(session, principal.id) is not None
+            active = await operators.is_active(session, principal.id)
         else:
             active = await creators.is_active(session, principal.id)
     if not active:
@@ -191,19 +191,20 @@ class Idempotent:
 
     def __init__(
         self,
-        record: idempotency.IdempotencyKey | None = None,
+        session: AsyncSession,
+        claimed: idempotency.Claimed | None = None,
         secret: idempotency.Secret | None = None,
     ):
-        self._record, self._secret = record, secret
+        self._session, self._claimed, self._secret = session, claimed, secret
 
-    def respond(
+    async def respond(
         self, status: int, body: Any, headers: dict[str, str] | None = None
     ) -> JSONResponse:
         """The response, recorded (headers included) to be replayed for this key."""
         payload = jsonable_encoder(body)
-        if self._record is not None:
+        if self._claimed is not None:
             stored = self._secret.seal(payload) if self._secret else payload
-            idempotency.complete(self._record, status, stored, headers)
+            await idempotency.complete(self._session, self._claimed, status, stored, headers)
         return JSONResponse(payload, status, headers)
 
 
@@ -222,7 +223,7 @@ async def _idempotent(
     ] = None,
 ) -> Idempotent | JSONResponse:
     if key is None:
-        return Idempotent()
+        return Idempotent(session)
     secret = None
     try:
         scope = str(_claims(state, credentials).id)
@@ -236,7 +237,7 @@ async def _idempotent(
         body = secret.open(outcome.body) if secret else outcome.body
         replayed = {**outcome.headers, "Idempotent-Replayed": "true"}
         return JSONResponse(body, outcome.status, headers=replayed)
-    return Idempotent(outcome, secret)
+    return Idempotent(session, outcome, secret)
 
 
 IdempotencyDep = Annotated[Idempotent | JSONResponse, Depends(_idempotent)]

@@ -48,7 +48,7 @@ def _run(
 class _Cursor(AsyncAdapt_aiosqlite_cursor):
     """A finished statement: nothing stays open on the thread, so closing it is free."""
 
-    __slots__ = ("_description", "_rowcount", "_lastrowid")
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
 
     def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection):
         self._adapt_connection = adapt_connection
@@ -100,7 +100,7 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
-    _cursor_cls = _Cursor
+    _cursor_cls = _Cursor  # type: ignore[assignment]
 
 
 class _DBAPI(AsyncAdapt_aiosqlite_dbapi):

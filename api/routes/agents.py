@@ -55,7 +55,7 @@ async def register(
         signup_bonus_ard=bonus,
     )
     location = request.url_for("agent", agent_id=str(agent.id)).path
-    return idem.respond(201, response, {"Location": location})
+    return await idem.respond(201, response, {"Location": location})
 
 
 @router.get("", response_model=AgentList)

@@ -60,7 +60,7 @@ async def register(
     registration = creators.Registration(**body.model_dump())
     creator = await creators.register(session, registration, state.settings.creator_password_cost)
     location = {"Location": request.url_for("creator").path}
-    return idem.respond(201, _authenticated(state, creator), location)
+    return await idem.respond(201, _authenticated(state, creator), location)
 
 
 @router.post("/login", response_model=CreatorAuthenticated)

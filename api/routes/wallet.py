@@ -101,7 +101,7 @@ async def transfer(
         key=ids.transfer_key(agent, request.headers.get("Idempotency-Key")),
     )
     answer = TransferResponse.model_validate(movement, from_attributes=True)
-    return idem.respond(201, answer, {"Location": request.url_for("history").path})
+    return await idem.respond(201, answer, {"Location": request.url_for("history").path})
 
 
 def _deposit_response(deposit: DepositState, instructions: str | None = None) -> DepositResponse:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,9 +71,14 @@ async def get(session: AsyncSession, agent_id: str | uuid.UUID) -> RegisteredAge
     return agent
 
 
-async def get_active(session: AsyncSession, agent_id: uuid.UUID) -> RegisteredAgent | None:
-    agent = await session.get(RegisteredAgent, agent_id)
-    return agent if agent is not None and agent.status == AgentStatus.ACTIVE else None
+_active = select(RegisteredAgent.id).where(
+    RegisteredAgent.id == bindparam("id"), RegisteredAgent.status == AgentStatus.ACTIVE
+)
+
+
+async def is_active(session: AsyncSession, agent_id: uuid.UUID) -> bool:
+    """Every authenticated request asks this: one keyed read, built once."""
+    return await session.scalar(_active, {"id": agent_id}) is not None
 
 
 async def list_agents(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -136,9 +137,13 @@ async def register(session: AsyncSession, registration: Registration, cost: int)
     return creator
 
 
+_active = select(Creator.id).where(
+    Creator.id == bindparam("id"), Creator.status == CreatorStatus.ACTIVE
+)
+
+
 async def is_active(session: AsyncSession, creator_id: uuid.UUID) -> bool:
-    creator = await session.get(Creator, creator_id)
-    return creator is not None and creator.status == CreatorStatus.ACTIVE
+    return await session.scalar(_active, {"id": creator_id}) is not None
 
 
 async def current(session: AsyncSession, creator_id: uuid.UUID) -> Creator:

@@ -19,12 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet
-from sqlalchemy import delete, null, select
+from sqlalchemy import bindparam, delete, null, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from core.clock import utcnow
-from core.db import upsert
 from core.errors import Conflict, RuleViolation
 from models.idempotency import IdempotencyKey
 
@@ -70,37 +69,58 @@ def fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A key this request holds until its transaction ends; `complete` stores its response."""
+
+    id: uuid.UUID
+
+
+def _claim(dialect: Any) -> Any:
+    """A new key is inserted, an expired one is taken over, a live one is left alone; built once
+    per dialect. A concurrent insert of the same key is waited for (PostgreSQL) or queued behind
+    (SQLite) and then left alone."""
+    fresh = ("id", "scope", "key", "request_hash", "created_at", "expires_at")
+    taken = dialect.insert(_keys).values({c: bindparam(c) for c in fresh})
+    return taken.on_conflict_do_update(
+        index_elements=[_keys.c.scope, _keys.c.key],
+        set_={**{c: taken.excluded[c] for c in fresh}, **_UNANSWERED},
+        where=_keys.c.expires_at < taken.excluded.created_at,
+    ).returning(_keys.c.id)
+
+
+_CLAIM = {"postgresql": _claim(postgresql), "sqlite": _claim(sqlite)}
+_EXISTING = select(IdempotencyKey).where(
+    IdempotencyKey.scope == bindparam("scope"), IdempotencyKey.key == bindparam("key")
+)
+_COMPLETE = (
+    update(_keys)
+    .where(_keys.c.id == bindparam("claimed"))
+    .values(
+        response_status=bindparam("status"),
+        response_body=bindparam("body", type_=_keys.c.response_body.type),
+        response_headers=bindparam("headers", type_=_keys.c.response_headers.type),
+    )
+)
+
+
 async def claim(
     session: AsyncSession, scope: str, key: str, request_hash: str, ttl: timedelta
-) -> IdempotencyKey | Replay:
-    """The new record to complete, or the stored response to replay."""
+) -> Claimed | Replay:
+    """The key, claimed for this request, or the stored response to replay."""
     if not key or len(key) > MAX_KEY_LENGTH:
         raise RuleViolation(
             f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters",
             code="invalid_idempotency_key",
         )
-    now = utcnow()
-    record = IdempotencyKey(
-        id=uuid.uuid4(), scope=scope, key=key, request_hash=request_hash, expires_at=now + ttl
-    )
-    # One statement: a new key is inserted, an expired one is taken over, a live one is left.
-    # A concurrent insert of the same key is waited for (PostgreSQL) or queued behind (SQLite).
-    fresh = {c: getattr(record, c) for c in ("id", "scope", "key", "request_hash", "expires_at")}
-    taken = upsert(session, _keys).values(**fresh, created_at=now)
-    taken = taken.on_conflict_do_update(
-        index_elements=[_keys.c.scope, _keys.c.key],
-        set_={**{c: taken.excluded[c] for c in fresh}, **_UNANSWERED, "created_at": now},
-        where=_keys.c.expires_at < now,
-    ).returning(_keys.c.id)
-    if (await session.execute(taken)).first() is not None:
-        make_transient_to_detached(record)
-        session.add(record)  # known to the session as stored, so completing it is an UPDATE
-        return record
-    existing = (
-        await session.execute(
-            select(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        )
-    ).scalar_one()
+    now, claimed = utcnow(), Claimed(uuid.uuid4())
+    fresh = {"id": claimed.id, "scope": scope, "key": key, "request_hash": request_hash}
+    taken = _CLAIM[session.get_bind().dialect.name]
+    if (
+        await session.execute(taken, {**fresh, "created_at": now, "expires_at": now + ttl})
+    ).first():
+        return claimed
+    existing = (await session.execute(_EXISTING, {"scope": scope, "key": key})).scalar_one()
     if existing.request_hash != request_hash:
         raise RuleViolation(
             "This Idempotency-Key was used with a different request",
@@ -115,12 +135,15 @@ async def claim(
     return Replay(existing.response_status, existing.response_body, existing.response_headers or {})
 
 
-def complete(
-    record: IdempotencyKey, status: int, body: Any, headers: dict[str, str] | None = None
+async def complete(
+    session: AsyncSession,
+    claimed: Claimed,
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
 ) -> None:
-    record.response_status = status
-    record.response_body = body
-    record.response_headers = headers or None
+    values = {"claimed": claimed.id, "status": status, "body": body, "headers": headers or None}
+    await session.execute(_COMPLETE, values)
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:

@@ -188,6 +188,11 @@ _move = (
         tier=case((bindparam("volume", type_=Boolean), _tier), else_=_accounts.c.tier),
     )
 )
+_insert_movement, _insert_entries, _insert_event = (
+    insert(_movements),
+    insert(_entries),
+    insert(_events),
+)
 _advance = (
     update(_head)
     .where(_head.c.id == HEAD_ID)
@@ -236,12 +241,10 @@ async def _step_by_step(
                 "hash": last_hash,
             }
         )
-    await session.execute(insert(_entries), chained)
+    await session.execute(_insert_entries, chained)
     await session.execute(_advance, {"sequence": sequence, "hash": last_hash})
     if announce is not None:
-        await session.execute(
-            insert(_events).values({c: getattr(announce, c) for c in _EVENT_COLUMNS})
-        )
+        await session.execute(_insert_event, {c: getattr(announce, c) for c in _EVENT_COLUMNS})
     return Written("recorded", announced=announce is not None)
 
 

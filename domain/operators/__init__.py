@@ -2,6 +2,7 @@
 
 import uuid
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,9 +29,11 @@ async def create(session: AsyncSession, name: str) -> Operator:
     return operator
 
 
-async def get_active(session: AsyncSession, operator_id: uuid.UUID) -> Operator | None:
-    operator = await session.get(Operator, operator_id)
-    return operator if operator is not None and operator.active else None
+_active = select(Operator.id).where(Operator.id == bindparam("id"), Operator.active.is_(True))
+
+
+async def is_active(session: AsyncSession, operator_id: uuid.UUID) -> bool:
+    return await session.scalar(_active, {"id": operator_id}) is not None
 
 
 async def get(session: AsyncSession, operator_id: uuid.UUID) -> Operator:
