@@ -23,7 +23,7 @@ class Event(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
-    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(unique=True, default=uuid.uuid4, insert_sentinel=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -48,6 +48,23 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
     return await session.get(AgentTrade, agent_id) or _fresh(agent_id)
 
 
+async def _held_both(
+    session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID
+) -> dict[uuid.UUID, AgentTrade]:
+    """Both parties' rows, locked in id order in one read; one created on first use."""
+    rows = await session.scalars(
+        select(AgentTrade)
+        .where(AgentTrade.agent_id.in_([seller, buyer]))
+        .order_by(AgentTrade.agent_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    held = {row.agent_id: row for row in rows}
+    for agent in sorted({seller, buyer} - held.keys()):
+        held[agent] = await _held(session, agent)
+    return held
+
+
 async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
     row = await session.get(AgentTrade, agent_id, with_for_update=True, populate_existing=True)
     if row is not None:
@@ -86,7 +103,7 @@ def helpfulness(row: AgentTrade) -> Decimal:
 async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
     """Fold a settled purchase into both parties' counters and the listing's access count.
     Everything is read first and the counters changed last, so both rows are written once."""
-    held = {agent: await _held(session, agent) for agent in sorted({tx.seller_id, tx.buyer_id})}
+    held = await _held_both(session, tx.seller_id, tx.buyer_id)
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
     await session.execute(

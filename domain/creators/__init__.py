@@ -26,7 +26,7 @@ from domain.creators.earnings import (
     Dashboard,
     dashboard,
     owned_agents,
-    owner_of,
+    owners_of,
     wallet,
 )
 from domain.creators.profiles import (
@@ -82,7 +82,7 @@ __all__ = [
     "issue_challenge",
     "normalize_email",
     "owned_agents",
-    "owner_of",
+    "owners_of",
     "register",
     "update",
     "wallet",

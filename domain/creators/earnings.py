@@ -5,6 +5,7 @@ while open); once posted (paid) it counts as redeemed.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,8 +150,14 @@ async def dashboard(session: AsyncSession, creator_id: uuid.UUID) -> Dashboard:
     return Dashboard(creator_wallet, await _with_earnings(session, owned))
 
 
-async def owner_of(session: AsyncSession, agent_id: uuid.UUID) -> uuid.UUID | None:
-    """The creator who owns the agent (and collects its royalty), if any."""
-    return await session.scalar(
-        select(RegisteredAgent.creator_id).where(RegisteredAgent.id == agent_id)
+async def owners_of(
+    session: AsyncSession, agent_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The creators who own these agents (and collect their royalties); an agent without one is
+    missing from the answer."""
+    rows = await session.execute(
+        select(RegisteredAgent.id, RegisteredAgent.creator_id).where(
+            RegisteredAgent.id.in_(agent_ids), RegisteredAgent.creator_id.is_not(None)
+        )
     )
+    return {agent: creator for agent, creator in rows if creator is not None}

@@ -1,6 +1,7 @@
 """Accounts: one per agent and creator, plus the system accounts money flows through."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -82,6 +83,19 @@ async def find(
             LedgerAccount.owner_kind == owner_kind, LedgerAccount.owner_id == str(owner_id)
         )
     )
+
+
+async def accounts_of(
+    session: AsyncSession, owner_kind: str, owner_ids: Sequence[uuid.UUID]
+) -> Sequence[LedgerAccount]:
+    """The accounts these owners have (an owner without one is missing from the answer)."""
+    found = await session.scalars(
+        select(LedgerAccount).where(
+            LedgerAccount.owner_kind == owner_kind,
+            LedgerAccount.owner_id.in_([str(o) for o in owner_ids]),
+        )
+    )
+    return found.all()
 
 
 async def of(session: AsyncSession, owner_kind: str, owner_id: uuid.UUID) -> LedgerAccount:

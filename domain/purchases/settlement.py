@@ -19,9 +19,11 @@ from domain import analytics, creators, ledger, listings, proofs, reputation
 from domain.content.store import content_key
 from domain.demand import signals
 from domain.events import EventType
+from domain.ledger.accounts import AccountNotFound, accounts_of, tier_named
 from domain.ledger.accounts import of as account_of
-from domain.ledger.accounts import tier_named
 from domain.purchases import announce, get, hold_key, verification_of
+from models.ledger import LedgerAccount
+from models.listings import DataListing
 from models.purchases import Transaction
 from workflows.contracts.purchase import PurchaseStatus, VerificationStatus
 
@@ -35,7 +37,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
         return tx
     sale = await _sale(session, tx, settings, held=True)
     await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
-    return await _completed(session, tx, sale, settings)
+    return await _completed(session, tx, sale, settings, await listings.get(session, tx.listing_id))
 
 
 async def buy_at_once(
@@ -48,10 +50,14 @@ async def buy_at_once(
     tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
-    committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+    listing = await listings.get(session, tx.listing_id)
+    committed = listings.as_proofs(await listings.proofs_of(session, str(listing.id)))
     verdict = verification_of(
         session, tx, content_key(stored), proofs.verify_delivery(stored, committed)
     )
+    if verdict.matched:  # paid first, so the purchase's row is written once, below
+        sale = await _sale(session, tx, settings, held=False)
+        await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
     now = utcnow()
     tx.paid_at = tx.delivered_at = tx.verified_at = now
     tx.delivered_hash = tx.content_hash
@@ -62,12 +68,10 @@ async def buy_at_once(
         await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
         announce(session, tx, EventType.TRANSACTION_DISPUTED)
         return tx
-    sale = await _sale(session, tx, settings, held=False)
-    await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
     tx.verification_status = VerificationStatus.VERIFIED
     announce(session, tx, EventType.PAYMENT_CONFIRMED)
     announce(session, tx, EventType.CONTENT_DELIVERED)
-    return await _completed(session, tx, sale, settings)
+    return await _completed(session, tx, sale, settings, listing)
 
 
 @dataclass(frozen=True)
@@ -82,16 +86,16 @@ class _Sale:
 async def _sale(session: AsyncSession, tx: Transaction, settings: Settings, *, held: bool) -> _Sale:
     """The movement that pays for the purchase out of its hold in escrow (`held`) or straight
     out of the buyer's account; lifetime figures of everyone paid move with it."""
-    buyer = await account_of(session, "agent", tx.buyer_id)
+    buyer, seller = await _accounts(session, tx.buyer_id, tx.seller_id)
     source = ledger.System.ESCROW.id if held else buyer.id
-    seller = await account_of(session, "agent", tx.seller_id)
     fees = ledger.split(
         tx.amount_units,
         settings.token_platform_fee_pct,
         settings.token_burn_pct,
         tier_named(buyer.tier).discount,
     )
-    owner = await creators.owner_of(session, tx.seller_id)
+    owners = await creators.owners_of(session, [tx.seller_id, tx.buyer_id])
+    owner = owners.get(tx.seller_id)
     royalty = _royalty(fees.receiver, settings) if owner else 0
     legs = [
         ledger.Leg(source, seller.id, fees.receiver - royalty),
@@ -117,12 +121,23 @@ async def _sale(session: AsyncSession, tx: Transaction, settings: Settings, *, h
         details={"royalty": royalty, "creator_id": str(owner) if owner else None},
         volumes=volumes,
     )
-    same_creator = owner is not None and owner == await creators.owner_of(session, tx.buyer_id)
+    same_creator = owner is not None and owner == owners.get(tx.buyer_id)
     return _Sale(movement, fees.fee, fees.receiver, seller.id, same_creator)
 
 
+async def _accounts(
+    session: AsyncSession, buyer: uuid.UUID, seller: uuid.UUID
+) -> tuple[LedgerAccount, LedgerAccount]:
+    """Both parties' accounts, in one read."""
+    found = {a.owner_id: a for a in await accounts_of(session, "agent", [buyer, seller])}
+    for agent in (buyer, seller):
+        if str(agent) not in found:
+            raise AccountNotFound(f"No agent account for {agent}")
+    return found[str(buyer)], found[str(seller)]
+
+
 async def _completed(
-    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
+    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings, listing: DataListing
 ) -> Transaction:
     if not sale.same_creator:  # two agents of one creator trading must not mint themselves a bonus
         bonus = ledger.quality_bonus(
@@ -131,7 +146,7 @@ async def _completed(
             settings.token_quality_bonus_pct,
             settings.token_quality_bonus_max_fee_share,
         )
-        await _quality_bonus(session, tx, sale.seller_account, bonus, settings)
+        await _quality_bonus(session, tx, listing, sale.seller_account, bonus, settings)
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     await analytics.record_sale(session, tx, sale.proceeds)
@@ -150,13 +165,13 @@ def _royalty(proceeds: int, settings: Settings) -> int:
 async def _quality_bonus(
     session: AsyncSession,
     tx: Transaction,
+    listing: DataListing,
     seller_account: uuid.UUID,
     bonus: int,
     settings: Settings,
 ) -> None:
     if bonus <= 0:
         return
-    listing = await listings.get(session, tx.listing_id)
     if listing.quality_score < settings.token_quality_threshold:
         return
     # When the treasury cannot cover the whole bonus, none is paid.

@@ -339,9 +339,7 @@ async def test_owner_of_names_the_claiming_creator(
         f"{CREATORS}/me/agents/{owned['id']}/claim",
         headers={**me["headers"], "X-Agent-Token": owned["jwt_token"]},
     )
+    agents = [uuid.UUID(owned["id"]), uuid.UUID(unowned["id"]), uuid.uuid4()]
     async with unit_of_work(sessions) as session:
-        assert await creators.owner_of(session, uuid.UUID(owned["id"])) == uuid.UUID(
-            me["creator"]["id"]
-        )
-        assert await creators.owner_of(session, uuid.UUID(unowned["id"])) is None
-        assert await creators.owner_of(session, uuid.uuid4()) is None
+        owners = await creators.owners_of(session, agents)
+    assert owners == {agents[0]: uuid.UUID(me["creator"]["id"])}
