@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.schemas.wallet import DepositCallback
@@ -201,7 +201,10 @@ class Idempotent:
         self, status: int, body: Any, headers: dict[str, str] | None = None
     ) -> JSONResponse:
         """The response, recorded (headers included) to be replayed for this key."""
-        payload = jsonable_encoder(body)
+        if isinstance(body, BaseModel):  # what jsonable_encoder gives, without walking it again
+            payload = body.model_dump(mode="json", by_alias=True)
+        else:
+            payload = jsonable_encoder(body)
         if self._claimed is not None:
             stored = self._secret.seal(payload) if self._secret else payload
             await idempotency.complete(self._session, self._claimed, status, stored, headers)

@@ -34,7 +34,7 @@ from core import sqlite_driver
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "agentchains_idle_since"
-READ_ONLY = "agentchains_read_only"  # execution option: this transaction only reads
+READ_ONLY = "agentchains_read_only"  # execution option: "snapshot" or "statement" (see read_only)
 _writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
 
@@ -98,8 +98,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        deferred = connection.get_execution_options().get(READ_ONLY)
-        connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+        reads = connection.get_execution_options().get(READ_ONLY)
+        if reads == "statement":
+            return  # each statement is its own read (SQLite's autocommit), as READ COMMITTED
+        connection.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
 
     _writers[engine] = asyncio.Lock()
 
@@ -124,9 +126,10 @@ async def read_only(
     factory: async_sessionmaker[AsyncSession], *, snapshot: bool = False
 ) -> AsyncIterator[AsyncSession]:
     """A unit that only reads: nothing is committed, and on SQLite it never waits for writers.
-    `snapshot`: every statement sees the same moment (REPEATABLE READ on PostgreSQL; a SQLite
-    read transaction in WAL mode always does), for figures that must agree with each other."""
-    options: dict[str, Any] = {READ_ONLY: True}
+    `snapshot`: every statement sees the same moment (REPEATABLE READ on PostgreSQL, a read
+    transaction on SQLite), for figures that must agree with each other; without it each
+    statement sees the latest commit (READ COMMITTED; on SQLite no transaction is begun)."""
+    options: dict[str, Any] = {READ_ONLY: "snapshot" if snapshot else "statement"}
     if snapshot and factory.kw["bind"].dialect.name == "postgresql":
         options["isolation_level"] = "REPEATABLE READ"
     async with factory() as session:  # closing it ends the transaction; what it read stays loaded

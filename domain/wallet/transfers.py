@@ -3,7 +3,7 @@
 import uuid
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import RuleViolation
@@ -94,18 +94,25 @@ class _Party(NamedTuple):
     receiver_status: str | None
 
 
+# Both accounts and whether the receiver can be paid, in one query built once.
+_PARTIES = select(
+    LedgerAccount.id,
+    LedgerAccount.owner_id,
+    LedgerAccount.tier,
+    select(RegisteredAgent.status)
+    .where(RegisteredAgent.id == bindparam("receiver"))
+    .scalar_subquery(),
+).where(
+    LedgerAccount.owner_kind == AGENT,
+    LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
+)
+
+
 async def _parties(
     session: AsyncSession, sender_id: uuid.UUID, receiver_id: uuid.UUID
 ) -> tuple[_Party, _Party]:
-    """Both accounts and whether the receiver can be paid, in one query."""
-    receiver_status = (
-        select(RegisteredAgent.status).where(RegisteredAgent.id == receiver_id).scalar_subquery()
-    )
     rows = await session.execute(
-        select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.tier, receiver_status).where(
-            LedgerAccount.owner_kind == AGENT,
-            LedgerAccount.owner_id.in_([str(sender_id), str(receiver_id)]),
-        )
+        _PARTIES, {"receiver": receiver_id, "owners": [str(sender_id), str(receiver_id)]}
     )
     found = {row.owner_id: _Party(*row) for row in rows}
     receiver = found.get(str(receiver_id))
