@@ -12,7 +12,9 @@ transactions, types, the URL's options) is SQLAlchemy's aiosqlite dialect, uncha
 
 import collections
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -21,10 +23,12 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
     SQLiteDialect_aiosqlite,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 DRIVER = "aiosqlite_onehop"
+T = TypeVar("T")
 
 
 def _run(
@@ -117,3 +121,38 @@ class OneHopDialect(SQLiteDialect_aiosqlite):
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "OneHopDialect")
+_DIALECT = OneHopDialect()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement compiled once for SQLite, with the conversions its parameters need, to run
+    on a connection's own thread (`on_thread`) as SQLAlchemy would have run it."""
+
+    sql: str
+    _compiled: Any
+    _processors: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+
+    @classmethod
+    def of(cls, statement: Any) -> "Prepared":
+        compiled = statement.compile(dialect=_DIALECT)
+        processors = tuple(
+            (name, compiled.binds[name].type.bind_processor(_DIALECT))
+            for name in compiled.positiontup
+        )
+        return cls(compiled.string, compiled, processors)
+
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        bound = self._compiled.construct_params(values)
+        return tuple(p(bound[n]) if p else bound[n] for n, p in self._processors)
+
+
+async def on_thread(session: AsyncSession, work: Callable[[sqlite3.Connection], T]) -> T:
+    """`work` on the session's SQLite connection, in its transaction, on the connection's own
+    thread in one hand-off: SQLite's counterpart of one call of a server-side function."""
+    connection = await session.connection()
+    adapted = (await connection.get_raw_connection()).dbapi_connection
+    async with adapted._execute_mutex:  # type: ignore[union-attr]
+        driver = adapted._connection  # type: ignore[union-attr]
+        result: T = await driver._execute(work, driver._conn)
+        return result

@@ -13,17 +13,19 @@ statements at once.
 """
 
 import json
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Boolean, bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.hashchain import HEAD_ID
 from core.money import UNITS_PER_ARD
+from core.sqlite_driver import Prepared, on_thread
 from domain.ledger import chain
 from domain.ledger.accounts import TIERS, Volume
 from models.events import Event
@@ -50,7 +52,7 @@ async def write(
     volumes = _merged(volumes)
     if session.get_bind().dialect.name == "postgresql":
         return await _in_one_statement(session, movement, entries, volumes, announce)
-    return await _step_by_step(session, movement, entries, volumes, announce)
+    return await _on_sqlite(session, movement, entries, volumes, announce)
 
 
 def _merged(volumes: Sequence[Volume]) -> list[Volume]:
@@ -150,24 +152,6 @@ _movements = LedgerMovement.metadata.tables["ledger_movements"]
 _head = LedgerChainHead.metadata.tables["ledger_chain_head"]
 _events = Event.metadata.tables["events"]
 
-# SQLite's steps, built once (a statement built per call pays its cache key every time).
-# 1. Everything the checks need in one read: the key's original, the head, the debited accounts.
-_state = (
-    select(
-        select(_movements.c.request_hash)
-        .where(_movements.c.idempotency_key == bindparam("key"))
-        .scalar_subquery(),
-        _head.c.last_sequence,
-        _head.c.last_hash,
-        _accounts.c.id,
-        _accounts.c.balance,
-        _accounts.c.allow_negative,
-    )
-    .select_from(
-        _head.outerjoin(_accounts, _accounts.c.id.in_(bindparam("debited", expanding=True)))
-    )
-    .where(_head.c.id == HEAD_ID)
-)
 _volume_after = (
     _accounts.c.total_earned + bindparam("earned") + _accounts.c.total_spent + bindparam("spent")
 )
@@ -175,10 +159,19 @@ _tier = case(
     *[(_volume_after >= t.min_ard * UNITS_PER_ARD, t.name) for t in reversed(TIERS)],
     else_=TIERS[0].name,
 )
-# 2. Each account once: its balance, and its lifetime volumes and tier where the movement has any.
-_move = (
+# SQLite's steps, compiled once, run together on the connection's thread (`_on_sqlite`).
+_ORIGINAL = Prepared.of(
+    select(_movements.c.request_hash).where(_movements.c.idempotency_key == bindparam("key"))
+)
+_HEAD = Prepared.of(select(_head.c.last_sequence, _head.c.last_hash).where(_head.c.id == HEAD_ID))
+_BALANCE = Prepared.of(
+    select(_accounts.c.balance, _accounts.c.allow_negative).where(
+        _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
+    )
+)
+_MOVE = Prepared.of(  # each account once: its balance, and its volumes and tier if it has any
     update(_accounts)
-    .where(_accounts.c.id == bindparam("account"))
+    .where(_accounts.c.id == bindparam("account", type_=_accounts.c.id.type))
     .values(
         balance=_accounts.c.balance + bindparam("delta"),
         total_earned=_accounts.c.total_earned + bindparam("earned"),
@@ -188,64 +181,78 @@ _move = (
         tier=case((bindparam("volume", type_=Boolean), _tier), else_=_accounts.c.tier),
     )
 )
-_insert_movement, _insert_entries, _insert_event = (
-    insert(_movements),
-    insert(_entries),
-    insert(_events),
-)
-_advance = (
+_ADVANCE = Prepared.of(
     update(_head)
     .where(_head.c.id == HEAD_ID)
     .values(last_sequence=bindparam("sequence"), last_hash=bindparam("hash"))
 )
 
 
-async def _step_by_step(
+def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
+    return Prepared.of(
+        insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns})
+    )
+
+
+async def _on_sqlite(
     session: AsyncSession,
     m: LedgerMovement,
     entries: Sequence[LedgerEntry],
     volumes: Sequence[Volume],
     announce: Event | None,
 ) -> Written:
-    debits: Counter[object] = Counter()
+    """Everything is prepared here; the checks and writes run on the connection's own thread
+    in one hand-off (the writer is alone: every SQLite writer begins IMMEDIATE)."""
+    debits: Counter[uuid.UUID] = Counter()
     for e in entries:
         debits[e.from_account_id] += e.amount
-    rows = (
-        await session.execute(_state, {"key": m.idempotency_key, "debited": list(debits)})
-    ).all()
-    original, sequence, last_hash = rows[0][:3]
-    if original is not None:
-        return Written("replayed", original)
-    if any(
-        a is not None and not negative and balance < debits[a] for *_, a, balance, negative in rows
-    ):
-        return Written("insufficient")
-    await session.execute(insert(_movements).values({c: getattr(m, c) for c in _MOVEMENT_COLUMNS}))
-    await session.execute(_move, _account_rows(entries, volumes))
-    chained = []
-    for e in entries:
-        before, after = chain.unsequenced(e)
-        sequence, prev_hash = sequence + 1, last_hash
-        last_hash = chain.link(prev_hash, sequence, before, after)
-        chained.append(
-            {
-                "sequence": sequence,
-                "id": e.id,
-                "movement_id": m.id,
-                "from_account_id": e.from_account_id,
-                "to_account_id": e.to_account_id,
-                "amount": e.amount,
-                "tx_type": m.tx_type,
-                "created_at": m.created_at,
-                "prev_hash": prev_hash,
-                "hash": last_hash,
-            }
-        )
-    await session.execute(_insert_entries, chained)
-    await session.execute(_advance, {"sequence": sequence, "hash": last_hash})
-    if announce is not None:
-        await session.execute(_insert_event, {c: getattr(announce, c) for c in _EVENT_COLUMNS})
-    return Written("recorded", announced=announce is not None)
+    key = _ORIGINAL.args({"key": m.idempotency_key})
+    balances = [(_BALANCE.args({"account": a}), amount) for a, amount in debits.items()]
+    movement = _MOVEMENT.args({c: getattr(m, c) for c in _MOVEMENT_COLUMNS})
+    moves = [_MOVE.args(row) for row in _account_rows(entries, volumes)]
+    unsequenced = [chain.unsequenced(e) for e in entries]
+    event = _EVENT.args({c: getattr(announce, c) for c in _EVENT_COLUMNS}) if announce else None
+
+    def write(db: sqlite3.Connection) -> Written:
+        original = db.execute(_ORIGINAL.sql, key).fetchone()
+        if original is not None:
+            return Written("replayed", original[0])
+        for account, amount in balances:
+            found = db.execute(_BALANCE.sql, account).fetchone()
+            if found is not None and not found[1] and found[0] < amount:
+                return Written("insufficient")
+        sequence, last_hash = db.execute(_HEAD.sql, _HEAD.args({})).fetchone()
+        db.execute(_MOVEMENT.sql, movement)
+        db.executemany(_MOVE.sql, moves)
+        chained = []
+        for e, (before, after) in zip(entries, unsequenced, strict=True):
+            sequence, prev_hash = sequence + 1, last_hash
+            last_hash = chain.link(prev_hash, sequence, before, after)
+            chained.append(_ENTRY.args(_entry_row(m, e, sequence, prev_hash, last_hash)))
+        db.executemany(_ENTRY.sql, chained)
+        db.execute(_ADVANCE.sql, _ADVANCE.args({"sequence": sequence, "hash": last_hash}))
+        if event is not None:
+            db.execute(_EVENT.sql, event)
+        return Written("recorded", announced=event is not None)
+
+    return await on_thread(session, write)
+
+
+def _entry_row(
+    m: LedgerMovement, e: LedgerEntry, sequence: int, prev_hash: str, hash_: str
+) -> dict[str, object]:
+    return {
+        "sequence": sequence,
+        "id": e.id,
+        "movement_id": m.id,
+        "from_account_id": e.from_account_id,
+        "to_account_id": e.to_account_id,
+        "amount": e.amount,
+        "tx_type": m.tx_type,
+        "created_at": m.created_at,
+        "prev_hash": prev_hash,
+        "hash": hash_,
+    }
 
 
 _MOVEMENT_COLUMNS = (
@@ -263,6 +270,21 @@ _MOVEMENT_COLUMNS = (
     "created_at",
 )
 _EVENT_COLUMNS = ("id", "type", "audience", "payload", "created_at")
+_ENTRY_COLUMNS = (
+    "sequence",
+    "id",
+    "movement_id",
+    "from_account_id",
+    "to_account_id",
+    "amount",
+    "tx_type",
+    "created_at",
+    "prev_hash",
+    "hash",
+)
+_MOVEMENT = _inserting(_movements, _MOVEMENT_COLUMNS)
+_ENTRY = _inserting(_entries, _ENTRY_COLUMNS)
+_EVENT = _inserting(_events, _EVENT_COLUMNS)
 
 
 def _account_rows(
