@@ -8,8 +8,8 @@ inside the commit: it takes the head, appends the chained entries, moves the sys
 (treasury, burn, escrow, ...: every movement touches one) and clears the pending legs. So a
 movement holds no global lock while its client works or talks to the server (ADR 0028). Ids,
 the canonical encodings and the fingerprint are prepared here before it. SQLite: every
-transaction is BEGIN IMMEDIATE, so the writer is already alone and runs the same steps as
-statements at once.
+transaction is BEGIN IMMEDIATE, so the writer is already alone; the same steps, the chain
+included, run as one function on the connection's own thread, in one hand-off (ADR 0032).
 """
 
 import json
