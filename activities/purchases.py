@@ -92,8 +92,8 @@ class PurchaseActivities:
         async with unit_of_work(self.sessions) as session:
             bought = await purchases.buy_at_once(session, tx_id, stored, self.settings)
             state = PurchaseState.model_validate(bought)
-            buyer = await accounts.balance(session, bought.buyer_id)
-        return state.model_copy(update={"buyer_available_units": buyer.available})
+            available = await accounts.available(session, bought.buyer_id)
+        return state.model_copy(update={"buyer_available_units": available})
 
     @implements(contract.RELEASE)
     async def release(self, tx_id: uuid.UUID, status: PurchaseStatus, reason: str) -> PurchaseState:

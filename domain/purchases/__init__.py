@@ -7,12 +7,11 @@ Credits move only through idempotent ledger movements keyed by the transaction
 import uuid
 
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ids
 from core.clock import utcnow
-from core.db import paginate
+from core.db import paginate, upsert
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
@@ -60,6 +59,25 @@ def announce(session: AsyncSession, tx: Transaction, event_type: EventType) -> N
     )
 
 
+_transactions = Transaction.metadata.tables["transactions"]
+# What opening a purchase sets; every other column starts empty.
+_OPENED = (
+    "id",
+    "listing_id",
+    "buyer_id",
+    "seller_id",
+    "amount_units",
+    "fee_units",
+    "status",
+    "payment_method",
+    "content_hash",
+    "express",
+    "verification_status",
+    "initiated_at",
+    "workflow_id",
+)
+
+
 async def open_purchase(
     session: AsyncSession, tx_id: uuid.UUID, buyer_id: uuid.UUID, listing_id: str, express: bool
 ) -> tuple[Transaction, bool]:
@@ -88,10 +106,10 @@ async def open_purchase(
         initiated_at=utcnow(),
         workflow_id=ids.purchase_workflow(tx_id),
     )
-    try:
-        async with session.begin_nested():
-            session.add(tx)
-    except IntegrityError:  # the same Idempotency-Key, concurrently: that one wins
+    opened = upsert(session, _transactions).values({c: getattr(tx, c) for c in _OPENED})
+    opened = opened.on_conflict_do_nothing(index_elements=[_transactions.c.id])
+    if (await session.execute(opened.returning(_transactions.c.id))).first() is None:
+        # the same Idempotency-Key, concurrently: that one wins
         return _same_purchase(await get(session, tx_id), listing_id), True
     announce(session, tx, EventType.TRANSACTION_INITIATED)
     if express:  # an express buy is a search that found exactly this listing

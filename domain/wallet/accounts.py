@@ -4,12 +4,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.db import upsert
 from domain import events, ledger
+from domain.ledger.accounts import AccountNotFound
 from domain.ledger.accounts import of as account_of
 from models.agents import SignupBonusDay
 from models.ledger import LedgerAccount, LedgerEntry, LedgerMovement
@@ -85,6 +86,19 @@ class Balance:
 async def balance(session: AsyncSession, agent_id: uuid.UUID) -> Balance:
     account = await account_of(session, AGENT, agent_id)
     return Balance(account, await ledger.held(session, account.id))
+
+
+_AVAILABLE = select(LedgerAccount.balance).where(
+    LedgerAccount.owner_kind == AGENT, LedgerAccount.owner_id == bindparam("owner")
+)
+
+
+async def available(session: AsyncSession, agent_id: uuid.UUID) -> int:
+    """What the agent can spend now (held credits are in escrow already): one keyed read."""
+    found = await session.scalar(_AVAILABLE, {"owner": str(agent_id)})
+    if found is None:
+        raise AccountNotFound(f"No agent account for {agent_id}")
+    return int(found)
 
 
 @dataclass(frozen=True)
