@@ -12,14 +12,14 @@ is woken the moment the lock is free. Readers begin deferred and never wait for 
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Select, event, exc, func, select
+from sqlalchemy import Select, event, exc, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -35,6 +35,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "agentchains_idle_since"
 READ_ONLY = "agentchains_read_only"  # execution option: "snapshot" or "statement" (see read_only)
+R = TypeVar("R")
 _writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
 
 
@@ -141,6 +142,27 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     """An INSERT into `table` that can say ON CONFLICT, in the session's database's dialect
     (PostgreSQL's or SQLite's: both spell it the same)."""
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
+
+
+async def held_rows(
+    session: AsyncSession, model: type[R], keys: Collection[Any], fresh: Callable[[Any], R]
+) -> dict[Any, R]:
+    """The rows of `model` with these primary keys, locked until the commit; a missing one is
+    created as `fresh(key)` first. Creates and locks are both taken in key order (one INSERT …
+    ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never wait on
+    each other crosswise, whichever rows exist yet."""
+    table, key = inspect(model).local_table, inspect(model).primary_key[0]
+    ordered = sorted(set(keys))
+    missing = [{c.key: getattr(fresh(k), c.key) for c in table.columns} for k in ordered]
+    await session.execute(upsert(session, table).values(missing).on_conflict_do_nothing())
+    rows = await session.scalars(
+        select(model)
+        .where(key.in_(ordered))
+        .order_by(key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {getattr(row, key.key): row for row in rows}
 
 
 def sync_url(database_url: str) -> str:

@@ -13,11 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.db import upsert
+from core.db import held_rows, upsert
 from models.agents import RegisteredAgent
 from models.analytics import AgentTrade, TradePair
 from models.listings import DataListing
@@ -48,36 +47,6 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
     return await session.get(AgentTrade, agent_id) or _fresh(agent_id)
 
 
-async def _held_both(
-    session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID
-) -> dict[uuid.UUID, AgentTrade]:
-    """Both parties' rows, locked in id order in one read; one created on first use."""
-    rows = await session.scalars(
-        select(AgentTrade)
-        .where(AgentTrade.agent_id.in_([seller, buyer]))
-        .order_by(AgentTrade.agent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    held = {row.agent_id: row for row in rows}
-    for agent in sorted({seller, buyer} - held.keys()):
-        held[agent] = await _held(session, agent)
-    return held
-
-
-async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
-    row = await session.get(AgentTrade, agent_id, with_for_update=True, populate_existing=True)
-    if row is not None:
-        return row
-    try:
-        async with session.begin_nested():
-            row = _fresh(agent_id)
-            session.add(row)
-        return row
-    except IntegrityError:  # created meanwhile by another transaction, now committed
-        return await _held(session, agent_id)
-
-
 async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
     """Record the pair; whether it is new (one statement, no savepoint)."""
     pairs = TradePair.__table__
@@ -103,7 +72,7 @@ def helpfulness(row: AgentTrade) -> Decimal:
 async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
     """Fold a settled purchase into both parties' counters and the listing's access count.
     Everything is read first and the counters changed last, so both rows are written once."""
-    held = await _held_both(session, tx.seller_id, tx.buyer_id)
+    held = await held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id}, _fresh)
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
     await session.execute(

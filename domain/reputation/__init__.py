@@ -10,10 +10,10 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import held_rows
 from models.agents import RegisteredAgent
 from models.purchases import Transaction
 from models.reputation import AgentStats
@@ -52,37 +52,6 @@ async def stats_of(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
     return stats
 
 
-async def _held_both(
-    session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID
-) -> dict[uuid.UUID, AgentStats]:
-    """Both parties' rows, locked in id order in one read; one created on first use."""
-    rows = await session.scalars(
-        select(AgentStats)
-        .where(AgentStats.agent_id.in_([seller, buyer]))
-        .order_by(AgentStats.agent_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    held = {row.agent_id: row for row in rows}
-    for agent in sorted({seller, buyer} - held.keys()):
-        held[agent] = await _held(session, agent)
-    return held
-
-
-async def _held(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
-    """The agent's record with its row locked until the commit, created on first use."""
-    stats = await session.get(AgentStats, agent_id, with_for_update=True, populate_existing=True)
-    if stats is not None:
-        return stats
-    try:
-        async with session.begin_nested():
-            stats = _fresh(agent_id)
-            session.add(stats)
-        return stats
-    except IntegrityError:  # created meanwhile by another transaction, now committed
-        return await _held(session, agent_id)
-
-
 def composite(stats: AgentStats, window_seconds: int) -> Decimal:
     if stats.sales_paid == 0:
         return NEW_AGENT
@@ -109,7 +78,7 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
 
 async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: int) -> None:
     """Fold a purchase that just closed into both parties' records."""
-    held = await _held_both(session, tx.seller_id, tx.buyer_id)
+    held = await held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id}, _fresh)
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     completed = tx.status == PurchaseStatus.COMPLETED
     if tx.paid_at is not None:
