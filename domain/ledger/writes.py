@@ -39,7 +39,6 @@ TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in
 class Written:
     outcome: Outcome
     original_hash: str | None = None  # a replayed key: the fingerprint it was recorded with
-    announced: bool = False  # the movement's event went into the outbox with it
 
 
 async def write(
@@ -143,7 +142,7 @@ async def _in_one_statement(
         "event_created_at": announce.created_at.isoformat(),
     }
     row = (await session.execute(_RECORD_ANNOUNCED, event)).one()
-    return Written(row.outcome, row.original_hash, announced=row.outcome == "recorded")
+    return Written(row.outcome, row.original_hash)
 
 
 _accounts = LedgerAccount.metadata.tables["ledger_accounts"]
@@ -233,7 +232,7 @@ async def _on_sqlite(
         db.execute(_ADVANCE.sql, _ADVANCE.args({"sequence": sequence, "hash": last_hash}))
         if event is not None:
             db.execute(_EVENT.sql, event)
-        return Written("recorded", announced=event is not None)
+        return Written("recorded")
 
     return await on_thread(session, write)
 
