@@ -12,7 +12,7 @@ is woken the moment the lock is free. Readers begin deferred and never wait for 
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -144,17 +144,15 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
 
 
-async def held_rows(
-    session: AsyncSession, model: type[R], keys: Collection[Any], fresh: Callable[[Any], R]
-) -> dict[Any, R]:
+async def held_rows(session: AsyncSession, model: type[R], keys: Collection[Any]) -> dict[Any, R]:
     """The rows of `model` with these primary keys, locked until the commit; a missing one is
-    created as `fresh(key)` first. Creates and locks are both taken in key order (one INSERT …
-    ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never wait on
-    each other crosswise, whichever rows exist yet."""
+    created first, of the columns' defaults. Creates and locks are both taken in key order (one
+    INSERT … ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never
+    wait on each other crosswise, whichever rows exist yet."""
     table, key = inspect(model).local_table, inspect(model).primary_key[0]
     ordered = sorted(set(keys))
-    missing = [{c.key: getattr(fresh(k), c.key) for c in table.columns} for k in ordered]
-    await session.execute(upsert(session, table).values(missing).on_conflict_do_nothing())
+    created = upsert(session, table).on_conflict_do_nothing()
+    await session.execute(created, [{key.key: k} for k in ordered])
     rows = await session.scalars(
         select(model)
         .where(key.in_(ordered))

@@ -72,7 +72,7 @@ def helpfulness(row: AgentTrade) -> Decimal:
 async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
     """Fold a settled purchase into both parties' counters and the listing's access count.
     Everything is read first and the counters changed last, so both rows are written once."""
-    held = await held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id}, _fresh)
+    held = await held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id})
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
     await session.execute(

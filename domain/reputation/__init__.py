@@ -78,7 +78,7 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
 
 async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: int) -> None:
     """Fold a purchase that just closed into both parties' records."""
-    held = await held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id}, _fresh)
+    held = await held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id})
     seller, buyer = held[tx.seller_id], held[tx.buyer_id]
     completed = tx.status == PurchaseStatus.COMPLETED
     if tx.paid_at is not None:
