@@ -52,7 +52,11 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
         if url.drivername == "sqlite+aiosqlite":
             url = url.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
         engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+            url, connect_args={
+                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "isolation_level": None,
+                "check_same_thread": False,  # a writer's statements run on the caller's thread
+            },
         )
         _configure_sqlite(engine)
         return engine
@@ -102,7 +106,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         reads = connection.get_execution_options().get(READ_ONLY)
         if reads == "statement":
             return  # each statement is its own read (SQLite's autocommit), as READ COMMITTED
-        connection.exec_driver_sql("BEGIN" if reads else "BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if reads else sqlite_driver.WRITER_BEGINS)
 
     _writers[engine] = asyncio.Lock()
 

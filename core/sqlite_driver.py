@@ -28,6 +28,7 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 DRIVER = "aiosqlite_onehop"
+WRITER_BEGINS = "BEGIN IMMEDIATE"
 T = TypeVar("T")
 
 
@@ -89,10 +90,17 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         self._statement(operation, seq_of_parameters, many=True)
 
     def _statement(self, operation: Any, parameters: Any, many: bool) -> None:
+        connection = self._adapt_connection
         try:
-            await_(self._hand_off(operation, parameters, many))
+            if connection._writing:
+                done = _run(connection._connection._conn, operation, parameters, many)
+                self._description, self._rowcount, self._lastrowid, rows = done
+                self._rows = collections.deque(rows)
+            else:
+                await_(self._hand_off(operation, parameters, many))
+                connection._writing = operation == WRITER_BEGINS
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            connection._handle_exception(error)
 
     async def _hand_off(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
@@ -103,8 +111,25 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """`_writing` while it holds SQLite's write lock (from its BEGIN IMMEDIATE to the commit or
+    rollback): its statements then run at once on the caller's thread (they cannot wait for
+    anyone: in WAL mode the writer waits only to begin, and a commit, which may checkpoint, is
+    still handed off)."""
+
+    __slots__ = ("_writing",)
     _cursor_cls = _Cursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._writing = False
+
+    def commit(self) -> None:
+        self._writing = False
+        super().commit()
+
+    def rollback(self) -> None:
+        self._writing = False
+        super().rollback()
 
 
 class _DBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -149,9 +174,12 @@ class Prepared:
 
 async def on_thread(session: AsyncSession, work: Callable[[sqlite3.Connection], T]) -> T:
     """`work` on the session's SQLite connection, in its transaction, on the connection's own
-    thread in one hand-off: SQLite's counterpart of one call of a server-side function."""
+    thread in one hand-off (at once, in a writer's transaction): SQLite's counterpart of one
+    call of a server-side function."""
     connection = await session.connection()
     adapted = (await connection.get_raw_connection()).dbapi_connection
+    if adapted._writing:  # type: ignore[union-attr]
+        return work(adapted._connection._conn)  # type: ignore[union-attr]
     async with adapted._execute_mutex:  # type: ignore[union-attr]
         driver = adapted._connection  # type: ignore[union-attr]
         result: T = await driver._execute(work, driver._conn)
