@@ -10,6 +10,7 @@ is woken the moment the lock is free. Readers begin deferred and never wait for 
 """
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator, Collection
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Select, event, exc, func, inspect, select
+from sqlalchemy import Select, bindparam, event, exc, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -52,7 +53,8 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
         if url.drivername == "sqlite+aiosqlite":
             url = url.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
         engine = create_async_engine(
-            url, connect_args={
+            url,
+            connect_args={
                 "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
                 "isolation_level": None,
                 "check_same_thread": False,  # a writer's statements run on the caller's thread
@@ -148,23 +150,40 @@ def upsert(session: AsyncSession, table: Any) -> Any:
     return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
 
 
-async def held_rows(session: AsyncSession, model: type[R], keys: Collection[Any]) -> dict[Any, R]:
-    """The rows of `model` with these primary keys, locked until the commit; a missing one is
+@asynccontextmanager
+async def held_rows(
+    session: AsyncSession, model: type[R], keys: Collection[Any]
+) -> AsyncIterator[dict[Any, R]]:
+    """The rows of `model` with these primary keys, locked until the commit, as copies the
+    block changes; what it changed is written back in one UPDATE when it ends. A missing row is
     created first, of the columns' defaults. Creates and locks are both taken in key order (one
     INSERT … ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never
-    wait on each other crosswise, whichever rows exist yet."""
+    wait on each other crosswise, whichever rows exist yet. The copies are not the session's:
+    these counters are never loaded as objects in the unit of work that moves them."""
     table, key = inspect(model).local_table, inspect(model).primary_key[0]
     ordered = sorted(set(keys))
     created = upsert(session, table).on_conflict_do_nothing()
     await session.execute(created, [{key.key: k} for k in ordered])
-    rows = await session.scalars(
-        select(model)
-        .where(key.in_(ordered))
-        .order_by(key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    found = await session.execute(
+        select(table).where(key.in_(ordered)).order_by(key).with_for_update()
     )
-    return {getattr(row, key.key): row for row in rows}
+    held = {row[key.key]: model(**row) for row in found.mappings()}
+    yield held
+    await session.execute(
+        _written_back(table),
+        [{f"_{c.key}": getattr(row, c.key) for c in table.columns} for row in held.values()],
+    )
+
+
+@functools.cache
+def _written_back(table: Any) -> Any:
+    """UPDATE of every column of `table` by its primary key, the values bound as `_<column>`."""
+    key = table.primary_key.columns.values()[0]
+    return (
+        update(table)
+        .where(key == bindparam(f"_{key.key}"))
+        .values({c.key: bindparam(f"_{c.key}") for c in table.columns if c is not key})
+    )
 
 
 def sync_url(database_url: str) -> str:

@@ -14,7 +14,7 @@ import collections
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -90,7 +90,7 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         self._statement(operation, seq_of_parameters, many=True)
 
     def _statement(self, operation: Any, parameters: Any, many: bool) -> None:
-        connection = self._adapt_connection
+        connection = cast(_Connection, self._adapt_connection)
         try:
             if connection._writing:
                 done = _run(connection._connection._conn, operation, parameters, many)

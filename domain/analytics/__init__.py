@@ -12,7 +12,7 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -49,14 +49,13 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
 
 async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
     """Record the pair; whether it is new (one statement, no savepoint)."""
-    pairs = TradePair.__table__
-    added = await session.execute(
-        upsert(session, pairs)
-        .values(seller_id=seller, buyer_id=buyer)
-        .on_conflict_do_nothing()
-        .returning(pairs.c.seller_id)
-    )
+    added = await session.execute(_new_pair(session), {"seller_id": seller, "buyer_id": buyer})
     return added.first() is not None
+
+
+def _new_pair(session: AsyncSession) -> Any:
+    pairs = TradePair.__table__
+    return upsert(session, pairs).on_conflict_do_nothing().returning(pairs.c.seller_id)
 
 
 def helpfulness(row: AgentTrade) -> Decimal:
@@ -72,32 +71,33 @@ def helpfulness(row: AgentTrade) -> Decimal:
 async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
     """Fold a settled purchase into both parties' counters and the listing's access count.
     Everything is read first and the counters changed last, so both rows are written once."""
-    held = await held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id})
-    seller, buyer = held[tx.seller_id], held[tx.buyer_id]
-    first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
-    await session.execute(
-        update(DataListing)
-        .where(DataListing.id == tx.listing_id)
-        .values(access_count=DataListing.access_count + 1)
-    )
-    count, quality = (
-        await session.execute(
-            select(func.count(DataListing.id), func.avg(DataListing.quality_score)).where(
-                DataListing.seller_id == tx.seller_id, DataListing.status == "active"
-            )
-        )
-    ).one()
-    seller.sales += 1
-    seller.earned_units += seller_earned_units
-    seller.listing_accesses += 1
-    seller.unique_buyers += first_sale
-    buyer.purchases += 1
-    buyer.spent_units += tx.amount_units
-    seller.active_listings = int(count)
-    seller.avg_quality = Decimal(str(quality or 0)).quantize(Decimal("0.001"), ROUND_HALF_UP)
-    seller.helpfulness = helpfulness(seller)
-    for party in (seller, buyer):
-        party.updated_at = utcnow()
+    async with held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id}) as held:
+        seller, buyer = held[tx.seller_id], held[tx.buyer_id]
+        first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
+        await session.execute(_ACCESSED, {"listing": tx.listing_id})
+        count, quality = (await session.execute(_OFFERED, {"seller": tx.seller_id})).one()
+        seller.sales += 1
+        seller.earned_units += seller_earned_units
+        seller.listing_accesses += 1
+        seller.unique_buyers += first_sale
+        buyer.purchases += 1
+        buyer.spent_units += tx.amount_units
+        seller.active_listings = int(count)
+        seller.avg_quality = Decimal(str(quality or 0)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+        seller.helpfulness = helpfulness(seller)
+        for party in (seller, buyer):
+            party.updated_at = utcnow()
+
+
+_listings = DataListing.metadata.tables["data_listings"]
+_ACCESSED = (
+    update(_listings)
+    .where(_listings.c.id == bindparam("listing"))
+    .values(access_count=_listings.c.access_count + 1)
+)
+_OFFERED = select(func.count(_listings.c.id), func.avg(_listings.c.quality_score)).where(
+    _listings.c.seller_id == bindparam("seller"), _listings.c.status == "active"
+)
 
 
 _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {

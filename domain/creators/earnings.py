@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import paginate
@@ -155,9 +155,11 @@ async def owners_of(
 ) -> dict[uuid.UUID, uuid.UUID]:
     """The creators who own these agents (and collect their royalties); an agent without one is
     missing from the answer."""
-    rows = await session.execute(
-        select(RegisteredAgent.id, RegisteredAgent.creator_id).where(
-            RegisteredAgent.id.in_(agent_ids), RegisteredAgent.creator_id.is_not(None)
-        )
-    )
+    rows = await session.execute(_OWNERS, {"agents": list(agent_ids)})
     return {agent: creator for agent, creator in rows if creator is not None}
+
+
+_OWNERS = select(RegisteredAgent.id, RegisteredAgent.creator_id).where(
+    RegisteredAgent.id.in_(bindparam("agents", expanding=True)),
+    RegisteredAgent.creator_id.is_not(None),
+)

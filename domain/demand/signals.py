@@ -8,7 +8,7 @@ searches it sends.
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -61,25 +61,31 @@ async def convert(session: AsyncSession, buyer_id: uuid.UUID, at: datetime | Non
     """A purchase by this agent completed: its latest search within the hour that has not led to
     a purchase yet now has (the express buy's own signal, or the discover that found it)."""
     at = at or utcnow()
-    latest = (
-        select(SearchSignal.id)
-        .where(
-            SearchSignal.requester == agent_requester(buyer_id),
-            SearchSignal.created_at >= at - CONVERSION_WINDOW,
-            SearchSignal.created_at <= at,
-            SearchSignal.led_to_purchase.is_(False),
-        )
-        .order_by(SearchSignal.created_at.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
     converted = await session.execute(
-        update(SearchSignal)
-        .where(SearchSignal.id == latest, SearchSignal.led_to_purchase.is_(False))
-        .values(led_to_purchase=True, converted_at=at)
-        .execution_options(synchronize_session=False)
+        _CONVERTED,
+        {"searcher": agent_requester(buyer_id), "since": at - CONVERSION_WINDOW, "at": at},
     )
     return bool(converted.rowcount)  # type: ignore[attr-defined]
+
+
+_signals = SearchSignal.metadata.tables["search_signals"]
+_LATEST_UNCONVERTED = (
+    select(_signals.c.id)
+    .where(
+        _signals.c.requester == bindparam("searcher"),
+        _signals.c.created_at >= bindparam("since"),
+        _signals.c.created_at <= bindparam("at"),
+        _signals.c.led_to_purchase.is_(False),
+    )
+    .order_by(_signals.c.created_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_CONVERTED = (
+    update(_signals)
+    .where(_signals.c.id == _LATEST_UNCONVERTED, _signals.c.led_to_purchase.is_(False))
+    .values(led_to_purchase=True, converted_at=bindparam("at"))
+)
 
 
 async def purge_before(session: AsyncSession, moment: datetime) -> int:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,12 +90,15 @@ async def accounts_of(
 ) -> Sequence[LedgerAccount]:
     """The accounts these owners have (an owner without one is missing from the answer)."""
     found = await session.scalars(
-        select(LedgerAccount).where(
-            LedgerAccount.owner_kind == owner_kind,
-            LedgerAccount.owner_id.in_([str(o) for o in owner_ids]),
-        )
+        _OWNED, {"kind": owner_kind, "owners": [str(o) for o in owner_ids]}
     )
     return found.all()
+
+
+_OWNED = select(LedgerAccount).where(
+    LedgerAccount.owner_kind == bindparam("kind"),
+    LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
+)
 
 
 async def of(session: AsyncSession, owner_kind: str, owner_id: uuid.UUID) -> LedgerAccount:

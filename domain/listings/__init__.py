@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol, cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -168,12 +168,14 @@ async def page(
 
 async def proofs_of(session: AsyncSession, listing_id: str) -> list[QualityProof]:
     listing = await get(session, listing_id)
-    rows = await session.scalars(
-        select(QualityProof)
-        .where(QualityProof.listing_id == listing.id)
-        .order_by(QualityProof.proof_type)
-    )
-    return list(rows)
+    return list(await session.scalars(_PROOFS, {"listing": listing.id}))
+
+
+_PROOFS = (
+    select(QualityProof)
+    .where(QualityProof.listing_id == bindparam("listing"))
+    .order_by(QualityProof.proof_type)
+)
 
 
 def as_proofs(rows: list[QualityProof]) -> list[proofs.Proof]:

@@ -78,22 +78,22 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
 
 async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: int) -> None:
     """Fold a purchase that just closed into both parties' records."""
-    held = await held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id})
-    seller, buyer = held[tx.seller_id], held[tx.buyer_id]
-    completed = tx.status == PurchaseStatus.COMPLETED
-    if tx.paid_at is not None:
-        seller.sales_paid += 1
-    if tx.delivered_at is not None and tx.paid_at is not None:
-        seller.sales_delivered += 1
-        latency = tx.delivered_at - tx.paid_at
-        seller.delivery_ms_total += int(latency.total_seconds() * 1000)
-    seller.sales_completed += int(completed)
-    seller.sales_disputed += int(tx.status == PurchaseStatus.DISPUTED)
-    buyer.purchases += int(tx.paid_at is not None)
-    for party in (seller, buyer):
-        party.volume_units += tx.amount_units if completed else 0
-        party.composite = composite(party, window_seconds)
-        party.updated_at = utcnow()
+    async with held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id}) as held:
+        seller, buyer = held[tx.seller_id], held[tx.buyer_id]
+        completed = tx.status == PurchaseStatus.COMPLETED
+        if tx.paid_at is not None:
+            seller.sales_paid += 1
+        if tx.delivered_at is not None and tx.paid_at is not None:
+            seller.sales_delivered += 1
+            latency = tx.delivered_at - tx.paid_at
+            seller.delivery_ms_total += int(latency.total_seconds() * 1000)
+        seller.sales_completed += int(completed)
+        seller.sales_disputed += int(tx.status == PurchaseStatus.DISPUTED)
+        buyer.purchases += int(tx.paid_at is not None)
+        for party in (seller, buyer):
+            party.volume_units += tx.amount_units if completed else 0
+            party.composite = composite(party, window_seconds)
+            party.updated_at = utcnow()
 
 
 async def leaderboard(session: AsyncSession, limit: int) -> list[tuple[AgentStats, str]]:
