@@ -11,6 +11,7 @@ is woken the moment the lock is free. Readers begin deferred and never wait for 
 
 import asyncio
 import functools
+import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Collection
@@ -32,12 +33,44 @@ from sqlalchemy.ext.asyncio import (
 
 from core import sqlite_driver
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
 PING_AFTER_IDLE_S = 2.0
 _IDLE_SINCE = "agentchains_idle_since"
 READ_ONLY = "agentchains_read_only"  # execution option: "snapshot" or "statement" (see read_only)
 R = TypeVar("R")
-_writers: "weakref.WeakKeyDictionary[AsyncEngine, asyncio.Lock]" = weakref.WeakKeyDictionary()
+CHECKPOINT_EVERY = 200  # commits of one engine in this process between two WAL checkpoints
+log = logging.getLogger(__name__)
+
+
+class _Writers:
+    """One SQLite engine's writers in this process: they queue on `lock`. Connections do not
+    checkpoint the WAL at commit (a writer commits on the event loop's thread, and a checkpoint
+    syncs files); every CHECKPOINT_EVERY commits one runs in the background instead, on a
+    connection's own thread, outside any writer (PASSIVE: it waits for no one)."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    def committed(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and (
+            self._checkpoint is None or self._checkpoint.done()
+        ):
+            self._checkpoint = asyncio.create_task(checkpoint(factory))
+
+
+async def checkpoint(factory: async_sessionmaker[AsyncSession]) -> None:
+    """Copy what the WAL holds into the database file, as far as readers allow."""
+    try:
+        async with factory() as session:
+            connection = await session.connection(execution_options={READ_ONLY: "statement"})
+            await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    except Exception:  # the next one will cover it
+        log.warning("WAL checkpoint failed", exc_info=True)
+
+
+_writers: "weakref.WeakKeyDictionary[AsyncEngine, _Writers]" = weakref.WeakKeyDictionary()
 
 
 def ensure_sqlite_directory(database_url: str) -> None:
@@ -55,7 +88,7 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
         engine = create_async_engine(
             url,
             connect_args={
-                "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                "timeout": sqlite_driver.BUSY_TIMEOUT_MS / 1000,
                 "isolation_level": None,
                 "check_same_thread": False,  # a writer's statements run on the caller's thread
             },
@@ -98,7 +131,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={sqlite_driver.BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run outside writers
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -110,7 +144,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             return  # each statement is its own read (SQLite's autocommit), as READ COMMITTED
         connection.exec_driver_sql("BEGIN" if reads else sqlite_driver.WRITER_BEGINS)
 
-    _writers[engine] = asyncio.Lock()
+    _writers[engine] = _Writers()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -124,8 +158,9 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with factory() as session, session.begin():
             yield session
         return
-    async with writers, factory() as session, session.begin():
+    async with writers.lock, factory() as session, session.begin():
         yield session
+    writers.committed(factory)
 
 
 @asynccontextmanager

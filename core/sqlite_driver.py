@@ -29,6 +29,7 @@ from sqlalchemy.util.concurrency import await_
 
 DRIVER = "aiosqlite_onehop"
 WRITER_BEGINS = "BEGIN IMMEDIATE"
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's
 T = TypeVar("T")
 
 
@@ -48,6 +49,21 @@ def _run(
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
         cursor.close()
+
+
+def _begin_at_once(connection: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE on the caller's thread if SQLite's write lock is free now; False (and no
+    transaction) if another process holds it: then it is waited for on the connection's thread."""
+    connection.execute("PRAGMA busy_timeout=0")
+    try:
+        connection.execute(WRITER_BEGINS)
+        return True
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+            raise
+        return False
+    finally:
+        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 class _Cursor(AsyncAdapt_aiosqlite_cursor):
@@ -96,9 +112,12 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
                 done = _run(connection._connection._conn, operation, parameters, many)
                 self._description, self._rowcount, self._lastrowid, rows = done
                 self._rows = collections.deque(rows)
+            elif operation == WRITER_BEGINS:
+                if not _begin_at_once(connection._connection._conn):
+                    await_(self._hand_off(operation, parameters, many))
+                connection._writing = True
             else:
                 await_(self._hand_off(operation, parameters, many))
-                connection._writing = operation == WRITER_BEGINS
         except Exception as error:
             connection._handle_exception(error)
 
@@ -111,10 +130,13 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
-    """`_writing` while it holds SQLite's write lock (from its BEGIN IMMEDIATE to the commit or
-    rollback): its statements then run at once on the caller's thread (they cannot wait for
-    anyone: in WAL mode the writer waits only to begin, and a commit, which may checkpoint, is
-    still handed off)."""
+    """`_writing` while it holds SQLite's write lock, from its BEGIN IMMEDIATE to its commit or
+    rollback. A writer begins on the caller's thread when the lock is free (on the connection's
+    own thread when another process holds it, since that waits), and then runs its statements
+    and its commit there too: in WAL mode they wait for no one, and the commit writes to the
+    WAL without syncing or checkpointing (checkpoints run outside writers: `core.db`). So a unit
+    of work that holds the process's writer lock never yields the event loop to other tasks
+    while it holds SQLite's, and the lock is held only for the writer's own work."""
 
     __slots__ = ("_writing",)
     _cursor_cls = _Cursor  # type: ignore[assignment]
@@ -124,12 +146,24 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
         self._writing = False
 
     def commit(self) -> None:
-        self._writing = False
+        if self._writing:
+            self._writing = False
+            try:
+                self._connection._conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
+            return
         super().commit()
 
     def rollback(self) -> None:
+        """At once: ending a transaction waits for no one (the pool also rolls back every
+        connection it takes back, most of them in no transaction at all)."""
         self._writing = False
-        super().rollback()
+        try:
+            if self._connection._conn.in_transaction:
+                self._connection._conn.rollback()
+        except Exception as error:
+            self._handle_exception(error)
 
 
 class _DBAPI(AsyncAdapt_aiosqlite_dbapi):
