@@ -73,7 +73,7 @@ class PurchaseActivities:
     async def verify(self, tx_id: uuid.UUID) -> bool:
         async with unit_of_work(self.sessions) as session:
             tx = await purchases.get(session, tx_id)
-            committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+            committed = await listings.committed(session, tx.listing_id)
         data = await self.read_content(tx.delivered_hash or "")
         async with unit_of_work(self.sessions) as session:
             return await purchases.record_verification(

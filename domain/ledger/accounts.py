@@ -85,17 +85,23 @@ async def find(
     )
 
 
+class Owned(NamedTuple):
+    id: uuid.UUID
+    owner_id: str
+    tier: str
+
+
 async def accounts_of(
     session: AsyncSession, owner_kind: str, owner_ids: Sequence[uuid.UUID]
-) -> Sequence[LedgerAccount]:
-    """The accounts these owners have (an owner without one is missing from the answer)."""
-    found = await session.scalars(
+) -> list[Owned]:
+    """These owners' accounts: id, owner and tier (an owner without one is missing)."""
+    found = await session.execute(
         _OWNED, {"kind": owner_kind, "owners": [str(o) for o in owner_ids]}
     )
-    return found.all()
+    return [Owned(*row) for row in found]
 
 
-_OWNED = select(LedgerAccount).where(
+_OWNED = select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.tier).where(
     LedgerAccount.owner_kind == bindparam("kind"),
     LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
 )

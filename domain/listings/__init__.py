@@ -1,6 +1,7 @@
 """Listings: sellers publish cached results; the bytes go to the content store, never the API."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -178,7 +179,26 @@ _PROOFS = (
 )
 
 
-def as_proofs(rows: list[QualityProof]) -> list[proofs.Proof]:
+async def committed(session: AsyncSession, listing_id: uuid.UUID) -> list[proofs.Proof]:
+    """What the listing's proofs commit to, to check a delivery against (one read, no objects)."""
+    rows = await session.execute(_COMMITTED, {"listing": listing_id})
+    return as_proofs(list(rows))
+
+
+async def quality_of(session: AsyncSession, listing_id: uuid.UUID) -> Decimal:
+    quality: Decimal = (await session.execute(_QUALITY, {"listing": listing_id})).scalar_one()
+    return quality
+
+
+_COMMITTED = (
+    select(QualityProof.proof_type, QualityProof.commitment, QualityProof.public_inputs)
+    .where(QualityProof.listing_id == bindparam("listing"))
+    .order_by(QualityProof.proof_type)
+)
+_QUALITY = select(DataListing.quality_score).where(DataListing.id == bindparam("listing"))
+
+
+def as_proofs(rows: Sequence[Any]) -> list[proofs.Proof]:
     return [
         proofs.Proof(cast(proofs.ProofType, r.proof_type), r.commitment, r.public_inputs)
         for r in rows

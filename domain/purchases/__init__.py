@@ -256,7 +256,7 @@ async def check_content(
 ) -> VerificationRecord:
     """A party checks bytes against what the listing committed to; the purchase is unchanged."""
     tx = await for_party(session, tx_id, caller)
-    committed = listings.as_proofs(await listings.proofs_of(session, str(tx.listing_id)))
+    committed = await listings.committed(session, tx.listing_id)
     return verification_of(session, tx, content_key(data), proofs.verify_delivery(data, committed))
 
 

@@ -19,11 +19,9 @@ from domain import analytics, creators, ledger, listings, proofs, reputation
 from domain.content.store import content_key
 from domain.demand import signals
 from domain.events import EventType
-from domain.ledger.accounts import AccountNotFound, accounts_of, tier_named
+from domain.ledger.accounts import AccountNotFound, Owned, accounts_of, tier_named
 from domain.ledger.accounts import of as account_of
 from domain.purchases import announce, get, hold_key, verification_of
-from models.ledger import LedgerAccount
-from models.listings import DataListing
 from models.purchases import Transaction
 from workflows.contracts.purchase import PurchaseStatus, VerificationStatus
 
@@ -37,7 +35,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
         return tx
     sale = await _sale(session, tx, settings, held=True)
     await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
-    return await _completed(session, tx, sale, settings, await listings.get(session, tx.listing_id))
+    return await _completed(session, tx, sale, settings)
 
 
 async def buy_at_once(
@@ -50,8 +48,7 @@ async def buy_at_once(
     tx = await get(session, tx_id, lock=True)
     if S(tx.status).final:
         return tx
-    listing = await listings.get(session, tx.listing_id)
-    committed = listings.as_proofs(await listings.proofs_of(session, str(listing.id)))
+    committed = await listings.committed(session, tx.listing_id)
     verdict = verification_of(
         session, tx, content_key(stored), proofs.verify_delivery(stored, committed)
     )
@@ -71,7 +68,7 @@ async def buy_at_once(
     tx.verification_status = VerificationStatus.VERIFIED
     announce(session, tx, EventType.PAYMENT_CONFIRMED)
     announce(session, tx, EventType.CONTENT_DELIVERED)
-    return await _completed(session, tx, sale, settings, listing)
+    return await _completed(session, tx, sale, settings)
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ async def _sale(session: AsyncSession, tx: Transaction, settings: Settings, *, h
 
 async def _accounts(
     session: AsyncSession, buyer: uuid.UUID, seller: uuid.UUID
-) -> tuple[LedgerAccount, LedgerAccount]:
+) -> tuple[Owned, Owned]:
     """Both parties' accounts, in one read."""
     found = {a.owner_id: a for a in await accounts_of(session, "agent", [buyer, seller])}
     for agent in (buyer, seller):
@@ -137,7 +134,7 @@ async def _accounts(
 
 
 async def _completed(
-    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings, listing: DataListing
+    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
 ) -> Transaction:
     if not sale.same_creator:  # two agents of one creator trading must not mint themselves a bonus
         bonus = ledger.quality_bonus(
@@ -146,7 +143,7 @@ async def _completed(
             settings.token_quality_bonus_pct,
             settings.token_quality_bonus_max_fee_share,
         )
-        await _quality_bonus(session, tx, listing, sale.seller_account, bonus, settings)
+        await _quality_bonus(session, tx, sale.seller_account, bonus, settings)
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     await analytics.record_sale(session, tx, sale.proceeds)
@@ -165,14 +162,13 @@ def _royalty(proceeds: int, settings: Settings) -> int:
 async def _quality_bonus(
     session: AsyncSession,
     tx: Transaction,
-    listing: DataListing,
     seller_account: uuid.UUID,
     bonus: int,
     settings: Settings,
 ) -> None:
     if bonus <= 0:
         return
-    if listing.quality_score < settings.token_quality_threshold:
+    if await listings.quality_of(session, tx.listing_id) < settings.token_quality_threshold:
         return
     # When the treasury cannot cover the whole bonus, none is paid.
     with contextlib.suppress(ledger.InsufficientCredits):
