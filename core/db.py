@@ -158,7 +158,8 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         async with factory() as session, session.begin():
             yield session
         return
-    async with writers.lock, factory() as session, session.begin():
+    # The lock is released as the commit ends, before the session closes (closing yields).
+    async with factory() as session, writers.lock, session.begin():
         yield session
     writers.committed(factory)
 
