@@ -19,6 +19,7 @@ with the share of a core each process used during each level.
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import uuid
 from datetime import timedelta
@@ -121,11 +122,16 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                 rows = []
                 for concurrency in args.concurrency:
                     buys = await measure(
-                        express, args.purchases, concurrency, args.runs, running.pids
+                        express, args.purchases, concurrency, args.runs, _processes(running)
                     )
                     empty = await measure(floor, args.purchases, concurrency, args.runs)
                     rows.append({"buyers": concurrency, "express": buys, "empty_workflow": empty})
                 return rows
+
+
+def _processes(running: Any) -> dict[str, int]:
+    """The stack's processes, and this one: its HTTP client shares the machine's cores."""
+    return {**running.pids, "load_generator": os.getpid()}
 
 
 def _verdict(rows: list[dict[str, Any]]) -> dict[str, Any]:
