@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -183,7 +184,12 @@ async def read_only(
 def upsert(session: AsyncSession, table: Any) -> Any:
     """An INSERT into `table` that can say ON CONFLICT, in the session's database's dialect
     (PostgreSQL's or SQLite's: both spell it the same)."""
-    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(table)
+    return inserting(session.get_bind().dialect.name, table)
+
+
+def inserting(dialect: str, table: Any) -> Any:
+    """`upsert` for a dialect named in advance, to build a statement once per database kind."""
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
 
 @asynccontextmanager
@@ -196,29 +202,43 @@ async def held_rows(
     INSERT … ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never
     wait on each other crosswise, whichever rows exist yet. The copies are not the session's:
     these counters are never loaded as objects in the unit of work that moves them."""
-    table, key = inspect(model).local_table, inspect(model).primary_key[0]
+    held_statements = _held(session.get_bind().dialect.name, inspect(model).local_table)
     ordered = sorted(set(keys))
-    created = upsert(session, table).on_conflict_do_nothing()
-    await session.execute(created, [{key.key: k} for k in ordered])
-    found = await session.execute(
-        select(table).where(key.in_(ordered)).order_by(key).with_for_update()
-    )
-    held = {row[key.key]: model(**row) for row in found.mappings()}
+    await session.execute(held_statements.create, [{held_statements.key: k} for k in ordered])
+    found = await session.execute(held_statements.lock, {"keys": ordered})
+    held = {row[held_statements.key]: model(**row) for row in found.mappings()}
     yield held
+    columns = held_statements.columns
     await session.execute(
-        _written_back(table),
-        [{f"_{c.key}": getattr(row, c.key) for c in table.columns} for row in held.values()],
+        held_statements.write,
+        [{f"_{c}": getattr(row, c) for c in columns} for row in held.values()],
     )
+
+
+@dataclass(frozen=True)
+class _Held:
+    key: str
+    columns: tuple[str, ...]
+    create: Any
+    lock: Any
+    write: Any
 
 
 @functools.cache
-def _written_back(table: Any) -> Any:
-    """UPDATE of every column of `table` by its primary key, the values bound as `_<column>`."""
+def _held(dialect: str, table: Any) -> _Held:
+    """`held_rows`' statements for `table`, built once per database kind."""
     key = table.primary_key.columns.values()[0]
-    return (
+    return _Held(
+        key.key,
+        tuple(c.key for c in table.columns),
+        inserting(dialect, table).on_conflict_do_nothing(),
+        select(table)
+        .where(key.in_(bindparam("keys", expanding=True)))
+        .order_by(key)
+        .with_for_update(),
         update(table)
         .where(key == bindparam(f"_{key.key}"))
-        .values({c.key: bindparam(f"_{c.key}") for c in table.columns if c is not key})
+        .values({c.key: bindparam(f"_{c.key}") for c in table.columns if c is not key}),
     )
 
 

@@ -8,6 +8,7 @@ helpfulness = min(0.3 x min(unique_buyers / 10, 1) + 0.3 x min(active_listings /
 both parties are held (in id order) until the commit, so these read-modify-writes never race.
 """
 
+import functools
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from sqlalchemy import ColumnElement, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.db import held_rows, upsert
+from core.db import held_rows, inserting
 from models.agents import RegisteredAgent
 from models.analytics import AgentTrade, TradePair
 from models.listings import DataListing
@@ -49,13 +50,15 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
 
 async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
     """Record the pair; whether it is new (one statement, no savepoint)."""
-    added = await session.execute(_new_pair(session), {"seller_id": seller, "buyer_id": buyer})
+    pair = {"seller_id": seller, "buyer_id": buyer}
+    added = await session.execute(_new_pair(session.get_bind().dialect.name), pair)
     return added.first() is not None
 
 
-def _new_pair(session: AsyncSession) -> Any:
-    pairs = TradePair.__table__
-    return upsert(session, pairs).on_conflict_do_nothing().returning(pairs.c.seller_id)
+@functools.cache
+def _new_pair(dialect: str) -> Any:
+    pairs = TradePair.metadata.tables["trade_pairs"]
+    return inserting(dialect, pairs).on_conflict_do_nothing().returning(pairs.c.seller_id)
 
 
 def helpfulness(row: AgentTrade) -> Decimal:

@@ -4,14 +4,16 @@ Credits move only through idempotent ledger movements keyed by the transaction
 (`purchase:{tx}:hold`, `:settle`, `:bonus`, `:release`), so a retried step changes nothing.
 """
 
+import functools
 import uuid
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ids
 from core.clock import utcnow
-from core.db import paginate, upsert
+from core.db import inserting, paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
@@ -106,9 +108,8 @@ async def open_purchase(
         initiated_at=utcnow(),
         workflow_id=ids.purchase_workflow(tx_id),
     )
-    opened = upsert(session, _transactions).values({c: getattr(tx, c) for c in _OPENED})
-    opened = opened.on_conflict_do_nothing(index_elements=[_transactions.c.id])
-    if (await session.execute(opened.returning(_transactions.c.id))).first() is None:
+    opened = _opening(session.get_bind().dialect.name)
+    if (await session.execute(opened, {c: getattr(tx, c) for c in _OPENED})).first() is None:
         # the same Idempotency-Key, concurrently: that one wins
         return _same_purchase(await get(session, tx_id), listing_id), True
     announce(session, tx, EventType.TRANSACTION_INITIATED)
@@ -123,6 +124,17 @@ async def open_purchase(
             source="express",
         )
     return tx, False
+
+
+@functools.cache
+def _opening(dialect: str) -> Any:
+    """INSERT of a new purchase's row, or nothing if its id is taken (built once per database)."""
+    return (
+        inserting(dialect, _transactions)
+        .values({c: bindparam(c, type_=_transactions.c[c].type) for c in _OPENED})
+        .on_conflict_do_nothing(index_elements=[_transactions.c.id])
+        .returning(_transactions.c.id)
+    )
 
 
 def _same_purchase(existing: Transaction, listing_id: str) -> Transaction:
