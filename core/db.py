@@ -6,7 +6,9 @@ error; domain code only flushes. `read_only()` is for units that only read.
 SQLite has one writer at a time. Writers begin `IMMEDIATE` (they queue instead of failing
 halfway), and within a process they queue on an asyncio lock first: a writer blocked inside
 SQLite waits in its busy handler's growing sleeps (up to 100 ms each), one blocked on the lock
-is woken the moment the lock is free. Readers begin deferred and never wait for writers (WAL).
+is woken the moment the lock is free. While it holds SQLite's lock a writer runs on the event
+loop's thread without yielding it, and the WAL is checkpointed outside writers (ADR 0033).
+Readers begin deferred and never wait for writers (WAL).
 """
 
 import asyncio
