@@ -10,6 +10,9 @@ its sequence (`unsequenced`), which is the one part known only once the head is 
 """
 
 import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +23,20 @@ from models.ledger import LedgerChainHead, LedgerEntry
 _SEQUENCE = "<sequence>"
 
 
-def _encode(sequence: int | str, entry: LedgerEntry) -> str:
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A leg of a movement about to be appended: an entry but for its place in the chain."""
+
+    id: uuid.UUID
+    movement_id: uuid.UUID
+    from_account_id: uuid.UUID
+    to_account_id: uuid.UUID
+    amount: int
+    tx_type: str
+    created_at: datetime
+
+
+def _encode(sequence: int | str, entry: Entry | LedgerEntry) -> str:
     fields = {
         "sequence": sequence,
         "id": str(entry.id),
@@ -38,7 +54,7 @@ def canonical(entry: LedgerEntry) -> bytes:
     return _encode(entry.sequence, entry).encode()
 
 
-def unsequenced(entry: LedgerEntry) -> tuple[str, str]:
+def unsequenced(entry: Entry) -> tuple[str, str]:
     """The canonical encoding before and after the sequence: `before + str(n) + after` is the
     encoding of the entry as number n (ASCII, since JSON escapes the rest)."""
     before, after = _encode(_SEQUENCE, entry).split(json.dumps(_SEQUENCE))

@@ -20,7 +20,7 @@ from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
 from core.errors import InvalidState, PaymentRequired, RuleViolation
-from domain.ledger import writes
+from domain.ledger import chain, writes
 from domain.ledger.accounts import System, Volume
 from models.events import Event
 from models.ledger import LedgerAccount, LedgerEntry, LedgerHold, LedgerMovement
@@ -88,7 +88,8 @@ async def record(
     """
     if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
         raise ValueError("a movement needs legs with positive amounts")
-    await session.flush()
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
     row = LedgerMovement(
         id=movement_id or uuid.uuid4(),
         idempotency_key=key,
@@ -104,14 +105,14 @@ async def record(
         created_at=utcnow(),
     )
     entries = [
-        LedgerEntry(
-            id=uuid.uuid4(),
-            movement_id=row.id,
-            from_account_id=leg.source,
-            to_account_id=leg.destination,
-            amount=leg.amount,
-            tx_type=row.tx_type,
-            created_at=row.created_at,
+        chain.Entry(
+            uuid.uuid4(),
+            row.id,
+            leg.source,
+            leg.destination,
+            leg.amount,
+            row.tx_type,
+            row.created_at,
         )
         for leg in movement.legs
     ]

@@ -44,7 +44,7 @@ class Written:
 async def write(
     session: AsyncSession,
     movement: LedgerMovement,
-    entries: Sequence[LedgerEntry],
+    entries: Sequence[chain.Entry],
     volumes: Sequence[Volume],
     announce: Event | None = None,
 ) -> Written:
@@ -100,7 +100,7 @@ async def pending_destination(session: AsyncSession, key: str) -> uuid.UUID | No
 async def _in_one_statement(
     session: AsyncSession,
     m: LedgerMovement,
-    entries: Sequence[LedgerEntry],
+    entries: Sequence[chain.Entry],
     volumes: Sequence[Volume],
     announce: Event | None,
 ) -> Written:
@@ -196,7 +196,7 @@ def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
 async def _on_sqlite(
     session: AsyncSession,
     m: LedgerMovement,
-    entries: Sequence[LedgerEntry],
+    entries: Sequence[chain.Entry],
     volumes: Sequence[Volume],
     announce: Event | None,
 ) -> Written:
@@ -238,7 +238,7 @@ async def _on_sqlite(
 
 
 def _entry_row(
-    m: LedgerMovement, e: LedgerEntry, sequence: int, prev_hash: str, hash_: str
+    m: LedgerMovement, e: chain.Entry, sequence: int, prev_hash: str, hash_: str
 ) -> dict[str, object]:
     return {
         "sequence": sequence,
@@ -287,7 +287,7 @@ _EVENT = _inserting(_events, _EVENT_COLUMNS)
 
 
 def _account_rows(
-    entries: Sequence[LedgerEntry], volumes: Sequence[Volume]
+    entries: Sequence[chain.Entry], volumes: Sequence[Volume]
 ) -> list[dict[str, object]]:
     deltas: Counter[uuid.UUID] = Counter()
     for e in entries:

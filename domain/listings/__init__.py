@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -119,6 +119,31 @@ async def seller_names(session: AsyncSession, listings: list[DataListing]) -> di
         select(RegisteredAgent.id, RegisteredAgent.name).where(RegisteredAgent.id.in_(ids))
     )
     return {agent_id: name for agent_id, name in rows}
+
+
+class Offer(NamedTuple):
+    """What a purchase is opened from."""
+
+    id: uuid.UUID
+    seller_id: uuid.UUID
+    status: str
+    price_units: int
+    content_hash: str
+    title: str
+    category: str
+
+
+async def offer_of(session: AsyncSession, listing_id: str | uuid.UUID) -> Offer:
+    key = listing_id if isinstance(listing_id, uuid.UUID) else parse_id(listing_id)
+    found = (await session.execute(_OFFER, {"listing": key})).first() if key else None
+    if found is None:
+        raise ListingNotFound(f"Listing {listing_id} not found")
+    return Offer(*found)
+
+
+_OFFER = select(*(DataListing.__table__.c[f] for f in Offer._fields)).where(
+    DataListing.id == bindparam("listing")
+)
 
 
 async def get(session: AsyncSession, listing_id: str | uuid.UUID) -> DataListing:

@@ -85,45 +85,57 @@ async def open_purchase(
 ) -> tuple[Transaction, bool]:
     """The transaction for this id (a retried request finds the first, and says so: True), or
     a new one (False)."""
+    offer = await listings.offer_of(session, listing_id)
+    refusal = _refusal(offer, buyer_id)
+    if refusal is None:
+        tx = Transaction(
+            id=tx_id,
+            listing_id=offer.id,
+            buyer_id=buyer_id,
+            seller_id=offer.seller_id,
+            amount_units=offer.price_units,
+            fee_units=0,
+            status=S.PAYMENT_PENDING,
+            payment_method=PaymentMethod.TOKEN,
+            content_hash=offer.content_hash,
+            express=express,
+            verification_status=VerificationStatus.PENDING,
+            initiated_at=utcnow(),
+            workflow_id=ids.purchase_workflow(tx_id),
+        )
+        opened = _opening(session.get_bind().dialect.name)
+        if (await session.execute(opened, {c: getattr(tx, c) for c in _OPENED})).first():
+            _opened(session, tx, offer, express)
+            return tx, False
+    # Taken already (a retry, or the same Idempotency-Key concurrently): that one stands, even if
+    # the listing could not be bought any more.
     existing = await session.get(Transaction, tx_id)
     if existing is not None:
         return _same_purchase(existing, listing_id), True
-    listing = await listings.get(session, listing_id)
-    if listing.seller_id == buyer_id:
-        raise OwnListing("Agents cannot buy their own listings")
-    if listing.status != ListingStatus.ACTIVE:
-        raise ListingInactive(f"Listing {listing_id} is {listing.status}")
-    tx = Transaction(
-        id=tx_id,
-        listing_id=listing.id,
-        buyer_id=buyer_id,
-        seller_id=listing.seller_id,
-        amount_units=listing.price_units,
-        fee_units=0,
-        status=S.PAYMENT_PENDING,
-        payment_method=PaymentMethod.TOKEN,
-        content_hash=listing.content_hash,
-        express=express,
-        verification_status=VerificationStatus.PENDING,
-        initiated_at=utcnow(),
-        workflow_id=ids.purchase_workflow(tx_id),
-    )
-    opened = _opening(session.get_bind().dialect.name)
-    if (await session.execute(opened, {c: getattr(tx, c) for c in _OPENED})).first() is None:
-        # the same Idempotency-Key, concurrently: that one wins
-        return _same_purchase(await get(session, tx_id), listing_id), True
+    assert refusal is not None
+    raise refusal
+
+
+def _refusal(offer: listings.Offer, buyer_id: uuid.UUID) -> Exception | None:
+    if offer.seller_id == buyer_id:
+        return OwnListing("Agents cannot buy their own listings")
+    if offer.status != ListingStatus.ACTIVE:
+        return ListingInactive(f"Listing {offer.id} is {offer.status}")
+    return None
+
+
+def _opened(session: AsyncSession, tx: Transaction, offer: listings.Offer, express: bool) -> None:
     announce(session, tx, EventType.TRANSACTION_INITIATED)
     if express:  # an express buy is a search that found exactly this listing
         signals.record(
             session,
-            query=listing.title,
-            category=listing.category,
-            requester=signals.agent_requester(buyer_id),
+            query=offer.title,
+            category=offer.category,
+            requester=signals.agent_requester(tx.buyer_id),
             matched_count=1,
-            max_price_units=listing.price_units,
+            max_price_units=offer.price_units,
             source="express",
         )
-    return tx, False
 
 
 @functools.cache
