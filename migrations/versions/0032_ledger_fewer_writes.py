@@ -32,28 +32,6 @@ def _previous(name: str) -> ModuleType:
     return module
 
 
-_BOTH_UPDATES = """
-    UPDATE ledger_accounts a SET balance = a.balance + change.delta
-        FROM ({own_deltas}) AS change
-        WHERE a.id = change.account AND a.owner_kind <> 'system';
-
-    INSERT INTO ledger_pending (movement_id, tx_type, created_at, entries)
-        VALUES (v_movement, d->>'tx_type', v_created_at, (d->'entries')::json);
-
-    UPDATE ledger_accounts a SET
-            total_earned = a.total_earned + v.earned,
-            total_spent = a.total_spent + v.spent,
-            total_deposited = a.total_deposited + v.deposited,
-            total_fees_paid = a.total_fees_paid + v.fees,
-            tier = (SELECT t.name
-                    FROM jsonb_to_recordset(d->'tiers') AS t(name text, floor_units bigint)
-                    WHERE t.floor_units <= a.total_earned + v.earned + a.total_spent + v.spent
-                    ORDER BY t.floor_units DESC LIMIT 1)
-        FROM jsonb_to_recordset(d->'volumes')
-            AS v(account uuid, earned bigint, spent bigint, deposited bigint, fees bigint)
-        WHERE a.id = v.account;
-"""
-
 # Each account once: the legs' change to its balance (not a system account's: those move at
 # commit, in ledger_seal), and its volumes and tier if the movement has any for it.
 _ONE_UPDATE = """
@@ -81,24 +59,6 @@ _ONE_UPDATE = """
         VALUES (v_movement, d->>'tx_type', v_created_at, (d->'entries')::json);
 """
 
-_ONE_LOOP_OF_INSERTS = """
-    FOR v_entry IN SELECT * FROM json_array_elements(NEW.entries) LOOP
-        v_prev := v_hash;
-        v_sequence := v_sequence + 1;
-        v_hash := encode(sha256(convert_to(
-            v_prev || '|' || (v_entry->>'before') || v_sequence::text || (v_entry->>'after'),
-            'UTF8')), 'hex');
-        INSERT INTO ledger_entries (
-            sequence, id, movement_id, from_account_id, to_account_id, amount, tx_type,
-            created_at, prev_hash, hash
-        ) VALUES (
-            v_sequence, (v_entry->>'id')::uuid, NEW.movement_id, (v_entry->>'source')::uuid,
-            (v_entry->>'destination')::uuid, (v_entry->>'amount')::bigint, NEW.tx_type,
-            NEW.created_at, v_prev, v_hash
-        );
-    END LOOP;
-"""
-
 # Linked first (each hash needs the one before), appended in one INSERT.
 _LINKED_THEN_ONE_INSERT = """
     v_first := v_sequence + 1;
@@ -123,24 +83,35 @@ _LINKED_THEN_ONE_INSERT = """
 """
 
 
+def _between(text: str, first: str, last: str, replacement: str) -> str:
+    """`text` with the part from the line starting `first` to the end of the line starting
+    `last` (the first such after it) replaced."""
+    start = text.index(first)
+    end = text.index("\n", text.index(last, start)) + 1
+    return text[:start] + replacement + text[end:]
+
+
 def _record(previous: ModuleType) -> str:
-    old_updates = _BOTH_UPDATES.format(own_deltas=previous._OWN_DELTAS)
-    assert old_updates in previous.LEDGER_RECORD, "0031's ledger_record changed"
-    return str(
-        previous.LEDGER_RECORD.replace(
-            old_updates, _ONE_UPDATE.format(own_deltas=previous._OWN_DELTAS)
-        )
+    return _between(
+        previous.LEDGER_RECORD,
+        "    UPDATE ledger_accounts a SET balance = a.balance + change.delta",
+        "        WHERE a.id = v.account;",
+        _ONE_UPDATE.format(own_deltas=previous._OWN_DELTAS).lstrip("\n"),
     )
 
 
 def _seal(previous: ModuleType) -> str:
-    assert _ONE_LOOP_OF_INSERTS in previous.LEDGER_SEAL, "0026's ledger_seal changed"
-    sealed = previous.LEDGER_SEAL.replace(_ONE_LOOP_OF_INSERTS, _LINKED_THEN_ONE_INSERT)
+    sealed = _between(
+        previous.LEDGER_SEAL,
+        "    FOR v_entry IN SELECT * FROM json_array_elements(NEW.entries) LOOP",
+        "    END LOOP;",
+        _LINKED_THEN_ONE_INSERT.lstrip("\n"),
+    )
     sealed = sealed.replace(
         "    v_prev text;\n",
         "    v_first bigint;\n    v_prevs text[] := '{}';\n    v_hashes text[] := '{}';\n",
     )
-    return str(sealed.replace("CREATE FUNCTION ledger_seal()", "CREATE OR REPLACE FUNCTION ledger_seal()"))
+    return sealed.replace("CREATE FUNCTION ledger_seal()", "CREATE OR REPLACE FUNCTION ledger_seal()")
 
 
 def upgrade() -> None:
