@@ -109,9 +109,7 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         connection = cast(_Connection, self._adapt_connection)
         try:
             if connection._writing:
-                done = _run(connection._connection._conn, operation, parameters, many)
-                self._description, self._rowcount, self._lastrowid, rows = done
-                self._rows = collections.deque(rows)
+                self._keep(_run(connection._connection._conn, operation, parameters, many))
             elif operation == WRITER_BEGINS:
                 if not _begin_at_once(connection._connection._conn):
                     await_(self._hand_off(operation, parameters, many))
@@ -125,6 +123,9 @@ class _Cursor(AsyncAdapt_aiosqlite_cursor):
         async with self._adapt_connection._execute_mutex:
             connection = self._connection
             done = await connection._execute(_run, connection._conn, operation, parameters, many)
+        self._keep(done)
+
+    def _keep(self, done: tuple[Any, int, int | None, list[Any]]) -> None:
         self._description, self._rowcount, self._lastrowid, rows = done
         self._rows = collections.deque(rows)
 

@@ -134,11 +134,15 @@ class Offer(NamedTuple):
 
 
 async def offer_of(session: AsyncSession, listing_id: str | uuid.UUID) -> Offer:
-    key = listing_id if isinstance(listing_id, uuid.UUID) else parse_id(listing_id)
+    key = _key(listing_id)
     found = (await session.execute(_OFFER, {"listing": key})).first() if key else None
     if found is None:
         raise ListingNotFound(f"Listing {listing_id} not found")
     return Offer(*found)
+
+
+def _key(listing_id: str | uuid.UUID) -> uuid.UUID | None:
+    return listing_id if isinstance(listing_id, uuid.UUID) else parse_id(listing_id)
 
 
 _OFFER = select(*(DataListing.__table__.c[f] for f in Offer._fields)).where(
@@ -147,7 +151,7 @@ _OFFER = select(*(DataListing.__table__.c[f] for f in Offer._fields)).where(
 
 
 async def get(session: AsyncSession, listing_id: str | uuid.UUID) -> DataListing:
-    key = listing_id if isinstance(listing_id, uuid.UUID) else parse_id(listing_id)
+    key = _key(listing_id)
     listing = await session.get(DataListing, key) if key else None
     if listing is None:
         raise ListingNotFound(f"Listing {listing_id} not found")
@@ -215,10 +219,8 @@ async def quality_of(session: AsyncSession, listing_id: uuid.UUID) -> Decimal:
     return quality
 
 
-_COMMITTED = (
-    select(QualityProof.proof_type, QualityProof.commitment, QualityProof.public_inputs)
-    .where(QualityProof.listing_id == bindparam("listing"))
-    .order_by(QualityProof.proof_type)
+_COMMITTED = _PROOFS.with_only_columns(
+    QualityProof.proof_type, QualityProof.commitment, QualityProof.public_inputs
 )
 _QUALITY = select(DataListing.quality_score).where(DataListing.id == bindparam("listing"))
 
