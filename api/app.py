@@ -51,6 +51,7 @@ from core.temporal import connect
 from domain.content.cdn import ContentDelivery
 from domain.content.store import open_store
 from domain.events import EventType
+from domain.wallet.transfers import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             temporal=temporal,
             limiter=limiter,
             feed=live_feed,
+            transfers=Transfers(settings),
         )
         follower = outbox.Follower(
             sessions,
@@ -125,6 +127,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
                 await following
             if close := getattr(content, "close", None):
                 await close()
+            await app.state.services.transfers.close()
             await engine.dispose()
             process_exited(os.getpid())
 

@@ -10,6 +10,7 @@ from core.rate_limits import Limiter
 from core.settings import Settings
 from domain.content.cdn import ContentDelivery
 from domain.content.store import ContentStore
+from domain.wallet.transfers import Transfers
 
 
 @dataclass
@@ -22,3 +23,4 @@ class AppState:
     temporal: Client
     limiter: Limiter
     feed: Feed
+    transfers: Transfers

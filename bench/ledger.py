@@ -3,11 +3,11 @@
     .venv/bin/python -m bench.ledger [--runs 3] [--transfers 2000] [--concurrency 1 8]
                                      [--processes 2]
 
-Each run measures, back to back on fresh databases: `domain.wallet.transfers.transfer` in its own
-unit of work from `--concurrency` clients, the same unit of work with nothing in it (`SELECT 1`
-and commit: the floor of anything this client does through the same engine; no movement holds a
-lock outside its commit, ADR 0028), and pgbench's TPC-B-like transaction (3 updates + 1 insert)
-with as many clients. The clients are spread over `--processes` processes as pgbench spreads them
+Each run measures, back to back on fresh databases: transfers from `--concurrency` clients, sent
+as the API sends them (`domain.wallet.transfers.Transfers`: a process's transfers are written in
+groups, one transaction each, ADR 0034), a unit of work with nothing in it (`SELECT 1` and
+commit: the floor of anything this client does through the same engine), and pgbench's
+TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are spread over `--processes` processes as pgbench spreads them
 over `-j 2` threads. The machine's 1-minute load average is read before and after each run.
 Prints one JSON document: per concurrency the median of the runs and their spread, the ratio to
 pgbench, its target and pass/fail.
@@ -24,13 +24,11 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import create_engine, session_factory, unit_of_work
 from core.settings import Settings
@@ -61,45 +59,36 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
-Step = Callable[[AsyncSession, int], Awaitable[None]]
 Pair = tuple[uuid.UUID, str]
-
-
-def _step(kind: str, url: str, pairs: list[Pair]) -> Step:
-    settings = Settings(database_url=url, environment="development")
-
-    async def transfer(session: AsyncSession, client: int) -> None:
-        sender, receiver = pairs[client]
-        await transfers.transfer(
-            session,
-            settings,
-            sender_id=sender,
-            receiver_id=receiver,
-            amount=1_000,
-            memo="",
-            key=f"bench:{uuid.uuid4()}",
-        )
-
-    async def empty(session: AsyncSession, _client: int) -> None:
-        await session.execute(text("SELECT 1"))
-
-    return transfer if kind == "transfer" else empty
 
 
 async def _clients(
     url: str, kind: str, pairs: list[Pair], clients: list[int], count: int, start: Any
 ) -> tuple[float, float, list[float]]:
-    """`count` units of work from each of these clients, after all processes are ready."""
-    step = _step(kind, url, pairs)
+    """`count` operations from each of these clients, after all processes are ready: transfers
+    sent as the API sends them (`Transfers`: written in groups, on a connection of its own), or
+    the empty unit of work."""
     engine = create_engine(url, pool_size=len(clients) + 2)
     sessions = session_factory(engine)
+    desk = transfers.Transfers(Settings(database_url=url, environment="development"))
     latencies: list[float] = []
+
+    async def transfer(client: int) -> None:
+        sender, receiver = pairs[client]
+        one = transfers.Transfer(sender, receiver, 1_000, "", f"bench:{uuid.uuid4()}")
+        async with sessions() as unused_on_postgresql:
+            await desk.send(one, unused_on_postgresql)
+
+    async def empty(_client: int) -> None:
+        async with unit_of_work(sessions) as session:
+            await session.execute(text("SELECT 1"))
+
+    step = transfer if kind == "transfer" else empty
 
     async def client(number: int, times: int) -> None:
         for _ in range(times):
             started = time.perf_counter()
-            async with unit_of_work(sessions) as session:
-                await step(session, number)
+            await step(number)
             latencies.append(time.perf_counter() - started)
 
     await asyncio.gather(*(client(c, 10) for c in clients))  # warm the pool
@@ -108,6 +97,7 @@ async def _clients(
     began = time.time()
     await asyncio.gather(*(client(c, count) for c in clients))
     ended = time.time()
+    await desk.close()
     await engine.dispose()
     return began, ended, latencies
 

@@ -91,14 +91,9 @@ async def transfer(
     """Send credits to another agent; the sender pays the fee (tier-discounted)."""
     if isinstance(idem, Response):
         return idem
-    movement = await transfers.transfer(
-        session,
-        state.settings,
-        sender_id=agent,
-        receiver_id=body.to_agent_id,
-        amount=body.amount,
-        memo=body.memo,
-        key=ids.transfer_key(agent, request.headers.get("Idempotency-Key")),
+    key = ids.transfer_key(agent, request.headers.get("Idempotency-Key"))
+    movement = await state.transfers.send(
+        transfers.Transfer(agent, body.to_agent_id, body.amount, body.memo, key), session
     )
     answer = TransferResponse.model_validate(movement, from_attributes=True)
     return await idem.respond(201, answer, {"Location": request.url_for("history").path})

@@ -27,7 +27,10 @@ class System(StrEnum):
     @property
     def id(self) -> uuid.UUID:
         """Fixed ids, seeded by the migration that creates the ledger: no lookup needed."""
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"agentchains:system:{self.value}")
+        return _SYSTEM_IDS[self]
+
+
+_SYSTEM_IDS = {s: uuid.uuid5(uuid.NAMESPACE_URL, f"agentchains:system:{s.value}") for s in System}
 
 
 class Tier(NamedTuple):

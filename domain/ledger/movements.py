@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
-from core.errors import InvalidState, PaymentRequired, RuleViolation
+from core.errors import AppError, InvalidState, PaymentRequired, RuleViolation
 from domain.ledger import chain, writes
 from domain.ledger.accounts import System, Volume
 from models.events import Event
@@ -72,6 +72,18 @@ class Recorded:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A movement to record under its key; `announce`: its outbox event, added in the same
+    transaction only if the movement is recorded now (a replay announces nothing: the original
+    did)."""
+
+    key: str
+    movement: Movement
+    movement_id: uuid.UUID | None = None
+    announce: Event | None = None
+
+
 async def record(
     session: AsyncSession,
     key: str,
@@ -81,27 +93,57 @@ async def record(
     announce: Event | None = None,
 ) -> Recorded:
     """Record the movement once; the same key again returns the original and changes nothing.
+    What the session holds unwritten goes out first."""
+    (outcome,) = await record_all(session, [Recording(key, movement, movement_id, announce)])
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
 
-    What the session holds unwritten goes out first. `announce`: the outbox event of this
-    movement, added in the same transaction only if the movement is recorded now (a replay
-    announces nothing; the original did).
-    """
-    if any(leg.amount <= 0 for leg in movement.legs) or not movement.legs:
-        raise ValueError("a movement needs legs with positive amounts")
+
+async def record_all(
+    session: AsyncSession, recordings: Sequence[Recording]
+) -> list[Recorded | AppError]:
+    """Each movement once, in order, in one write. A refused one (not enough credits, its key
+    reused with other terms) is its own outcome and does not stop the ones after it."""
+    for r in recordings:
+        if any(leg.amount <= 0 for leg in r.movement.legs) or not r.movement.legs:
+            raise ValueError("a movement needs legs with positive amounts")
     if session.new or session.dirty or session.deleted:
         await session.flush()
+    writings = [_prepared(r) for r in recordings]
+    written = await writes.write(session, writings)
+    outcomes: list[Recorded | AppError] = []
+    touched: set[uuid.UUID] = set()
+    for r, w, done in zip(recordings, writings, written, strict=True):
+        if done.outcome == "recorded":
+            outcomes.append(Recorded(w.movement, replayed=False))
+            touched |= {a for leg in r.movement.legs for a in (leg.source, leg.destination)}
+            touched |= {v.account for v in r.movement.volumes}
+        elif done.outcome == "insufficient":
+            outcomes.append(InsufficientCredits("Not enough available credits for this movement"))
+        elif done.original_hash != w.movement.request_hash:
+            outcomes.append(KeyReused(f"Movement {r.key!r} was recorded with different terms"))
+        else:
+            original = await find(session, r.key)
+            assert original is not None, r.key
+            outcomes.append(Recorded(original, replayed=True))
+    await _refresh(session, touched)
+    return outcomes
+
+
+def _prepared(r: Recording) -> writes.Writing:
     row = LedgerMovement(
-        id=movement_id or uuid.uuid4(),
-        idempotency_key=key,
-        request_hash=movement.fingerprint(),
-        tx_type=movement.tx_type,
-        amount=movement.amount,
-        fee_amount=movement.fee_amount,
-        burn_amount=movement.burn_amount,
-        reference_type=movement.reference_type,
-        reference_id=movement.reference_id,
-        memo=movement.memo,
-        details=movement.details,
+        id=r.movement_id or uuid.uuid4(),
+        idempotency_key=r.key,
+        request_hash=r.movement.fingerprint(),
+        tx_type=r.movement.tx_type,
+        amount=r.movement.amount,
+        fee_amount=r.movement.fee_amount,
+        burn_amount=r.movement.burn_amount,
+        reference_type=r.movement.reference_type,
+        reference_id=r.movement.reference_id,
+        memo=r.movement.memo,
+        details=r.movement.details,
         created_at=utcnow(),
     )
     entries = [
@@ -114,20 +156,9 @@ async def record(
             row.tx_type,
             row.created_at,
         )
-        for leg in movement.legs
+        for leg in r.movement.legs
     ]
-    written = await writes.write(session, row, entries, movement.volumes, announce)
-    if written.outcome == "replayed":
-        if written.original_hash != row.request_hash:
-            raise KeyReused(f"Movement {key!r} was recorded with different terms")
-        original = await find(session, key)
-        assert original is not None, key
-        return Recorded(original, replayed=True)
-    if written.outcome == "insufficient":
-        raise InsufficientCredits("Not enough available credits for this movement")
-    touched = {a for leg in movement.legs for a in (leg.source, leg.destination)}
-    await _refresh(session, touched | {v.account for v in movement.volumes})
-    return Recorded(row, replayed=False)
+    return writes.Writing(row, entries, r.movement.volumes, r.announce)
 
 
 async def _refresh(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:

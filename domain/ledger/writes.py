@@ -16,7 +16,7 @@ import json
 import sqlite3
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -41,17 +41,22 @@ class Written:
     original_hash: str | None = None  # a replayed key: the fingerprint it was recorded with
 
 
-async def write(
-    session: AsyncSession,
-    movement: LedgerMovement,
-    entries: Sequence[chain.Entry],
-    volumes: Sequence[Volume],
-    announce: Event | None = None,
-) -> Written:
-    volumes = _merged(volumes)
+@dataclass(frozen=True)
+class Writing:
+    """One prepared movement: its row, its entries, what it adds to lifetime volumes, and its
+    outbox event (added only if the movement is recorded now)."""
+
+    movement: LedgerMovement
+    entries: Sequence[chain.Entry]
+    volumes: Sequence[Volume]
+    announce: Event | None = None
+
+
+async def write(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
+    """The movements in order, in one write; each has its own outcome."""
     if session.get_bind().dialect.name == "postgresql":
-        return await _in_one_statement(session, movement, entries, volumes, announce)
-    return await _on_sqlite(session, movement, entries, volumes, announce)
+        return await _in_one_statement(session, writings)
+    return await _on_sqlite(session, writings)
 
 
 def _merged(volumes: Sequence[Volume]) -> list[Volume]:
@@ -69,17 +74,21 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
     return list(merged.values())
 
 
-_RECORD = text("SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))")
-# The same call, and the movement's outbox event inserted only if it was recorded: one round
-# trip. The event's txid and sequence come from their server defaults, as for any event.
-_RECORD_ANNOUNCED = text(
+# `ledger_record` for each movement in turn (each call sees the ones before it), and the outbox
+# event of each movement recorded now: one round trip. An event's txid and sequence come from
+# their server defaults, as for any event.
+_RECORD = text(
     "WITH recorded AS MATERIALIZED ("
-    " SELECT outcome, original_hash FROM ledger_record(CAST(:movement AS json))),"
+    " SELECT d.n, r.outcome, r.original_hash"
+    " FROM json_array_elements(CAST(:movements AS json)) WITH ORDINALITY AS d(movement, n),"
+    " LATERAL ledger_record(d.movement) AS r),"
     " announced AS (INSERT INTO events (id, type, audience, payload, created_at)"
-    " SELECT CAST(:event_id AS uuid), :event_type, CAST(:audience AS json),"
-    " CAST(:payload AS json), CAST(:event_created_at AS timestamptz)"
-    " FROM recorded WHERE outcome = 'recorded')"
-    " SELECT outcome, original_hash FROM recorded"
+    " SELECT CAST(a.event->>'id' AS uuid), a.event->>'type', a.event->'audience',"
+    " a.event->'payload', CAST(a.event->>'created_at' AS timestamptz)"
+    " FROM recorded JOIN json_array_elements(CAST(:events AS json)) WITH ORDINALITY"
+    " AS a(event, n) ON a.n = recorded.n"
+    " WHERE recorded.outcome = 'recorded' AND json_typeof(a.event) = 'object')"
+    " SELECT outcome, original_hash FROM recorded ORDER BY n"
 )
 _PENDING_DESTINATION = text(
     "SELECT CAST(e->>'destination' AS uuid) FROM ledger_movements m"
@@ -97,14 +106,19 @@ async def pending_destination(session: AsyncSession, key: str) -> uuid.UUID | No
     return found
 
 
-async def _in_one_statement(
-    session: AsyncSession,
-    m: LedgerMovement,
-    entries: Sequence[chain.Entry],
-    volumes: Sequence[Volume],
-    announce: Event | None,
-) -> Written:
-    document = {
+async def _in_one_statement(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
+    movements = [_document(w.movement, w.entries, _merged(w.volumes)) for w in writings]
+    events = [_event_document(w.announce) if w.announce else None for w in writings]
+    rows = await session.execute(
+        _RECORD, {"movements": json.dumps(movements), "events": json.dumps(events)}
+    )
+    return [Written(row.outcome, row.original_hash) for row in rows]
+
+
+def _document(
+    m: LedgerMovement, entries: Sequence[chain.Entry], volumes: Sequence[Volume]
+) -> dict[str, Any]:
+    return {
         "key": m.idempotency_key,
         "request_hash": m.request_hash,
         "id": str(m.id),
@@ -130,19 +144,16 @@ async def _in_one_statement(
         "volumes": [{**_volume_row(v), "account": str(v.account)} for v in volumes],
         "tiers": TIER_ROWS,
     }
-    if announce is None:
-        row = (await session.execute(_RECORD, {"movement": json.dumps(document)})).one()
-        return Written(row.outcome, row.original_hash)
-    event = {
-        "movement": json.dumps(document),
-        "event_id": str(announce.id),
-        "event_type": str(announce.type),
-        "audience": json.dumps(announce.audience),
-        "payload": json.dumps(announce.payload),
-        "event_created_at": announce.created_at.isoformat(),
+
+
+def _event_document(event: Event) -> dict[str, Any]:
+    return {
+        "id": str(event.id),
+        "type": str(event.type),
+        "audience": event.audience,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat(),
     }
-    row = (await session.execute(_RECORD_ANNOUNCED, event)).one()
-    return Written(row.outcome, row.original_hash)
 
 
 _accounts = LedgerAccount.metadata.tables["ledger_accounts"]
@@ -193,15 +204,19 @@ def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
     )
 
 
-async def _on_sqlite(
-    session: AsyncSession,
+async def _on_sqlite(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
+    """Everything is prepared here; the checks and writes run on the connection's own thread
+    in one hand-off (the writer is alone: every SQLite writer begins IMMEDIATE)."""
+    steps = [_sqlite_step(w.movement, w.entries, _merged(w.volumes), w.announce) for w in writings]
+    return await on_thread(session, lambda db: [step(db) for step in steps])
+
+
+def _sqlite_step(
     m: LedgerMovement,
     entries: Sequence[chain.Entry],
     volumes: Sequence[Volume],
     announce: Event | None,
-) -> Written:
-    """Everything is prepared here; the checks and writes run on the connection's own thread
-    in one hand-off (the writer is alone: every SQLite writer begins IMMEDIATE)."""
+) -> Callable[[sqlite3.Connection], Written]:
     debits: Counter[uuid.UUID] = Counter()
     for e in entries:
         debits[e.from_account_id] += e.amount
@@ -234,7 +249,7 @@ async def _on_sqlite(
             db.execute(_EVENT.sql, event)
         return Written("recorded")
 
-    return await on_thread(session, write)
+    return write
 
 
 def _entry_row(

@@ -1,12 +1,23 @@
-"""Transfers between agents: the sender pays the fee (discounted by tier); half of it burns."""
+"""Transfers between agents: the sender pays the fee (discounted by tier); half of it burns.
+
+On PostgreSQL a process's transfers are written in groups (`Transfers`, ADR 0034): the transfers
+that arrive while one group is being written become the next, one transaction each. A group
+locks every agent account it moves in one order before pricing, so two groups never wait for
+each other in a circle and each fee is priced at the tier its sender has at the write.
+"""
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import RuleViolation
+from core.db import create_engine, session_factory, unit_of_work
+from core.errors import AppError, RuleViolation
+from core.grouped import Grouped
 from core.ids import parse_id
 from core.settings import Settings
 from domain import agents, events, ledger
@@ -21,103 +32,211 @@ class SelfTransfer(RuleViolation):
     code = "self_transfer"
 
 
-async def transfer(
+@dataclass(frozen=True)
+class Transfer:
+    sender_id: uuid.UUID
+    receiver_id: str
+    amount: int
+    memo: str
+    key: str
+
+
+class Transfers:
+    """Where a process sends its transfers. On PostgreSQL they are written in groups, on a
+    connection of their own; on SQLite, whose writer is alone in its process anyway (ADR 0033),
+    in the caller's unit of work."""
+
+    def __init__(self, settings: Settings, most: int = 64):
+        self._settings = settings
+        self._engine = None
+        if make_url(settings.database_url).get_backend_name() == "postgresql":
+            self._engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+            self._sessions = session_factory(self._engine)
+        self._groups: Grouped[Transfer, LedgerMovement] = Grouped(self._write, most)
+
+    async def send(self, one: Transfer, session: AsyncSession) -> LedgerMovement:
+        """`one` written and committed; `session`: the caller's unit of work, where it is written
+        on SQLite."""
+        if self._engine is not None:
+            return await self._groups(one)
+        return await transfer(session, self._settings, one)
+
+    async def _write(self, group: Sequence[Transfer]) -> list[LedgerMovement | AppError]:
+        async with unit_of_work(self._sessions) as session:
+            return await transfer_all(session, self._settings, group)
+
+    async def close(self) -> None:
+        await self._groups.close()
+        if self._engine is not None:
+            await self._engine.dispose()
+
+
+async def transfer(session: AsyncSession, settings: Settings, one: Transfer) -> LedgerMovement:
+    """One transfer in the caller's unit of work."""
+    (outcome,) = await transfer_all(session, settings, [one])
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+async def transfer_all(
+    session: AsyncSession, settings: Settings, transfers: Sequence[Transfer]
+) -> list[LedgerMovement | AppError]:
+    """Each transfer once, in one transaction, as if one after another; a refused one is its
+    own outcome. A transfer whose agent an earlier one moves waits for the next round: its fee
+    is priced at the tier that earlier one leaves."""
+    outcomes: list[LedgerMovement | AppError | None] = [None] * len(transfers)
+    waiting: Waiting = []
+    for n, t in enumerate(transfers):
+        receiver = parse_id(t.receiver_id)
+        if receiver == t.sender_id:
+            outcomes[n] = SelfTransfer("An agent cannot transfer credits to itself")
+        elif receiver is None:
+            outcomes[n] = agents.AgentNotFound(f"Agent {t.receiver_id} not found")
+        else:
+            waiting.append((n, receiver))
+    while waiting:
+        now, waiting = _round(transfers, waiting)
+        for n, outcome in await _write_round(session, settings, transfers, now):
+            outcomes[n] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+Waiting = list[tuple[int, uuid.UUID]]  # a transfer's place in its group, and its receiver
+
+
+def _round(transfers: Sequence[Transfer], waiting: Waiting) -> tuple[Waiting, Waiting]:
+    """The transfers whose agents no earlier waiting transfer moves, and the rest."""
+    now: Waiting = []
+    later: Waiting = []
+    moved: set[uuid.UUID] = set()
+    for n, receiver in waiting:
+        agents_moved = {transfers[n].sender_id, receiver}
+        (later if agents_moved & moved else now).append((n, receiver))
+        moved |= agents_moved
+    return now, later
+
+
+async def _write_round(
     session: AsyncSession,
     settings: Settings,
-    *,
-    sender_id: uuid.UUID,
-    receiver_id: str,
-    amount: int,
-    memo: str,
-    key: str,
-) -> LedgerMovement:
-    receiver = parse_id(receiver_id)
-    if receiver == sender_id:
-        raise SelfTransfer("An agent cannot transfer credits to itself")
-    if receiver is None:
-        raise agents.AgentNotFound(f"Agent {receiver_id} not found")
-    sender_account, receiver_account = await _parties(session, sender_id, receiver)
-    # Priced at the tier the sender has now; the volume below moves the tier in the same write.
+    transfers: Sequence[Transfer],
+    now: Waiting,
+) -> list[tuple[int, LedgerMovement | AppError]]:
+    parties = await _parties(
+        session, {transfers[n].sender_id for n, _ in now} | {r for _, r in now}, {r for _, r in now}
+    )
+    outcomes: list[tuple[int, LedgerMovement | AppError]] = []
+    recordings, recorded = [], []
+    for n, receiver in now:
+        t = transfers[n]
+        sender = parties.accounts.get(t.sender_id)
+        if receiver not in parties.payable or receiver not in parties.accounts:
+            outcomes.append((n, agents.AgentNotFound(f"Agent {receiver} not found")))
+        elif sender is None:
+            outcomes.append((n, AccountNotFound(f"No agent account for {t.sender_id}")))
+        else:
+            recordings.append(_recording(settings, t, sender, parties.accounts[receiver]))
+            recorded.append(n)
+    for n, outcome in zip(recorded, await ledger.record_all(session, recordings), strict=True):
+        outcomes.append((n, outcome if isinstance(outcome, AppError) else outcome.movement))
+    return outcomes
+
+
+def _recording(
+    settings: Settings, t: Transfer, sender: "_Account", receiver: "_Account"
+) -> ledger.Recording:
+    """The transfer's movement, priced at the tier the sender has now (its volume below moves
+    the tier in the same write), and its announcement."""
     fees = ledger.split(
-        amount,
+        t.amount,
         settings.token_platform_fee_pct,
         settings.token_burn_pct,
-        tier_named(sender_account.tier).discount,
+        tier_named(sender.tier).discount,
     )
-    treasury = ledger.System.TREASURY
-    burn = ledger.System.BURN
     legs = [
-        ledger.Leg(sender_account.id, receiver_account.id, fees.receiver),
-        ledger.Leg(sender_account.id, treasury.id, fees.treasury),
-        ledger.Leg(sender_account.id, burn.id, fees.burned),
+        ledger.Leg(sender.id, receiver.id, fees.receiver),
+        ledger.Leg(sender.id, ledger.System.TREASURY.id, fees.treasury),
+        ledger.Leg(sender.id, ledger.System.BURN.id, fees.burned),
     ]
     movement_id = uuid.uuid4()
     announced = events.announcement(
         events.EventType.TOKEN_TRANSFER,
         {
             "movement_id": str(movement_id),
-            "from_agent_id": str(sender_id),
-            "to_agent_id": str(receiver),
-            "amount_units": amount,
+            "from_agent_id": str(t.sender_id),
+            "to_agent_id": receiver.owner_id,
+            "amount_units": t.amount,
             "fee_units": fees.fee,
             "burn_units": fees.burned,
         },
-        audience=[sender_id, receiver],
+        audience=[t.sender_id, receiver.owner_id],
     )
-    recorded = await ledger.record(
-        session,
-        key,
-        ledger.Movement(
-            "transfer",
-            [leg for leg in legs if leg.amount],
-            amount,
-            fee_amount=fees.fee,
-            burn_amount=fees.burned,
-            reference_type="agent",
-            reference_id=str(receiver),
-            memo=memo,
-            volumes=[
-                ledger.Volume(sender_account.id, spent=amount, fees=fees.fee),
-                ledger.Volume(receiver_account.id, earned=fees.receiver),
-            ],
-        ),
-        movement_id=movement_id,
-        announce=announced,
+    movement = ledger.Movement(
+        "transfer",
+        [leg for leg in legs if leg.amount],
+        t.amount,
+        fee_amount=fees.fee,
+        burn_amount=fees.burned,
+        reference_type="agent",
+        reference_id=receiver.owner_id,
+        memo=t.memo,
+        volumes=[
+            ledger.Volume(sender.id, spent=t.amount, fees=fees.fee),
+            ledger.Volume(receiver.id, earned=fees.receiver),
+        ],
     )
-    return recorded.movement
+    return ledger.Recording(t.key, movement, movement_id, announced)
 
 
-class _Party(NamedTuple):
+class _Account(NamedTuple):
     id: uuid.UUID
     owner_id: str
     tier: str
-    receiver_status: str | None
 
 
-# Both accounts and whether the receiver can be paid, in one query built once.
-_PARTIES = select(
-    LedgerAccount.id,
-    LedgerAccount.owner_id,
-    LedgerAccount.tier,
-    select(RegisteredAgent.status)
-    .where(RegisteredAgent.id == bindparam("receiver"))
-    .scalar_subquery(),
-).where(
-    LedgerAccount.owner_kind == AGENT,
-    LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
+class _Parties(NamedTuple):
+    accounts: dict[uuid.UUID, _Account]  # by owner
+    payable: set[uuid.UUID]  # receivers that are active agents
+
+
+# The agents' accounts, locked in id order (PostgreSQL; SQLite's writer is alone), and how many
+# of the receivers are active agents: one query built once. Only when some are not is a second
+# query asked which.
+_ACCOUNTS = (
+    select(
+        LedgerAccount.id,
+        LedgerAccount.owner_id,
+        LedgerAccount.tier,
+        select(func.count())
+        .where(
+            RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
+            RegisteredAgent.status == AgentStatus.ACTIVE,
+        )
+        .scalar_subquery(),
+    )
+    .where(
+        LedgerAccount.owner_kind == AGENT,
+        LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
+    )
+    .order_by(LedgerAccount.id)
+    .with_for_update(of=LedgerAccount, key_share=True)
+)
+_ACTIVE = select(RegisteredAgent.id).where(
+    RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
+    RegisteredAgent.status == AgentStatus.ACTIVE,
 )
 
 
 async def _parties(
-    session: AsyncSession, sender_id: uuid.UUID, receiver_id: uuid.UUID
-) -> tuple[_Party, _Party]:
-    rows = await session.execute(
-        _PARTIES, {"receiver": receiver_id, "owners": [str(sender_id), str(receiver_id)]}
-    )
-    found = {row.owner_id: _Party(*row) for row in rows}
-    receiver = found.get(str(receiver_id))
-    if receiver is None or receiver.receiver_status != AgentStatus.ACTIVE:
-        raise agents.AgentNotFound(f"Agent {receiver_id} not found")
-    if str(sender_id) not in found:
-        raise AccountNotFound(f"No agent account for {sender_id}")
-    return found[str(sender_id)], receiver
+    session: AsyncSession, owners: set[uuid.UUID], receivers: set[uuid.UUID]
+) -> _Parties:
+    if not owners:
+        return _Parties({}, set())
+    params = {"owners": [str(o) for o in owners], "receivers": list(receivers)}
+    rows = (await session.execute(_ACCOUNTS, params)).all()
+    accounts = {uuid.UUID(row.owner_id): _Account(row.id, row.owner_id, row.tier) for row in rows}
+    if rows and rows[0][3] == len(receivers):
+        return _Parties(accounts, receivers)
+    active = await session.scalars(_ACTIVE, {"receivers": list(receivers)})
+    return _Parties(accounts, set(active))

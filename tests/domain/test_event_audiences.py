@@ -170,11 +170,7 @@ async def _scenario(sessions: Sessions, settings: Settings, tmp_path: Path) -> C
         await transfers.transfer(
             session,
             settings,
-            sender_id=buyer.id,
-            receiver_id=str(seller.id),
-            amount=1_000,
-            memo="",
-            key=str(uuid.uuid4()),
+            transfers.Transfer(buyer.id, str(seller.id), 1_000, "", str(uuid.uuid4())),
         )
         deposit, _ = await deposits.open_deposit(
             session, uuid.uuid4(), buyer.id, Decimal("1"), "USD", utcnow() + timedelta(hours=1)

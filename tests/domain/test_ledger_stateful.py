@@ -20,6 +20,7 @@ from core.settings import Settings
 from domain import agents, ledger
 from domain.ledger.accounts import tier_for_volume, tier_named
 from domain.wallet import transfers
+from models.ledger import LedgerMovement
 from tests.ledger_helpers import balances
 
 FEE, BURN = Decimal("0.02"), Decimal("0.50")
@@ -88,22 +89,51 @@ class LedgerMachine(RuleBasedStateMachine):
             await transfers.transfer(
                 session,
                 self.settings,
-                sender_id=uuid.UUID(sender),
-                receiver_id=receiver,
-                amount=amount,
-                memo="",
-                key=f"prop:{uuid.uuid4()}",
+                transfers.Transfer(uuid.UUID(sender), receiver, amount, "", f"prop:{uuid.uuid4()}"),
             )
 
         moved = self.apply(go)
         assert moved == (self.model[sender] >= amount)
         if moved:
-            self.model[sender] -= amount
-            self.model[receiver] += split.receiver
-            self.model["treasury"] += split.treasury
-            self.model["burn"] += split.burned
-            self.volume[sender] += amount
-            self.volume[receiver] += split.receiver
+            self._moved(sender, receiver, amount, split)
+
+    def _moved(self, sender: str, receiver: str, amount: int, split: ledger.FeeSplit) -> None:
+        self.model[sender] -= amount
+        self.model[receiver] += split.receiver
+        self.model["treasury"] += split.treasury
+        self.model["burn"] += split.burned
+        self.volume[sender] += amount
+        self.volume[receiver] += split.receiver
+
+    @rule(
+        group=st.lists(
+            st.tuples(st.integers(0, 2), st.integers(0, 2), amounts), min_size=2, max_size=5
+        )
+    )
+    def transfer_group(self, group: list[tuple[int, int, int]]) -> None:
+        """Transfers written together, as a process writes its group on PostgreSQL: each has
+        the outcome and the fee (at its sender's tier then) of one transfer after another."""
+        sent = [
+            transfers.Transfer(
+                uuid.UUID(self.agents[src]), self.agents[dst], amount, "", f"prop:{uuid.uuid4()}"
+            )
+            for src, dst, amount in group
+        ]
+
+        async def go(session: Any) -> list[Any]:
+            return await transfers.transfer_all(session, self.settings, sent)
+
+        outcomes = self.run(self._in_uow(go))
+        for (src, dst, amount), outcome in zip(group, outcomes, strict=True):
+            sender, receiver = self.agents[src], self.agents[dst]
+            if sender == receiver:
+                assert isinstance(outcome, transfers.SelfTransfer)
+                continue
+            moved = self.model[sender] >= amount
+            assert isinstance(outcome, LedgerMovement if moved else PaymentRequired), outcome
+            if moved:
+                discount = tier_named(tier_for_volume(self.volume[sender]).name).discount
+                self._moved(sender, receiver, amount, ledger.split(amount, FEE, BURN, discount))
 
     @rule(who=st.integers(0, 2), amount=amounts)
     def place_hold(self, who: int, amount: int) -> None:

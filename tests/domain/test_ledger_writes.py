@@ -186,11 +186,7 @@ async def test_a_replayed_transfer_announces_nothing(
                 await transfers.transfer(
                     session,
                     settings,
-                    sender_id=sender.id,
-                    receiver_id=str(receiver.id),
-                    amount=1_000,
-                    memo="",
-                    key=key,
+                    transfers.Transfer(sender.id, str(receiver.id), 1_000, "", key),
                 )
             )
     async with unit_of_work(sessions) as session:
@@ -222,11 +218,7 @@ async def test_a_transfer_is_announced_by_its_own_transaction(
         await transfers.transfer(
             session,
             settings,
-            sender_id=sender.id,
-            receiver_id=str(receiver.id),
-            amount=1_000,
-            memo="",
-            key=f"t:{marker}",
+            transfers.Transfer(sender.id, str(receiver.id), 1_000, "", f"t:{marker}"),
         )
 
     with pytest.raises(RuntimeError):

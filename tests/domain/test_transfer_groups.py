@@ -1,0 +1,171 @@
+"""Transfers written together (a process's group on PostgreSQL, ADR 0034): each transfer once,
+with the outcome it would have had one after another; a group's failure fails only its cause."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import create_engine, session_factory, unit_of_work
+from core.errors import AppError
+from core.money import UNITS_PER_ARD
+from core.settings import Settings
+from domain import agents, ledger
+from domain.ledger import InsufficientCredits
+from domain.wallet import transfers
+from models.events import Event
+from models.ledger import LedgerMovement
+from tests.conftest import make_settings
+from tests.ledger_helpers import assert_invariants, balances
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+async def _agents(sessions: Sessions, *funds: int) -> list[uuid.UUID]:
+    async with unit_of_work(sessions) as session:
+        return [
+            (
+                await agents.register(
+                    session, f"g-{uuid.uuid4().hex[:8]}", "both", agents.AgentProfile(), units
+                )
+            ).id
+            for units in funds
+        ]
+
+
+def _received(settings: Settings, amount: int) -> int:
+    return ledger.split(amount, settings.token_platform_fee_pct, settings.token_burn_pct).receiver
+
+
+async def test_a_group_has_the_outcomes_of_one_transfer_after_another(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """B can pay C only out of what A's transfer gives it earlier in the same group; A's second
+    transfer finds A short; a key sent twice moves once; refusals stop nothing after them."""
+    a, b, c = await _agents(sessions, 10_000, 0, 0)
+    before = await balances(sessions)
+    key = f"g:{uuid.uuid4()}"
+    group = [
+        transfers.Transfer(a, str(b), 6_000, "", key),
+        transfers.Transfer(a, str(c), 6_000, "", f"g:{uuid.uuid4()}"),
+        transfers.Transfer(b, str(c), 3_000, "", f"g:{uuid.uuid4()}"),
+        transfers.Transfer(a, str(a), 100, "", f"g:{uuid.uuid4()}"),
+        transfers.Transfer(a, str(uuid.uuid4()), 100, "", f"g:{uuid.uuid4()}"),
+        transfers.Transfer(a, str(b), 6_000, "", key),
+    ]
+    async with unit_of_work(sessions) as session:
+        outcomes = await transfers.transfer_all(session, settings, group)
+
+    first, short, onward, itself, nobody, again = outcomes
+    assert isinstance(first, LedgerMovement) and isinstance(onward, LedgerMovement)
+    assert isinstance(short, InsufficientCredits)
+    assert isinstance(itself, transfers.SelfTransfer)
+    assert isinstance(nobody, agents.AgentNotFound)
+    assert isinstance(again, LedgerMovement) and again.id == first.id
+    after = await balances(sessions)
+    assert after[str(a)] == before[str(a)] - 6_000
+    assert after[str(b)] == _received(settings, 6_000) - 3_000
+    assert after[str(c)] == _received(settings, 3_000)
+    async with unit_of_work(sessions) as session:
+        announced = await session.scalar(
+            select(func.count()).select_from(Event).where(Event.type == "token_transfer")
+        )
+    assert announced == 2
+    await assert_invariants(sessions)
+
+
+async def test_concurrent_transfers_through_a_process_move_once_each(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """Five senders of 10,000 each send four transfers of 3,000 at once, each sent twice under
+    its key: exactly three of each sender's four move, once."""
+    senders = await _agents(sessions, *[10_000] * 5)
+    receivers = await _agents(sessions, *[0] * 5)
+    sent = [
+        transfers.Transfer(s, str(receivers[(i + n) % 5]), 3_000, "", f"c:{uuid.uuid4()}")
+        for i, s in enumerate(senders)
+        for n in range(4)
+    ]
+    desk = transfers.Transfers(settings)
+
+    async def send(one: transfers.Transfer) -> LedgerMovement | AppError:
+        try:
+            async with unit_of_work(sessions) as session:
+                return await desk.send(one, session)
+        except AppError as refused:
+            return refused
+
+    try:
+        outcomes = await asyncio.gather(*(send(one) for one in sent + sent))
+    finally:
+        await desk.close()
+
+    moved: dict[str, set[uuid.UUID]] = {}
+    for one, outcome in zip(sent + sent, outcomes, strict=True):
+        if isinstance(outcome, LedgerMovement):
+            moved.setdefault(one.key, set()).add(outcome.id)
+        else:
+            assert isinstance(outcome, InsufficientCredits), outcome
+    assert all(len(ids) == 1 for ids in moved.values())  # a key's two sends: one movement
+    per_sender = {s: sum(one.sender_id == s for one in sent if one.key in moved) for s in senders}
+    assert per_sender == dict.fromkeys(senders, 3)
+    after = await balances(sessions)
+    assert all(after[str(s)] == 1_000 for s in senders)
+    await assert_invariants(sessions)
+
+
+async def test_a_transfer_the_database_refuses_fails_only_its_sender(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """One transfer of a group breaks the group's statement (its key is longer than a key may
+    be): the group is written again one transfer at a time, and only that one fails."""
+    settings = make_settings(postgres_url, tmp_path)
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        senders = await _agents(sessions, *[10_000] * 4)
+        receiver = await _agents(sessions, 0)
+        sent = [transfers.Transfer(s, str(receiver[0]), 1_000, "", f"r:{s}") for s in senders]
+        sent[2] = transfers.Transfer(senders[2], str(receiver[0]), 1_000, "", "k" * 300)
+        desk = transfers.Transfers(settings)
+
+        async def send(one: transfers.Transfer) -> LedgerMovement:
+            async with sessions() as unused_on_postgresql:
+                return await desk.send(one, unused_on_postgresql)
+
+        try:
+            outcomes = await asyncio.gather(*(send(one) for one in sent), return_exceptions=True)
+        finally:
+            await desk.close()
+        assert isinstance(outcomes[2], DBAPIError)
+        assert all(isinstance(o, LedgerMovement) for n, o in enumerate(outcomes) if n != 2)
+        after = await balances(sessions)
+        assert [after[str(s)] for s in senders] == [9_000, 9_000, 10_000, 9_000]
+        await assert_invariants(sessions)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_transfer_after_its_sender_reaches_a_tier_is_priced_at_it(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The first transfer of a group takes its sender to silver: the second, in the same group,
+    pays silver's fee, as it would have one after the other."""
+    silver = ledger.TIERS[1]
+    floor = silver.min_ard * UNITS_PER_ARD
+    a, b = await _agents(sessions, floor + 100_000, 0)
+    group = [
+        transfers.Transfer(a, str(b), floor, "", f"t:{uuid.uuid4()}"),
+        transfers.Transfer(a, str(b), 100_000, "", f"t:{uuid.uuid4()}"),
+    ]
+    async with unit_of_work(sessions) as session:
+        first, second = await transfers.transfer_all(session, settings, group)
+    fee, burn = settings.token_platform_fee_pct, settings.token_burn_pct
+    assert isinstance(first, LedgerMovement) and isinstance(second, LedgerMovement)
+    assert first.fee_amount == ledger.split(floor, fee, burn).fee
+    assert second.fee_amount == ledger.split(100_000, fee, burn, silver.discount).fee
+    assert second.fee_amount < ledger.split(100_000, fee, burn).fee
+    await assert_invariants(sessions)
