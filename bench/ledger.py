@@ -7,8 +7,9 @@ Each run measures, back to back on fresh databases: transfers from `--concurrenc
 as the API sends them (`domain.wallet.transfers.Transfers`: a process's transfers are written in
 groups, one transaction each, ADR 0034), a unit of work with nothing in it (`SELECT 1` and
 commit: the floor of anything this client does through the same engine), and pgbench's
-TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are spread over `--processes` processes as pgbench spreads them
-over `-j 2` threads. The machine's 1-minute load average is read before and after each run.
+TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are spread over
+`--processes` processes as pgbench spreads them over `-j 2` threads. The machine's 1-minute load
+average is read before and after each run.
 Prints one JSON document: per concurrency the median of the runs and their spread, the ratio to
 pgbench, its target and pass/fail.
 """
