@@ -82,7 +82,10 @@ def ensure_sqlite_directory(database_url: str) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pool_size: int = 5, max_overflow: int = 10, autocommit: bool = False
+) -> AsyncEngine:
+    """`autocommit` (PostgreSQL): every statement is its own transaction."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         ensure_sqlite_directory(database_url)
@@ -99,7 +102,11 @@ def create_engine(database_url: str, *, pool_size: int = 5, max_overflow: int = 
         _configure_sqlite(engine)
         return engine
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     _ping_after_idle(engine)
     return engine

@@ -30,6 +30,11 @@ class InsufficientCredits(PaymentRequired):
     code = "insufficient_credits"
 
 
+class Repriced(InvalidState):
+    code = "repriced"
+    title = "The movement was priced at a tier its account has left"
+
+
 class KeyReused(RuleViolation):
     code = "idempotency_key_reused"
     title = "Idempotency key reused with different terms"
@@ -82,6 +87,7 @@ class Recording:
     movement: Movement
     movement_id: uuid.UUID | None = None
     announce: Event | None = None
+    expect: Sequence[tuple[uuid.UUID, str]] = ()  # (account, tier) it was priced at
 
 
 async def record(
@@ -121,6 +127,8 @@ async def record_all(
             touched |= {v.account for v in r.movement.volumes}
         elif done.outcome == "insufficient":
             outcomes.append(InsufficientCredits("Not enough available credits for this movement"))
+        elif done.outcome == "repriced":
+            outcomes.append(Repriced(f"Movement {r.key!r} was priced at a tier that has moved"))
         elif done.original_hash != w.movement.request_hash:
             outcomes.append(KeyReused(f"Movement {r.key!r} was recorded with different terms"))
         else:
@@ -158,7 +166,7 @@ def _prepared(r: Recording) -> writes.Writing:
         )
         for leg in r.movement.legs
     ]
-    return writes.Writing(row, entries, r.movement.volumes, r.announce)
+    return writes.Writing(row, entries, r.movement.volumes, r.announce, r.expect)
 
 
 async def _refresh(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:

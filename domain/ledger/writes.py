@@ -31,7 +31,7 @@ from domain.ledger.accounts import TIERS, Volume
 from models.events import Event
 from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
 
-Outcome = Literal["recorded", "replayed", "insufficient"]
+Outcome = Literal["recorded", "replayed", "insufficient", "repriced"]
 TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in TIERS]
 
 
@@ -50,6 +50,7 @@ class Writing:
     entries: Sequence[chain.Entry]
     volumes: Sequence[Volume]
     announce: Event | None = None
+    expect: Sequence[tuple[uuid.UUID, str]] = ()  # (account, tier) it was priced at
 
 
 async def write(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
@@ -74,14 +75,14 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
     return list(merged.values())
 
 
-# `ledger_record` for each movement in turn (each call sees the ones before it), and the outbox
-# event of each movement recorded now: one round trip. An event's txid and sequence come from
-# their server defaults, as for any event.
+# `ledger_record` for each movement in turn, after locking all their accounts in one order
+# (`ledger_record_all`, migration 0034), and the outbox event of each movement recorded now: one
+# round trip, and a transaction of its own when sent alone (ADR 0034). An event's txid and
+# sequence come from their server defaults, as for any event.
 _RECORD = text(
     "WITH recorded AS MATERIALIZED ("
-    " SELECT d.n, r.outcome, r.original_hash"
-    " FROM json_array_elements(CAST(:movements AS json)) WITH ORDINALITY AS d(movement, n),"
-    " LATERAL ledger_record(d.movement) AS r),"
+    " SELECT n, outcome, original_hash"
+    " FROM ledger_record_all(CAST(:movements AS json), CAST(:accounts AS uuid[]))),"
     " announced AS (INSERT INTO events (id, type, audience, payload, created_at)"
     " SELECT CAST(a.event->>'id' AS uuid), a.event->>'type', a.event->'audience',"
     " a.event->'payload', CAST(a.event->>'created_at' AS timestamptz)"
@@ -107,17 +108,20 @@ async def pending_destination(session: AsyncSession, key: str) -> uuid.UUID | No
 
 
 async def _in_one_statement(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
-    movements = [_document(w.movement, w.entries, _merged(w.volumes)) for w in writings]
+    movements = [_document(w) for w in writings]
     events = [_event_document(w.announce) if w.announce else None for w in writings]
+    accounts = {v.account for w in writings for v in w.volumes}
+    for w in writings:
+        accounts.update(a for e in w.entries for a in (e.from_account_id, e.to_account_id))
     rows = await session.execute(
-        _RECORD, {"movements": json.dumps(movements), "events": json.dumps(events)}
+        _RECORD,
+        {"movements": json.dumps(movements), "events": json.dumps(events), "accounts": [*accounts]},
     )
     return [Written(row.outcome, row.original_hash) for row in rows]
 
 
-def _document(
-    m: LedgerMovement, entries: Sequence[chain.Entry], volumes: Sequence[Volume]
-) -> dict[str, Any]:
+def _document(w: Writing) -> dict[str, Any]:
+    m = w.movement
     return {
         "key": m.idempotency_key,
         "request_hash": m.request_hash,
@@ -139,10 +143,11 @@ def _document(
                 "amount": e.amount,
                 **dict(zip(("before", "after"), chain.unsequenced(e), strict=True)),
             }
-            for e in entries
+            for e in w.entries
         ],
-        "volumes": [{**_volume_row(v), "account": str(v.account)} for v in volumes],
+        "volumes": [{**_volume_row(v), "account": str(v.account)} for v in _merged(w.volumes)],
         "tiers": TIER_ROWS,
+        "expect": [{"account": str(a), "tier": tier} for a, tier in w.expect],
     }
 
 
@@ -179,6 +184,11 @@ _BALANCE = Prepared.of(
         _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
     )
 )
+_TIER = Prepared.of(
+    select(_accounts.c.tier).where(
+        _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
+    )
+)
 _MOVE = Prepared.of(  # each account once: its balance, and its volumes and tier if it has any
     update(_accounts)
     .where(_accounts.c.id == bindparam("account", type_=_accounts.c.id.type))
@@ -207,20 +217,17 @@ def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
 async def _on_sqlite(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
     """Everything is prepared here; the checks and writes run on the connection's own thread
     in one hand-off (the writer is alone: every SQLite writer begins IMMEDIATE)."""
-    steps = [_sqlite_step(w.movement, w.entries, _merged(w.volumes), w.announce) for w in writings]
+    steps = [_sqlite_step(w) for w in writings]
     return await on_thread(session, lambda db: [step(db) for step in steps])
 
 
-def _sqlite_step(
-    m: LedgerMovement,
-    entries: Sequence[chain.Entry],
-    volumes: Sequence[Volume],
-    announce: Event | None,
-) -> Callable[[sqlite3.Connection], Written]:
+def _sqlite_step(w: Writing) -> Callable[[sqlite3.Connection], Written]:
+    m, entries, volumes, announce = w.movement, w.entries, _merged(w.volumes), w.announce
     debits: Counter[uuid.UUID] = Counter()
     for e in entries:
         debits[e.from_account_id] += e.amount
     key = _ORIGINAL.args({"key": m.idempotency_key})
+    expected = [(_TIER.args({"account": a}), tier) for a, tier in w.expect]
     balances = [(_BALANCE.args({"account": a}), amount) for a, amount in debits.items()]
     movement = _MOVEMENT.args({c: getattr(m, c) for c in _MOVEMENT_COLUMNS})
     moves = [_MOVE.args(row) for row in _account_rows(entries, volumes)]
@@ -231,6 +238,8 @@ def _sqlite_step(
         original = db.execute(_ORIGINAL.sql, key).fetchone()
         if original is not None:
             return Written("replayed", original[0])
+        if any(db.execute(_TIER.sql, a).fetchone()[0] != tier for a, tier in expected):
+            return Written("repriced")
         for account, amount in balances:
             found = db.execute(_BALANCE.sql, account).fetchone()
             if found is not None and not found[1] and found[0] < amount:

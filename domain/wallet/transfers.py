@@ -1,9 +1,10 @@
 """Transfers between agents: the sender pays the fee (discounted by tier); half of it burns.
 
 On PostgreSQL a process's transfers are written in groups (`Transfers`, ADR 0034): the transfers
-that arrive while one group is being written become the next, one transaction each. A group
-locks every agent account it moves in one order before pricing, so two groups never wait for
-each other in a circle and each fee is priced at the tier its sender has at the write.
+that arrive while one group is being written become the next. A group is two round trips: one
+read of its agents' accounts, then one statement that records every movement (its own
+transaction). Each fee is priced at the tier read; the write refuses a movement whose sender has
+left that tier since (`Repriced`), and it is priced again.
 """
 
 import uuid
@@ -43,14 +44,16 @@ class Transfer:
 
 class Transfers:
     """Where a process sends its transfers. On PostgreSQL they are written in groups, on a
-    connection of their own; on SQLite, whose writer is alone in its process anyway (ADR 0033),
-    in the caller's unit of work."""
+    connection of their own whose every statement is its own transaction; on SQLite, whose
+    writer is alone in its process anyway (ADR 0033), in the caller's unit of work."""
 
     def __init__(self, settings: Settings, most: int = 64):
         self._settings = settings
         self._engine = None
         if make_url(settings.database_url).get_backend_name() == "postgresql":
-            self._engine = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+            self._engine = create_engine(
+                settings.database_url, pool_size=1, max_overflow=0, autocommit=True
+            )
             self._sessions = session_factory(self._engine)
         self._groups: Grouped[Transfer, LedgerMovement] = Grouped(self._write, most)
 
@@ -82,9 +85,9 @@ async def transfer(session: AsyncSession, settings: Settings, one: Transfer) -> 
 async def transfer_all(
     session: AsyncSession, settings: Settings, transfers: Sequence[Transfer]
 ) -> list[LedgerMovement | AppError]:
-    """Each transfer once, in one transaction, as if one after another; a refused one is its
-    own outcome. A transfer whose agent an earlier one moves waits for the next round: its fee
-    is priced at the tier that earlier one leaves."""
+    """Each transfer once, as if one after another; a refused one is its own outcome. A transfer
+    whose agent an earlier one moves waits for the next round: its fee is priced at the tier that
+    earlier one leaves."""
     outcomes: list[LedgerMovement | AppError | None] = [None] * len(transfers)
     waiting: Waiting = []
     for n, t in enumerate(transfers):
@@ -95,10 +98,16 @@ async def transfer_all(
             outcomes[n] = agents.AgentNotFound(f"Agent {t.receiver_id} not found")
         else:
             waiting.append((n, receiver))
-    while waiting:
-        now, waiting = _round(transfers, waiting)
+    while waiting:  # a tier only rises: a transfer is repriced at most once per tier
+        now, later = _round(transfers, waiting)
+        receivers = dict(now)
+        again: Waiting = []
         for n, outcome in await _write_round(session, settings, transfers, now):
-            outcomes[n] = outcome
+            if isinstance(outcome, ledger.Repriced):
+                again.append((n, receivers[n]))
+            else:
+                outcomes[n] = outcome
+        waiting = sorted([*again, *later], key=lambda w: w[0])
     return [o for o in outcomes if o is not None]
 
 
@@ -146,8 +155,8 @@ async def _write_round(
 def _recording(
     settings: Settings, t: Transfer, sender: "_Account", receiver: "_Account"
 ) -> ledger.Recording:
-    """The transfer's movement, priced at the tier the sender has now (its volume below moves
-    the tier in the same write), and its announcement."""
+    """The transfer's movement, priced at the sender's tier as read (the write checks it still
+    is; the volume below moves the tier in the same write), and its announcement."""
     fees = ledger.split(
         t.amount,
         settings.token_platform_fee_pct,
@@ -186,7 +195,7 @@ def _recording(
             ledger.Volume(receiver.id, earned=fees.receiver),
         ],
     )
-    return ledger.Recording(t.key, movement, movement_id, announced)
+    return ledger.Recording(t.key, movement, movement_id, announced, [(sender.id, sender.tier)])
 
 
 class _Account(NamedTuple):
@@ -200,27 +209,21 @@ class _Parties(NamedTuple):
     payable: set[uuid.UUID]  # receivers that are active agents
 
 
-# The agents' accounts, locked in id order (PostgreSQL; SQLite's writer is alone), and how many
-# of the receivers are active agents: one query built once. Only when some are not is a second
-# query asked which.
-_ACCOUNTS = (
-    select(
-        LedgerAccount.id,
-        LedgerAccount.owner_id,
-        LedgerAccount.tier,
-        select(func.count())
-        .where(
-            RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
-            RegisteredAgent.status == AgentStatus.ACTIVE,
-        )
-        .scalar_subquery(),
-    )
+# The agents' accounts, and how many of the receivers are active agents: one query built once.
+# Only when some are not is a second query asked which.
+_ACCOUNTS = select(
+    LedgerAccount.id,
+    LedgerAccount.owner_id,
+    LedgerAccount.tier,
+    select(func.count())
     .where(
-        LedgerAccount.owner_kind == AGENT,
-        LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
+        RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
+        RegisteredAgent.status == AgentStatus.ACTIVE,
     )
-    .order_by(LedgerAccount.id)
-    .with_for_update(of=LedgerAccount, key_share=True)
+    .scalar_subquery(),
+).where(
+    LedgerAccount.owner_kind == AGENT,
+    LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
 )
 _ACTIVE = select(RegisteredAgent.id).where(
     RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),

@@ -4,7 +4,9 @@ with the outcome it would have had one after another; a group's failure fails on
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -170,4 +172,56 @@ async def test_a_transfer_after_its_sender_reaches_a_tier_is_priced_at_it(
     assert first.fee_amount == ledger.split(floor, fee, burn).fee
     assert second.fee_amount == ledger.split(100_000, fee, burn, silver.discount).fee
     assert second.fee_amount < ledger.split(100_000, fee, burn).fee
+    await assert_invariants(sessions)
+
+
+async def test_a_movement_priced_at_a_tier_its_account_left_writes_nothing(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The write checks, under its locks, the tier a movement was priced at."""
+    a, b = await _agents(sessions, 10_000, 0)
+    async with unit_of_work(sessions) as session:
+        payer = await ledger.open_account(session, "agent", a)
+        payee = await ledger.open_account(session, "agent", b)
+        movement = ledger.Movement("transfer", [ledger.Leg(payer.id, payee.id, 1_000)], 1_000)
+        key = f"p:{uuid.uuid4()}"
+        (outcome,) = await ledger.record_all(
+            session, [ledger.Recording(key, movement, expect=[(payer.id, "gold")])]
+        )
+        assert isinstance(outcome, ledger.Repriced)
+        assert await ledger.find(session, key) is None
+    assert (await balances(sessions))[str(a)] == 10_000
+
+
+async def test_a_transfer_priced_from_a_stale_read_is_priced_again(
+    sessions: Sessions, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sender reaches silver between the read that priced its transfer and the write (here:
+    the first read is made stale): the write refuses it, and it is priced again at silver."""
+    silver = ledger.TIERS[1]
+    floor = silver.min_ard * UNITS_PER_ARD
+    a, b = await _agents(sessions, floor + 100_000, 0)
+    async with unit_of_work(sessions) as session:
+        await transfers.transfer(
+            session, settings, transfers.Transfer(a, str(b), floor, "", f"t:{uuid.uuid4()}")
+        )
+    reads = transfers._parties
+
+    async def stale_once(*args: Any) -> Any:
+        parties = await reads(*args)
+        if not stale:
+            return parties
+        stale.pop()
+        was = parties.accounts[a]
+        return parties._replace(accounts={**parties.accounts, a: was._replace(tier="bronze")})
+
+    stale = [True]
+    monkeypatch.setattr(transfers, "_parties", stale_once)
+    async with unit_of_work(sessions) as session:
+        moved = await transfers.transfer(
+            session, settings, transfers.Transfer(a, str(b), 100_000, "", f"t:{uuid.uuid4()}")
+        )
+    fee, burn = settings.token_platform_fee_pct, settings.token_burn_pct
+    assert not stale
+    assert moved.fee_amount == ledger.split(100_000, fee, burn, silver.discount).fee
     await assert_invariants(sessions)
