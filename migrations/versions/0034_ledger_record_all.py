@@ -10,7 +10,8 @@ movement's statement; the statement can run on its own (its own transaction, no 
 movement says it was priced at (`expect`), and answers `repriced` (writing nothing) if one has
 moved. `ledger_record_all` records a group of movements in order in one call, after locking
 every agent and creator account of the group in one order, so two groups never wait for each
-other in a circle. Everything else is 0032's `ledger_record`.
+other in a circle; it is now the only caller of `ledger_record`, which no longer takes locks of
+its own. `ledger_pending` loses its foreign key (see `upgrade`). Everything else is 0032's.
 """
 
 import importlib.util
@@ -25,6 +26,13 @@ down_revision: str | None = "0033"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# ledger_record_all takes the locks for the whole group first: a movement's own replay check
+# before them and its own locks go.
+_OWN_LOCKS_FIRST = "    -- A replayed key needs no lock."
+_OWN_LOCKS_LAST = "        FOR NO KEY UPDATE;"
+_LOCKS_HELD = """    -- The caller, ledger_record_all, holds the agents' and creators' accounts of the movement.
+
+"""
 _BEFORE_DEBITS = "    -- Every debit, summed per account."
 _EXPECTED_TIERS = """    -- Priced at a tier (a transfer's fee) from a read taken before these locks: if the tier has
     -- moved since, nothing is written and the caller prices again.
@@ -79,15 +87,29 @@ def _previous_record() -> str:
     return str(fewer_writes._record(fewer_writes._previous("0031_ledger_record_parses_once.py")))
 
 
+def _record() -> str:
+    record = _previous_record()
+    start = record.index(_OWN_LOCKS_FIRST)
+    end = record.index("\n\n", record.index(_OWN_LOCKS_LAST, start)) + 2
+    record = record[:start] + _LOCKS_HELD + record[end:]
+    assert record.count(_BEFORE_DEBITS) == 1
+    return record.replace(_BEFORE_DEBITS, _EXPECTED_TIERS + _BEFORE_DEBITS)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        record = _previous_record()
-        assert record.count(_BEFORE_DEBITS) == 1
-        op.execute(record.replace(_BEFORE_DEBITS, _EXPECTED_TIERS + _BEFORE_DEBITS))
+        op.execute(_record())
         op.execute(LEDGER_RECORD_ALL)
+        # A pending row lives inside its movement's transaction, written right after the
+        # movement by the same call and deleted by the same commit: the key only cost a lock.
+        op.execute("ALTER TABLE ledger_pending DROP CONSTRAINT ledger_pending_movement_id_fkey")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "ALTER TABLE ledger_pending ADD CONSTRAINT ledger_pending_movement_id_fkey"
+            " FOREIGN KEY (movement_id) REFERENCES ledger_movements (id)"
+        )
         op.execute("DROP FUNCTION ledger_record_all(json, uuid[])")
         op.execute(_previous_record())
