@@ -74,11 +74,12 @@ async def _clients(
     desk = transfers.Transfers(Settings(database_url=url, environment="development"))
     latencies: list[float] = []
 
+    unused_on_postgresql = sessions()  # the caller's unit of work, where SQLite writes
+
     async def transfer(client: int) -> None:
         sender, receiver = pairs[client]
         one = transfers.Transfer(sender, receiver, 1_000, "", f"bench:{uuid.uuid4()}")
-        async with sessions() as unused_on_postgresql:
-            await desk.send(one, unused_on_postgresql)
+        await desk.send(one, unused_on_postgresql)
 
     async def empty(_client: int) -> None:
         async with unit_of_work(sessions) as session:
@@ -99,6 +100,7 @@ async def _clients(
     await asyncio.gather(*(client(c, count) for c in clients))
     ended = time.time()
     await desk.close()
+    await unused_on_postgresql.close()
     await engine.dispose()
     return began, ended, latencies
 
