@@ -2,7 +2,7 @@
 
 While one group is being written, the calls that arrive wait together and become the next group
 (as a database's group commit gathers the commits that arrive during a flush): one writer per
-process, one transaction per group, no timer. Each call gets its own outcome. If a group's write
+process, one write per group, no timer. Each call gets its own outcome. If a group's write
 fails as a whole, its calls are written one at a time, so one bad call fails only its caller.
 """
 
@@ -23,7 +23,7 @@ class Grouped(Generic[T, R]):
         self._writer: asyncio.Task[None] | None = None
 
     async def __call__(self, item: T) -> R:
-        if self._writer is None:
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._run(), name="grouped-writer")
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._waiting.put_nowait((item, done))
@@ -46,6 +46,9 @@ class Grouped(Generic[T, R]):
                 for _, done in group:
                     done.cancel()
                 raise
+            except Exception as failed:  # a writer that does not answer its calls: none waits
+                for _, done in group:
+                    _resolve(done, failed)
 
     async def _settle(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
@@ -57,6 +60,8 @@ class Grouped(Generic[T, R]):
             for one in group:
                 await self._settle([one])
             return
+        if len(outcomes) != len(group):
+            raise ValueError(f"{len(group)} calls written, {len(outcomes)} outcomes")
         for (_, done), outcome in zip(group, outcomes, strict=True):
             _resolve(done, outcome)
 
