@@ -114,6 +114,8 @@ async def record_all(
     for r in recordings:
         if any(leg.amount <= 0 for leg in r.movement.legs) or not r.movement.legs:
             raise ValueError("a movement needs legs with positive amounts")
+    if not recordings:
+        return []
     if session.new or session.dirty or session.deleted:
         await session.flush()
     writings = [_prepared(r) for r in recordings]

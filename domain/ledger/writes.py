@@ -179,13 +179,8 @@ _ORIGINAL = Prepared.of(
     select(_movements.c.request_hash).where(_movements.c.idempotency_key == bindparam("key"))
 )
 _HEAD = Prepared.of(select(_head.c.last_sequence, _head.c.last_hash).where(_head.c.id == HEAD_ID))
-_BALANCE = Prepared.of(
-    select(_accounts.c.balance, _accounts.c.allow_negative).where(
-        _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
-    )
-)
-_TIER = Prepared.of(
-    select(_accounts.c.tier).where(
+_ACCOUNT = Prepared.of(  # what the checks read of an account
+    select(_accounts.c.balance, _accounts.c.allow_negative, _accounts.c.tier).where(
         _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
     )
 )
@@ -227,8 +222,8 @@ def _sqlite_step(w: Writing) -> Callable[[sqlite3.Connection], Written]:
     for e in entries:
         debits[e.from_account_id] += e.amount
     key = _ORIGINAL.args({"key": m.idempotency_key})
-    expected = [(_TIER.args({"account": a}), tier) for a, tier in w.expect]
-    balances = [(_BALANCE.args({"account": a}), amount) for a, amount in debits.items()]
+    expected = [(_ACCOUNT.args({"account": a}), tier) for a, tier in w.expect]
+    balances = [(_ACCOUNT.args({"account": a}), amount) for a, amount in debits.items()]
     movement = _MOVEMENT.args({c: getattr(m, c) for c in _MOVEMENT_COLUMNS})
     moves = [_MOVE.args(row) for row in _account_rows(entries, volumes)]
     unsequenced = [chain.unsequenced(e) for e in entries]
@@ -238,10 +233,10 @@ def _sqlite_step(w: Writing) -> Callable[[sqlite3.Connection], Written]:
         original = db.execute(_ORIGINAL.sql, key).fetchone()
         if original is not None:
             return Written("replayed", original[0])
-        if any(db.execute(_TIER.sql, a).fetchone()[0] != tier for a, tier in expected):
+        if any(db.execute(_ACCOUNT.sql, a).fetchone()[2] != tier for a, tier in expected):
             return Written("repriced")
         for account, amount in balances:
-            found = db.execute(_BALANCE.sql, account).fetchone()
+            found = db.execute(_ACCOUNT.sql, account).fetchone()
             if found is not None and not found[1] and found[0] < amount:
                 return Written("insufficient")
         sequence, last_hash = db.execute(_HEAD.sql, _HEAD.args({})).fetchone()

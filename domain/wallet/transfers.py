@@ -211,31 +211,24 @@ class _Parties(NamedTuple):
 
 # The agents' accounts, and how many of the receivers are active agents: one query built once.
 # Only when some are not is a second query asked which.
+_ACTIVE = select(RegisteredAgent.id).where(
+    RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
+    RegisteredAgent.status == AgentStatus.ACTIVE,
+)
 _ACCOUNTS = select(
     LedgerAccount.id,
     LedgerAccount.owner_id,
     LedgerAccount.tier,
-    select(func.count())
-    .where(
-        RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
-        RegisteredAgent.status == AgentStatus.ACTIVE,
-    )
-    .scalar_subquery(),
+    _ACTIVE.with_only_columns(func.count()).scalar_subquery(),
 ).where(
     LedgerAccount.owner_kind == AGENT,
     LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
-)
-_ACTIVE = select(RegisteredAgent.id).where(
-    RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
-    RegisteredAgent.status == AgentStatus.ACTIVE,
 )
 
 
 async def _parties(
     session: AsyncSession, owners: set[uuid.UUID], receivers: set[uuid.UUID]
 ) -> _Parties:
-    if not owners:
-        return _Parties({}, set())
     params = {"owners": [str(o) for o in owners], "receivers": list(receivers)}
     rows = (await session.execute(_ACCOUNTS, params)).all()
     accounts = {uuid.UUID(row.owner_id): _Account(row.id, row.owner_id, row.tier) for row in rows}
