@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import append
 from domain.listings.discovery import pattern_of
 from models.listings import SearchSignal
 
@@ -53,7 +54,7 @@ def record(
         led_to_purchase=False,
         created_at=utcnow(),
     )
-    session.add(signal)
+    append(session, signal)
     return signal
 
 

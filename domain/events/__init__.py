@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import append
 from domain.events.types import EventType, Visibility, visible_to
 from models.events import Event
 
@@ -56,7 +57,7 @@ def emit(
     """Add an event to the outbox; it leaves only if the surrounding transaction commits.
     A private event names its audience: the agents and creators it concerns."""
     event = announcement(event_type, payload, audience)
-    session.add(event)
+    append(session, event)
     return event
 
 

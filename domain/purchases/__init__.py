@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import ids
 from core.clock import utcnow
-from core.db import inserting, paginate
+from core.db import append, inserting, paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
 from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
@@ -294,7 +294,7 @@ def verification_of(
         matched=actual_hash == tx.content_hash and merkle_matched,
         merkle_matched=merkle_matched,
     )
-    session.add(record)
+    append(session, record)
     return record
 
 

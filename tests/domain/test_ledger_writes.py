@@ -203,8 +203,8 @@ async def test_a_transfer_is_announced_by_its_own_transaction(
 ) -> None:
     """The transfer's event goes into the outbox with the movement (on PostgreSQL in the same
     statement): it carries the id of the unit of work's transaction, as an event emitted
-    before it in that unit does (the followers' commit order), and leaves nothing if the unit
-    rolls back."""
+    in that unit does (the followers' commit order; an emitted event is appended as the unit
+    commits, so it comes after), and leaves nothing if the unit rolls back."""
     async with unit_of_work(sessions) as session:
         sender, receiver = [
             await agents.register(
@@ -237,8 +237,8 @@ async def test_a_transfer_is_announced_by_its_own_transaction(
         ]
         moved = await ledger.find(session, "t:kept")
     assert moved is not None
-    assert [e.payload.get("marker") for e in mine] == ["kept", None]
-    marker, announced = mine
+    assert [e.payload.get("marker") for e in mine] == [None, "kept"]
+    announced, marker = mine
     assert announced.txid == marker.txid
     assert (announced.txid is not None) == (sessions.kw["bind"].dialect.name == "postgresql")
     assert announced.payload == {

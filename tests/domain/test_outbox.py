@@ -34,7 +34,7 @@ async def test_a_late_commit_is_read_after_an_earlier_one_not_skipped(outbox: Se
         start = await events.latest(session)
     slow = outbox()
     await slow.begin()
-    events.emit(slow, PROBE, {"n": 1})
+    slow.add(events.announcement(PROBE, {"n": 1}))  # written now, not as it commits:
     await slow.flush()  # sequence 1 taken, not committed
     async with unit_of_work(outbox) as session:
         events.emit(session, PROBE, {"n": 2})  # sequence 2, committed first
@@ -52,7 +52,7 @@ async def test_an_aborted_transaction_holds_nothing_back(outbox: Sessions) -> No
         start = await events.latest(session)
     doomed = outbox()
     await doomed.begin()
-    events.emit(doomed, PROBE, {"n": "lost"})
+    doomed.add(events.announcement(PROBE, {"n": "lost"}))
     await doomed.flush()
     async with unit_of_work(outbox) as session:
         events.emit(session, PROBE, {"n": "kept"})

@@ -114,7 +114,7 @@ async def test_a_late_commit_is_queued_not_skipped(db: Sessions) -> None:
     endpoint = await _endpoint(db, owner, LISTED)
     slow = db()
     await slow.begin()
-    events.emit(slow, LISTED, {"n": "slow"})
+    slow.add(events.announcement(LISTED, {"n": "slow"}))  # written now, not as it commits:
     await slow.flush()  # its sequence is taken first...
     await _emit(db, LISTED, "fast", [])  # ...and this one commits first
     await _advance(db)
