@@ -1,11 +1,11 @@
 """Express-buy latency and throughput on the embedded stack, over HTTP, beside the Temporal floor.
 
     .venv/bin/python -m bench.purchase [--database sqlite|postgresql] [--purchases 96]
-        [--concurrency 1 8 32] [--runs 3]
+        [--concurrency 1 8 32] [--runs 3] [--api-processes 1]
 
-The stack is `make run`'s (bench/stack.py): Temporal dev server, worker, API process with its
-purchase worker, on SQLite (the embedded default) or a scratch PostgreSQL database. Each level
-runs `--runs` times; figures are medians with their spread.
+The stack is `make run`'s (bench/stack.py): Temporal dev server, worker, API process(es) (as
+API_PROCESSES) with their purchase workers, on SQLite (the embedded default) or a scratch
+PostgreSQL database. Each level runs `--runs` times; figures are medians with their spread.
 
 The floor beside it: an empty workflow of the express buy's shape (eagerly started by a process
 that polls its queue, one local no-op activity, its result awaited) on the same Temporal server,
@@ -103,7 +103,7 @@ def _express(api: httpx.AsyncClient, buyers: list[dict[str, str]], listings: lis
 
 
 async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[str, Any]]:
-    with stack(url, scratch) as running:
+    with stack(url, scratch, api_processes=args.api_processes) as running:
         async with client(running.api) as api:
             await healthy(api)
             temporal = await connect(running.temporal, "default")
@@ -163,6 +163,7 @@ def main() -> int:
     parser.add_argument("--purchases", type=int, default=96, help="per level and run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--api-processes", type=int, default=1, help="as API_PROCESSES")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-purchase-") as scratch,
@@ -172,6 +173,7 @@ def main() -> int:
     result = {
         "benchmark": "express_purchase",
         "database": args.database,
+        "api_processes": args.api_processes,
         "runs": args.runs,
         "verdict": _verdict(rows),
         "levels": rows,

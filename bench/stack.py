@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -85,6 +86,22 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _children(pid: int, count: int, timeout: float = 60) -> list[int]:
+    """The `count` child processes of `pid` (not multiprocessing's resource tracker), once they
+    are all there."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [
+            int(child)
+            for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes()
+        ]
+        if len(children) >= count:
+            return children[:count]
+        time.sleep(0.1)
+    raise RuntimeError(f"{pid} did not start {count} processes within {timeout:.0f}s")
+
+
 @dataclass
 class Stack:
     temporal: str  # host:port
@@ -103,8 +120,10 @@ def stack(
     *,
     extra: Sequence[tuple[str, list[str]]] = (),
     env: dict[str, str] | None = None,
+    api_processes: int = 1,
 ) -> Iterator[Stack]:
-    """Temporal, the worker, any `extra` processes (role, command) and the API."""
+    """Temporal, the worker, any `extra` processes (role, command) and the API: `api_processes`
+    uvicorn processes on its one port (roles `api-1`, `api-2`, … beside their parent `api`)."""
     temporal_port, api_port = free_port(), free_port()
     temporal = f"127.0.0.1:{temporal_port}"
     server = [binary("temporal"), "server", "start-dev", "--ip", "127.0.0.1"]
@@ -130,6 +149,11 @@ def stack(
     }
     api = [sys.executable, "-m", "uvicorn", "worker.api_process:create_app", "--factory"]
     api += ["--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"]
+    if api_processes > 1:
+        api += ["--workers", str(api_processes)]
+        environment["API_PROCESSES"] = str(api_processes)
+        environment["PROMETHEUS_MULTIPROC_DIR"] = f"{scratch}/prometheus"
+        os.makedirs(environment["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     roles = [
         ("worker", [sys.executable, "-m", "worker"]),
         *extra,
@@ -145,6 +169,9 @@ def stack(
             processes.append(process)
             pids[role] = process.pid
         wait_for_port(api_port, processes[-1])
+        if api_processes > 1:
+            for number, child in enumerate(_children(pids["api"], api_processes), 1):
+                pids[f"api-{number}"] = child
         yield running
     finally:
         running.stop()

@@ -50,7 +50,7 @@ def _balances(api: httpx.AsyncClient, senders: list[dict[str, str]]) -> Call:
 
 
 async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[str, Any]]:
-    with stack(url, scratch) as running:
+    with stack(url, scratch, api_processes=args.api_processes) as running:
         async with client(running.api) as api:
             await healthy(api)
             senders = await agents(api, max(args.concurrency))
@@ -86,6 +86,7 @@ def main() -> int:
     parser.add_argument("--transfers", type=int, default=400, help="per level and run")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--api-processes", type=int, default=1, help="as API_PROCESSES")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="bench-transfer-") as scratch,
@@ -95,6 +96,7 @@ def main() -> int:
     result = {
         "benchmark": "wallet_transfer",
         "database": args.database,
+        "api_processes": args.api_processes,
         "runs": args.runs,
         "verdict": _verdict(rows),
         "levels": rows,
