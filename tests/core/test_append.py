@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import append, read_only, unit_of_work
 from models.agents import RegisteredAgent
+from models.analytics import AgentTrade
 from models.events import Event
 from models.listings import SearchSignal
 
@@ -69,12 +70,14 @@ async def test_rows_of_several_tables_and_shapes_land_after_the_sessions_own(
         append(session, Event(id=uuid.uuid4(), type=kind, payload={"n": "b"}))
         signal = SearchSignal(query=tag, pattern=tag, requester=f"agent:{tag}", matched_count=1)
         append(session, signal)
-        session.add(RegisteredAgent(name=f"append-{tag}", agent_type="buyer"))
+        agent = uuid.uuid4()  # an appended row that refers to one the session adds after it
+        append(session, AgentTrade(agent_id=agent))
+        session.add(RegisteredAgent(id=agent, name=f"append-{tag}", agent_type="buyer"))
     assert await _payloads(sessions, kind) == ["a", "b"]
     signals = select(func.count()).where(SearchSignal.query == tag)
-    agents = select(func.count()).where(RegisteredAgent.name == f"append-{tag}")
+    traders = select(func.count()).where(AgentTrade.agent_id == agent)
     async with read_only(sessions) as session:
-        assert await session.scalar(signals) == await session.scalar(agents) == 1
+        assert await session.scalar(signals) == await session.scalar(traders) == 1
 
 
 async def test_inside_a_savepoint_it_is_refused(sessions: Sessions, kind: str) -> None:
