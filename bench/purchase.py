@@ -7,9 +7,10 @@ The stack is `make run`'s (bench/stack.py): Temporal dev server, worker, API pro
 API_PROCESSES) with their purchase workers, on SQLite (the embedded default) or a scratch
 PostgreSQL database. Each level runs `--runs` times; figures are medians with their spread.
 
-The floor beside it: an empty workflow of the express buy's shape (eagerly started by a process
-that polls its queue, one local no-op activity, its result awaited) on the same Temporal server,
-from this process: what the durable part costs with nothing inside it.
+The floor beside it: an empty workflow of the express buy's shape (unsandboxed, eagerly started
+by a process that polls its queue, with the same search attributes, summary and closing status
+upsert, one local no-op activity, its result awaited) on the same Temporal server, from this
+process: what the durable part costs with nothing inside it.
 
 Targets (issue 9): at 1 buyer p50 <= 30 ms and p99 <= 60 ms; at 8 buyers >= 55 buys/s with
 p99 <= 400 ms; at 32 buyers at least the 8-buyer rate and no errors. Prints one JSON document,
@@ -27,6 +28,12 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
@@ -35,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from bench.load import Call, check, level, measure
     from bench.stack import agents, client, healthy, scratch_database, stack
     from core.process import exit_hard
-    from core.temporal import connect
+    from core.temporal import AGENT_ID, LISTING_ID, TRANSACTION_STATUS, connect
 
 FLOOR_QUEUE = "bench-empty-express"
 PRICE_USDC = "0.005"
@@ -51,23 +58,36 @@ async def noop(tx: uuid.UUID) -> str:
     return str(tx)
 
 
-@workflow.defn(name="BenchEmptyExpress")
+@workflow.defn(name="BenchEmptyExpress", sandboxed=False)  # as PurchaseWorkflow
 class EmptyExpressWorkflow:
     @workflow.run
     async def run(self, tx: uuid.UUID) -> str:
-        return await workflow.execute_local_activity(
+        done = await workflow.execute_local_activity(
             noop, tx, start_to_close_timeout=timedelta(seconds=10)
         )
+        workflow.upsert_search_attributes([TRANSACTION_STATUS.value_set("completed")])
+        return done
 
 
 def _floor(temporal: Client) -> Call:
     async def call(lane: int) -> str:
-        tx = uuid.uuid4()
+        tx, buyer, seller, listing = (str(uuid.uuid4()) for _ in range(4))
+        operators_see = TypedSearchAttributes(
+            [
+                SearchAttributePair(AGENT_ID, [buyer, seller]),
+                SearchAttributePair(LISTING_ID, listing),
+                SearchAttributePair(TRANSACTION_STATUS, "payment_pending"),
+            ]
+        )
         handle = await temporal.start_workflow(
             EmptyExpressWorkflow.run,
-            tx,
+            uuid.UUID(tx),
             id=f"bench-express:{tx}",
             task_queue=FLOOR_QUEUE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=operators_see,
+            static_summary=f"Express purchase of listing {listing}",
             request_eager_start=True,
         )
         return await handle.result()
@@ -124,7 +144,10 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                     buys = await measure(
                         express, args.purchases, concurrency, args.runs, _processes(running)
                     )
-                    empty = await measure(floor, args.purchases, concurrency, args.runs)
+                    floor_processes = {"temporal": running.pids["temporal"], "this": os.getpid()}
+                    empty = await measure(
+                        floor, args.purchases, concurrency, args.runs, floor_processes
+                    )
                     rows.append({"buyers": concurrency, "express": buys, "empty_workflow": empty})
                 return rows
 
