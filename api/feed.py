@@ -92,6 +92,15 @@ class Feed:
             self._revoke(str(event.payload.get("agent_id")))
         self.cursor = cursor
 
+    @property
+    def watched(self) -> bool:
+        """Some client is connected to this process's feed."""
+        return bool(self._subscribers)
+
+    def pass_over(self, cursor: Cursor) -> None:
+        """Stand at `cursor` without publishing what lies before it: for when nobody watches."""
+        self.cursor = max(self.cursor, cursor)
+
     def _revoke(self, agent_id: str) -> None:
         """A deactivated agent's token is no longer valid: its clients close after the event."""
         for subscriber in tuple(self._subscribers):

@@ -2,7 +2,8 @@
 
 It reads events in commit order (`domain.events.after`) and hands each one to this process's
 own handlers (the cache decay, ADR 0008) and to the live feed (`api/feed.py`), which fans it out
-to this process's WebSocket clients. On PostgreSQL every transaction that wrote events NOTIFYs
+to this process's WebSocket clients; while no client is connected it reads only the events its
+handlers take and passes over the rest. On PostgreSQL every transaction that wrote events NOTIFYs
 its id as it commits (migration 0013): that wakes the follower at once. It also reads every
 `FEED_POLL_INTERVAL_MS` in case a wake-up is lost, and on SQLite that poll is all there is.
 """
@@ -86,9 +87,13 @@ class Follower:
 
     async def _read(self) -> None:
         while True:
+            # Without clients only this process's handlers need events: the rest is passed over.
+            wanted = None if self._feed.watched else tuple(self._handlers)
             async with read_only(self._sessions) as session:
                 newest = await events.latest(session)
-                batch = await events.after(session, self._feed.cursor, limit=BATCH)
+                batch = await events.after(session, self._feed.cursor, wanted, limit=BATCH)
+            if wanted is not None and self._feed.watched:
+                continue  # a client joined meanwhile: it gets every event, so read them all
             for event in batch:
                 if handler := self._handlers.get(event.type):
                     try:
@@ -98,6 +103,8 @@ class Follower:
                     except Exception:
                         log.exception("handling %s failed", event.type)
                 self._feed.publish(event)
+            if wanted is not None and len(batch) < BATCH:
+                self._feed.pass_over(newest)
             metrics.OUTBOX_LAG.set(max(newest.sequence - self._feed.cursor.sequence, 0))
             metrics.OUTBOX_POLLED.set_to_current_time()
             if len(batch) < BATCH:

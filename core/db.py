@@ -257,16 +257,16 @@ async def held_rows(
 ) -> AsyncIterator[dict[Any, R]]:
     """The rows of `model` with these primary keys, locked until the commit, as copies the
     block changes; what it changed is written back in one UPDATE when it ends. A missing row is
-    created first, of the columns' defaults. Creates and locks are both taken in key order (one
-    INSERT … ON CONFLICT DO NOTHING, then one SELECT … FOR UPDATE), so two transactions never
-    wait on each other crosswise, whichever rows exist yet. The copies are not the session's:
-    these counters are never loaded as objects in the unit of work that moves them."""
+    created first, of the columns' defaults. One statement creates, locks and reads them all, in
+    key order (INSERT … ON CONFLICT DO UPDATE of the key to itself … RETURNING), so two
+    transactions never wait on each other crosswise, whichever rows exist yet. The copies are
+    not the session's: these counters are never loaded as objects in the unit of work that
+    moves them."""
     held_statements = _held(session.get_bind().dialect.name, inspect(model).local_table)
-    ordered = sorted(set(keys))
-    await session.execute(held_statements.create, [{held_statements.key: k} for k in ordered])
-    found = await session.execute(held_statements.lock, {"keys": ordered})
+    ordered = [{held_statements.key: k} for k in sorted(set(keys))]
+    taken = await session.execute(held_statements.take, ordered)
     # Plain copies, not the model's instances: a mapped object costs its instrumentation here.
-    held = {row[held_statements.key]: cast(R, SimpleNamespace(**row)) for row in found.mappings()}
+    held = {row[held_statements.key]: cast(R, SimpleNamespace(**row)) for row in taken.mappings()}
     yield held
     columns = held_statements.columns
     await session.execute(
@@ -279,23 +279,22 @@ async def held_rows(
 class _Held:
     key: str
     columns: tuple[str, ...]
-    create: Any
-    lock: Any
+    take: Any
     write: Any
 
 
 @functools.cache
 def _held(dialect: str, table: Any) -> _Held:
-    """`held_rows`' statements for `table`, built once per database kind."""
+    """`held_rows`' statements for `table`, built once per database kind. Setting the key to
+    itself changes nothing but takes the row's lock (PostgreSQL keeps it a HOT update)."""
     key = table.primary_key.columns.values()[0]
+    upsert_ = inserting(dialect, table)
     return _Held(
         key.key,
         tuple(c.key for c in table.columns),
-        inserting(dialect, table).on_conflict_do_nothing(),
-        select(table)
-        .where(key.in_(bindparam("keys", expanding=True)))
-        .order_by(key)
-        .with_for_update(),
+        upsert_.on_conflict_do_update(
+            index_elements=[key], set_={key.key: upsert_.excluded[key.key]}
+        ).returning(*table.columns),
         update(table)
         .where(key == bindparam(f"_{key.key}"))
         .values({c.key: bindparam(f"_{c.key}") for c in table.columns if c is not key}),
