@@ -62,12 +62,19 @@ class Movement:
     memo: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     volumes: Sequence[Volume] = ()
+    # What the caller asked for, when the legs are priced from state that the movement itself
+    # changes (a fee at the tier it moves its account out of): then only this is fingerprinted,
+    # so the same request retried after it was recorded replays instead of looking different.
+    asked: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
-        terms = {
-            **{k: v for k, v in self.__dict__.items() if k not in ("legs", "volumes")},
-            "legs": [(str(g.source), str(g.destination), g.amount) for g in self.legs],
-        }
+        if self.asked is not None:
+            terms = {"tx_type": self.tx_type, "asked": self.asked}
+        else:
+            terms = {
+                **{k: v for k, v in self.__dict__.items() if k not in ("legs", "volumes", "asked")},
+                "legs": [(str(g.source), str(g.destination), g.amount) for g in self.legs],
+            }
         return hashlib.sha256(json.dumps(terms, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -190,6 +190,12 @@ def _recording(
         reference_type="agent",
         reference_id=receiver.owner_id,
         memo=t.memo,
+        asked={
+            "from": str(t.sender_id),
+            "to": receiver.owner_id,
+            "amount": t.amount,
+            "memo": t.memo,
+        },
         volumes=[
             ledger.Volume(sender.id, spent=t.amount, fees=fees.fee),
             ledger.Volume(receiver.id, earned=fees.receiver),

@@ -175,6 +175,29 @@ async def test_a_transfer_after_its_sender_reaches_a_tier_is_priced_at_it(
     await assert_invariants(sessions)
 
 
+async def test_a_transfer_retried_after_it_moved_its_sender_up_a_tier_replays(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """Priced again at the tier it reached, the retry's legs differ from the original's; it is
+    still the same request (sender, receiver, amount, memo), so it replays and moves nothing."""
+    floor = ledger.TIERS[1].min_ard * UNITS_PER_ARD
+    a, b = await _agents(sessions, floor + 100_000, 0)
+    sent = transfers.Transfer(a, str(b), floor, "to silver", f"t:{uuid.uuid4()}")
+    async with unit_of_work(sessions) as session:
+        first = await transfers.transfer(session, settings, sent)
+    after_first = await balances(sessions)
+    async with unit_of_work(sessions) as session:
+        again = await transfers.transfer(session, settings, sent)
+    assert again.id == first.id
+    assert await balances(sessions) == after_first
+    async with unit_of_work(sessions) as session:
+        with pytest.raises(ledger.KeyReused):
+            await transfers.transfer(
+                session, settings, transfers.Transfer(a, str(b), 1, "", sent.key)
+            )
+    await assert_invariants(sessions)
+
+
 async def test_a_movement_priced_at_a_tier_its_account_left_writes_nothing(
     sessions: Sessions, settings: Settings
 ) -> None:
