@@ -2,10 +2,11 @@
 
 It reads events in commit order (`domain.events.after`) and hands each one to this process's
 own handlers (the cache decay, ADR 0008) and to the live feed (`api/feed.py`), which fans it out
-to this process's WebSocket clients; while no client is connected it reads only the events its
-handlers take and passes over the rest. On PostgreSQL every transaction that wrote events NOTIFYs
+to this process's WebSocket clients. On PostgreSQL every transaction that wrote events NOTIFYs
 its id as it commits (migration 0013): that wakes the follower at once. It also reads every
 `FEED_POLL_INTERVAL_MS` in case a wake-up is lost, and on SQLite that poll is all there is.
+While no client is connected it only polls, reads only the events its handlers take and passes
+over the rest: wake-ups and every event are for live clients.
 """
 
 import asyncio
@@ -75,7 +76,7 @@ class Follower:
                     log.exception("outbox follower failed; retrying")
                 # An announced commit still unread waits below an older transaction in flight
                 # (one that wrote no event, so no wake-up comes when it ends): look again soon.
-                if self._announced > self._feed.cursor.txid:
+                if self._feed.watched and self._announced > self._feed.cursor.txid:
                     retry = min(retry * 2 or FIRST_RETRY_SECONDS, self._poll)
                 else:
                     retry = 0.0
@@ -115,7 +116,8 @@ class Follower:
             try:
                 async for payload in notifications(self._url, events.CHANNEL):
                     self._announced = max(self._announced, int(payload))
-                    self._wake.set()
+                    if self._feed.watched:  # otherwise the poll is soon enough for the handlers
+                        self._wake.set()
             except Exception:
                 log.warning("outbox wake-ups lost; polling until they are back", exc_info=True)
             await asyncio.sleep(RECONNECT_SECONDS)
