@@ -41,7 +41,9 @@ def refuses(
     return tag
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """Async although it awaits nothing: FastAPI runs a plain function dependency on a worker
+    thread, a hand-off every request would pay."""
     state: AppState = request.app.state.services
     return state
 
