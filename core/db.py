@@ -189,20 +189,27 @@ def _insert_appended(session: Session) -> None:
     if not appended:
         return
     session.flush()  # what they may refer to is written first
-    runs: dict[Any, list[list[dict[str, Any]]]] = {}  # per table, runs of rows of one shape
+    runs: dict[Any, list[list[dict[str, Any]]]] = {}  # per INSERT, runs of rows of one shape
     for row in appended:
-        state = inspect(row)
-        table = state.mapper.local_table
-        values = {c.key: state.dict[c.key] for c in table.columns if c.key in state.dict}
-        table_runs = runs.setdefault(table, [])
+        inserting_, columns = _appending(row.__class__)
+        given = row.__dict__  # what the row was given: its state's own dict
+        values = {c: given[c] for c in columns if c in given}
+        table_runs = runs.setdefault(inserting_, [])
         if table_runs and table_runs[-1][0].keys() == values.keys():
             table_runs[-1].append(values)
         else:  # a row of another shape: a statement of its own, so a table keeps their order
             table_runs.append([values])
     connection = session.connection()
-    for table, table_runs in runs.items():
+    for inserting_, table_runs in runs.items():
         for rows in table_runs:
-            connection.execute(insert(table), rows)
+            connection.execute(inserting_, rows)
+
+
+@functools.cache
+def _appending(model: Any) -> tuple[Any, tuple[str, ...]]:
+    """The INSERT of a model's table, built once, and its columns' keys."""
+    table: Any = inspect(model).local_table
+    return insert(table), tuple(c.key for c in table.columns)
 
 
 @event.listens_for(_UnitSession, "after_transaction_end")
