@@ -15,7 +15,7 @@ each event here once, and it reaches every WebSocket client of this process that
 import asyncio
 import contextlib
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +74,7 @@ class Feed:
         self._retention = timedelta(days=retention_days)
         self._subscribers: set[Subscriber] = set()
         self.cursor = START  # the last event published: where the follower stands
+        self.on_watch: Callable[[], None] | None = None  # called when a first client joins
 
     def publish(self, event: Event) -> None:
         cursor = events.cursor_of(event)
@@ -114,7 +115,10 @@ class Feed:
         """A new client, and the cursor after which it receives live events (atomically: no
         event is published between the two)."""
         subscriber = Subscriber(viewer, types, floor, self._queue_size)
+        first = not self._subscribers
         self._subscribers.add(subscriber)
+        if first and self.on_watch is not None:
+            self.on_watch()
         return subscriber, self.cursor
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

@@ -5,8 +5,8 @@ own handlers (the cache decay, ADR 0008) and to the live feed (`api/feed.py`), w
 to this process's WebSocket clients. On PostgreSQL every transaction that wrote events NOTIFYs
 its id as it commits (migration 0013): that wakes the follower at once. It also reads every
 `FEED_POLL_INTERVAL_MS` in case a wake-up is lost, and on SQLite that poll is all there is.
-While no client is connected it only polls, reads only the events its handlers take and passes
-over the rest: wake-ups and every event are for live clients.
+While no client is connected it only polls, once a second, reads only the events its handlers
+take and passes over the rest: wake-ups, the fast poll and every event are for live clients.
 """
 
 import asyncio
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[None] | None]
 BATCH = 500
 FIRST_RETRY_SECONDS = 0.005
+IDLE_POLL_SECONDS = 1.0  # without clients: how soon a handler's event (cache decay) is read
 RECONNECT_SECONDS = 1.0
 
 
@@ -44,6 +45,7 @@ class Follower:
         self._wake = asyncio.Event()
         self._announced = 0  # the newest transaction said to have committed events
         self._started = False
+        feed.on_watch = self._wake.set  # a first client: read for it at once
 
     async def start(self) -> None:
         """Begin after the newest event: a process that starts replays nothing. A database
@@ -64,7 +66,7 @@ class Follower:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(retry or self._poll):
+                    async with asyncio.timeout(retry or self._next_poll()):
                         await self._wake.wait()
                 self._wake.clear()
                 if not self._started:
@@ -85,6 +87,9 @@ class Follower:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
+
+    def _next_poll(self) -> float:
+        return self._poll if self._feed.watched else max(self._poll, IDLE_POLL_SECONDS)
 
     async def _read(self) -> None:
         while True:
