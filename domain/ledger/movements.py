@@ -68,6 +68,7 @@ class Movement:
     asked: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
+        terms: dict[str, Any]
         if self.asked is not None:
             terms = {"tx_type": self.tx_type, "asked": self.asked}
         else:

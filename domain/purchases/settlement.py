@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.errors import AppError
 from core.settings import Settings
 from domain import analytics, creators, ledger, listings, proofs, reputation
 from domain.content.store import content_key
@@ -34,8 +35,10 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     if S(tx.status).final:
         return tx
     sale = await _sale(session, tx, settings, held=True)
+    await _completed(session, tx, sale, settings)
     await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
-    return await _completed(session, tx, sale, settings)
+    await _quality_bonus(session, tx, sale, settings)
+    return tx
 
 
 async def buy_at_once(
@@ -52,9 +55,6 @@ async def buy_at_once(
     verdict = verification_of(
         session, tx, content_key(stored), proofs.verify_delivery(stored, committed)
     )
-    if verdict.matched:  # paid first, so the purchase's row is written once, below
-        sale = await _sale(session, tx, settings, held=False)
-        await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
     now = utcnow()
     tx.paid_at = tx.delivered_at = tx.verified_at = now
     tx.delivered_hash = tx.content_hash
@@ -68,7 +68,16 @@ async def buy_at_once(
     tx.verification_status = VerificationStatus.VERIFIED
     announce(session, tx, EventType.PAYMENT_CONFIRMED)
     announce(session, tx, EventType.CONTENT_DELIVERED)
-    return await _completed(session, tx, sale, settings)
+    sale = await _sale(session, tx, settings, held=False)
+    await _completed(session, tx, sale, settings)
+    paid = ledger.Recording(f"purchase:{tx.id}:express", sale.movement)
+    sold, *bonus = await ledger.record_all(
+        session, [paid, *await _bonus(session, tx, sale, settings)]
+    )
+    for outcome in (sold, *(b for b in bonus if not isinstance(b, ledger.InsufficientCredits))):
+        if isinstance(outcome, AppError):  # a treasury too short for the bonus pays none
+            raise outcome
+    return tx
 
 
 @dataclass(frozen=True)
@@ -135,15 +144,10 @@ async def _accounts(
 
 async def _completed(
     session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
-) -> Transaction:
-    if not sale.same_creator:  # two agents of one creator trading must not mint themselves a bonus
-        bonus = ledger.quality_bonus(
-            sale.proceeds,
-            sale.fee,
-            settings.token_quality_bonus_pct,
-            settings.token_quality_bonus_max_fee_share,
-        )
-        await _quality_bonus(session, tx, sale.seller_account, bonus, settings)
+) -> None:
+    """Everything a completed sale changes but money, which its caller moves last: a movement
+    locks the treasury and burn accounts every purchase moves, so they are held only from it
+    to the commit (on PostgreSQL each statement after it would be a round trip under them)."""
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
     await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
     await analytics.record_sale(session, tx, sale.proceeds)
@@ -151,7 +155,6 @@ async def _completed(
     announce(session, tx, EventType.TRANSACTION_COMPLETED)
     if tx.express:
         announce(session, tx, EventType.EXPRESS_PURCHASE)
-    return tx
 
 
 def _royalty(proceeds: int, settings: Settings) -> int:
@@ -159,30 +162,40 @@ def _royalty(proceeds: int, settings: Settings) -> int:
     return min(proceeds, int(proceeds * settings.creator_royalty_pct))
 
 
-async def _quality_bonus(
-    session: AsyncSession,
-    tx: Transaction,
-    seller_account: uuid.UUID,
-    bonus: int,
-    settings: Settings,
-) -> None:
+async def _bonus(
+    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
+) -> list[ledger.Recording]:
+    """The quality bonus the sale earns, from the treasury, if any: not when buyer and seller
+    belong to one creator (they must not mint themselves a bonus), nor below the quality
+    threshold. When the treasury cannot cover the whole bonus, none is paid."""
+    if sale.same_creator:
+        return []
+    bonus = ledger.quality_bonus(
+        sale.proceeds,
+        sale.fee,
+        settings.token_quality_bonus_pct,
+        settings.token_quality_bonus_max_fee_share,
+    )
     if bonus <= 0:
-        return
+        return []
     if await listings.quality_of(session, tx.listing_id) < settings.token_quality_threshold:
-        return
-    # When the treasury cannot cover the whole bonus, none is paid.
-    with contextlib.suppress(ledger.InsufficientCredits):
-        await ledger.record(
-            session,
-            f"purchase:{tx.id}:bonus",
-            ledger.Movement(
-                "quality_bonus",
-                [ledger.Leg(ledger.System.TREASURY.id, seller_account, bonus)],
-                bonus,
-                reference_type="transaction",
-                reference_id=str(tx.id),
-            ),
-        )
+        return []
+    movement = ledger.Movement(
+        "quality_bonus",
+        [ledger.Leg(ledger.System.TREASURY.id, sale.seller_account, bonus)],
+        bonus,
+        reference_type="transaction",
+        reference_id=str(tx.id),
+    )
+    return [ledger.Recording(f"purchase:{tx.id}:bonus", movement)]
+
+
+async def _quality_bonus(
+    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
+) -> None:
+    for bonus in await _bonus(session, tx, sale, settings):
+        with contextlib.suppress(ledger.InsufficientCredits):
+            await ledger.record(session, bonus.key, bonus.movement)
 
 
 async def release(
