@@ -10,6 +10,7 @@ total come back together as plain rows, no ORM objects. Relevance ranks at most 
 `RANK_CANDIDATES` matches on both databases (ADR 0007), and those same matches are the total.
 """
 
+import functools
 import re
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     CTE,
     ColumnElement,
+    Integer,
     Row,
     Select,
     String,
@@ -80,37 +82,62 @@ class Search:
     page_size: int = 20
 
 
-def _conditions(search: Search) -> list[ColumnElement[bool]]:
-    where = [DataListing.status == ListingStatus.ACTIVE]
-    if search.category:
-        where.append(DataListing.category == search.category)
-    if search.min_price_units is not None:
-        where.append(DataListing.price_units >= search.min_price_units)
-    if search.max_price_units is not None:
-        where.append(DataListing.price_units <= search.max_price_units)
-    if search.min_quality is not None:
-        where.append(DataListing.quality_score >= search.min_quality)
+@dataclass(frozen=True)
+class _Shape:
+    """What a search's statement depends on besides its values: one statement is built per
+    shape and kept, and each search binds its values to it (building and keying a statement of
+    this size cost ~1 ms of CPU a request)."""
+
+    dialect: str
+    words: bool
+    sort_by: Sort
+    filters: tuple[str, ...]  # the filters given, in `_FILTERS` order
+
+
+# Each filter: its condition, with its value as a bound parameter of its own name.
+_FILTERS: dict[str, ColumnElement[bool]] = {
+    "category": DataListing.category == bindparam("category"),
+    "min_price_units": DataListing.price_units >= bindparam("min_price_units"),
+    "max_price_units": DataListing.price_units <= bindparam("max_price_units"),
+    "min_quality": DataListing.quality_score >= bindparam("min_quality"),
+    "max_age_hours": DataListing.freshness_at >= bindparam("fresh_since"),
+    "seller_id": DataListing.seller_id == bindparam("seller_id"),
+}
+
+
+def _shape(search: Search, dialect: str, words: list[str]) -> _Shape:
+    return _Shape(dialect, bool(words), search.sort_by, _given(search))
+
+
+def _given(search: Search) -> tuple[str, ...]:
+    return tuple(f for f in _FILTERS if getattr(search, f) not in (None, ""))
+
+
+def _values(search: Search, words: list[str]) -> dict[str, Any]:
+    """The search's values, by the names its statement binds them to."""
+    values: dict[str, Any] = {f: getattr(search, f) for f in _FILTERS}
     if search.max_age_hours is not None:
-        where.append(DataListing.freshness_at >= utcnow() - timedelta(hours=search.max_age_hours))
-    if search.seller_id is not None:
-        where.append(DataListing.seller_id == search.seller_id)
-    return where
+        values["fresh_since"] = utcnow() - timedelta(hours=search.max_age_hours)
+    values["query"] = " ".join(words)  # PostgreSQL's plainto_tsquery
+    values["match"] = " ".join(f'"{w}"' for w in words)  # SQLite's FTS5, each word quoted
+    values["offset"] = (search.page - 1) * search.page_size
+    values["limit"] = search.page_size
+    return values
 
 
-def _match(words: list[str], dialect: str) -> ColumnElement[bool]:
+def _conditions(filters: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    return [DataListing.status == ListingStatus.ACTIVE, *(_FILTERS[f] for f in filters)]
+
+
+def _match(dialect: str) -> ColumnElement[bool]:
     """The condition that a listing holds every word."""
     if dialect == "postgresql":
-        return _VECTOR.op("@@")(_tsquery(words))
-    return _ROWID.in_(select(_fts.c.rowid).where(_fts_match(words)))
+        return _VECTOR.op("@@")(_TSQUERY)
+    return _ROWID.in_(select(_fts.c.rowid).where(_FTS_MATCH))
 
 
-def _tsquery(words: list[str]) -> ColumnElement[Any]:
-    return func.plainto_tsquery(literal_column("'english'"), " ".join(words))
-
-
-def _fts_match(words: list[str]) -> ColumnElement[bool]:
-    match = bindparam("match", " ".join(f'"{w}"' for w in words), type_=String)
-    return literal_column("listings_fts").op("MATCH")(match)
+_TSQUERY = func.plainto_tsquery(literal_column("'english'"), bindparam("query", type_=String))
+_FTS_MATCH = literal_column("listings_fts").op("MATCH")(bindparam("match", type_=String))
 
 
 class _FtsFirst(Join):
@@ -130,7 +157,7 @@ def _cross_join(join: _FtsFirst, compiler: Any, **kw: Any) -> str:
     return f"{left} CROSS JOIN {right} ON {compiler.process(join.onclause, **kw)}"
 
 
-def _candidates(words: list[str], dialect: str, where: list[ColumnElement[bool]]) -> CTE:
+def _candidates(dialect: str, where: list[ColumnElement[bool]]) -> CTE:
     """The first `RANK_CANDIDATES` matches (in index order), each with its relevance (higher
     is better): `ts_rank` on PostgreSQL, minus FTS5's `bm25` on SQLite (computed only in a query
     on the FTS table itself)."""
@@ -138,8 +165,8 @@ def _candidates(words: list[str], dialect: str, where: list[ColumnElement[bool]]
         ranked = select(
             DataListing.id.label("key"),
             DataListing.id.label("listing_id"),
-            func.ts_rank(_VECTOR, _tsquery(words)).label("relevance"),
-        ).where(*where, _match(words, dialect))
+            func.ts_rank(_VECTOR, _TSQUERY).label("relevance"),
+        ).where(*where, _match(dialect))
     else:
         ranked = (
             select(
@@ -148,7 +175,7 @@ def _candidates(words: list[str], dialect: str, where: list[ColumnElement[bool]]
                 (-func.bm25(literal_column("listings_fts"))).label("relevance"),
             )
             .select_from(_FtsFirst(_fts, _listings, _fts.c.rowid == _ROWID))
-            .where(_fts_match(words), *where)
+            .where(_FTS_MATCH, *where)
         )
     return ranked.limit(RANK_CANDIDATES).cte("candidates")
 
@@ -160,29 +187,38 @@ _ORDER: dict[str, tuple[ColumnElement[Any], ...]] = {
     "quality": (DataListing.quality_score.desc(),),
 }
 _SELLER = RegisteredAgent.__table__
+_OFFSET, _LIMIT = bindparam("offset", type_=Integer), bindparam("limit", type_=Integer)
 
 
-def statement(search: Search, dialect: str) -> tuple[Select[Any], Select[Any]]:
-    """The page with its total in one statement, and the total alone (for a page past the end)."""
-    words, where = words_of(search.q), _conditions(search)
-    offset = (search.page - 1) * search.page_size
-    if words and search.sort_by == "relevance":
-        candidates = _candidates(words, dialect, where)
+def statement(search: Search, dialect: str) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+    """The page with its total in one statement, the total alone (for a page past the end),
+    and the values both take."""
+    words = words_of(search.q)
+    page, total = _statements(_shape(search, dialect, words))
+    return page, total, _values(search, words)
+
+
+@functools.lru_cache(maxsize=512)
+def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
+    where = _conditions(shape.filters)
+    offset: Any = _OFFSET
+    if shape.words and shape.sort_by == "relevance":
+        candidates = _candidates(shape.dialect, where)
         ranked = (  # the page's keys first: only these 20 rows are read in full
             select(candidates)
             .order_by(candidates.c.relevance.desc(), candidates.c.listing_id)
-            .offset(offset)
-            .limit(search.page_size)
+            .offset(_OFFSET)
+            .limit(_LIMIT)
             .subquery("ranked")
         )
-        key = DataListing.id if dialect == "postgresql" else _ROWID
+        key = DataListing.id if shape.dialect == "postgresql" else _ROWID
         listed: FromClause = ranked.join(_listings, key == ranked.c.key)
         order: tuple[ColumnElement[Any], ...] = (ranked.c.relevance.desc(),)
         counted, where, offset = select(candidates.c.key), [], 0
     else:
-        if words:
-            where.append(_match(words, dialect))
-        listed, order = _listings, _ORDER.get(search.sort_by, _ORDER["freshness"])
+        if shape.words:
+            where.append(_match(shape.dialect))
+        listed, order = _listings, _ORDER.get(shape.sort_by, _ORDER["freshness"])
         counted = select(DataListing.id).where(*where).limit(TOTAL_CAP)
     total = select(func.count()).select_from(counted.subquery())
     page = (
@@ -191,7 +227,7 @@ def statement(search: Search, dialect: str) -> tuple[Select[Any], Select[Any]]:
         .where(*where)
         .order_by(*order, DataListing.id)
         .offset(offset)
-        .limit(search.page_size)
+        .limit(_LIMIT)
     )
     return page, total
 
@@ -202,25 +238,28 @@ async def count_matching(
     """Active listings matching every word (and the category), counted up to TOTAL_CAP."""
     if not words:
         return 0
-    where = [
-        *_conditions(Search(category=category)),
-        _match(words, session.get_bind().dialect.name),
-    ]
+    search = Search(category=category)
+    where = [*_conditions(_given(search)), _match(_dialect(session))]
     capped = select(DataListing.id).where(*where).limit(TOTAL_CAP).subquery()
-    return int(await session.scalar(select(func.count()).select_from(capped)) or 0)
+    counted = select(func.count()).select_from(capped)
+    return int(await session.scalar(counted, _values(search, words)) or 0)
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
 
 
 async def discover(session: AsyncSession, search: Search) -> tuple[int, list[Row[Any]]]:
     """The capped total and one page of rows (`COLUMNS` and `total`)."""
-    dialect = session.get_bind().dialect.name
+    dialect = _dialect(session)
     if dialect == "postgresql" and search.q and words_of(search.q):
         # A word in a tenth of the listings tempts the planner into a sequential scan that
         # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016).
         await session.execute(text("SET LOCAL enable_seqscan = off"))
-    page, count = statement(search, dialect)
-    rows = list((await session.execute(page)).all())
+    page, count, values = statement(search, dialect)
+    rows = list((await session.execute(page, values)).all())
     if rows:
         return int(rows[0].total), rows
     if search.page == 1:
         return 0, rows
-    return int(await session.scalar(count) or 0), rows
+    return int(await session.scalar(count, values) or 0), rows
