@@ -71,7 +71,8 @@ class EmptyExpressWorkflow:
 
 def _floor(temporal: Client) -> Call:
     async def call(lane: int) -> str:
-        tx, buyer, seller, listing = (str(uuid.uuid4()) for _ in range(4))
+        tx = uuid.uuid4()
+        buyer, seller, listing = (str(uuid.uuid4()) for _ in range(3))
         operators_see = TypedSearchAttributes(
             [
                 SearchAttributePair(AGENT_ID, [buyer, seller]),
@@ -81,7 +82,7 @@ def _floor(temporal: Client) -> Call:
         )
         handle = await temporal.start_workflow(
             EmptyExpressWorkflow.run,
-            uuid.UUID(tx),
+            tx,
             id=f"bench-express:{tx}",
             task_queue=FLOOR_QUEUE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -105,10 +105,6 @@ _FILTERS: dict[str, ColumnElement[bool]] = {
 }
 
 
-def _shape(search: Search, dialect: str, words: list[str]) -> _Shape:
-    return _Shape(dialect, bool(words), search.sort_by, _given(search))
-
-
 def _given(search: Search) -> tuple[str, ...]:
     return tuple(f for f in _FILTERS if getattr(search, f) not in (None, ""))
 
@@ -194,7 +190,7 @@ def statement(search: Search, dialect: str) -> tuple[Select[Any], Select[Any], d
     """The page with its total in one statement, the total alone (for a page past the end),
     and the values both take."""
     words = words_of(search.q)
-    page, total = _statements(_shape(search, dialect, words))
+    page, total = _statements(_Shape(dialect, bool(words), search.sort_by, _given(search)))
     return page, total, _values(search, words)
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.errors import AppError
 from core.settings import Settings
 from domain import analytics, creators, ledger, listings, proofs, reputation
 from domain.content.store import content_key
@@ -70,13 +69,8 @@ async def buy_at_once(
     announce(session, tx, EventType.CONTENT_DELIVERED)
     sale = await _sale(session, tx, settings, held=False)
     await _completed(session, tx, sale, settings)
-    paid = ledger.Recording(f"purchase:{tx.id}:express", sale.movement)
-    sold, *bonus = await ledger.record_all(
-        session, [paid, *await _bonus(session, tx, sale, settings)]
-    )
-    for outcome in (sold, *(b for b in bonus if not isinstance(b, ledger.InsufficientCredits))):
-        if isinstance(outcome, AppError):  # a treasury too short for the bonus pays none
-            raise outcome
+    await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
+    await _quality_bonus(session, tx, sale, settings)
     return tx
 
 
@@ -162,14 +156,13 @@ def _royalty(proceeds: int, settings: Settings) -> int:
     return min(proceeds, int(proceeds * settings.creator_royalty_pct))
 
 
-async def _bonus(
+async def _quality_bonus(
     session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
-) -> list[ledger.Recording]:
-    """The quality bonus the sale earns, from the treasury, if any: not when buyer and seller
-    belong to one creator (they must not mint themselves a bonus), nor below the quality
-    threshold. When the treasury cannot cover the whole bonus, none is paid."""
+) -> None:
+    """The quality bonus the sale earns, from the treasury: not when buyer and seller belong to
+    one creator (they must not mint themselves a bonus), nor below the quality threshold."""
     if sale.same_creator:
-        return []
+        return
     bonus = ledger.quality_bonus(
         sale.proceeds,
         sale.fee,
@@ -177,25 +170,22 @@ async def _bonus(
         settings.token_quality_bonus_max_fee_share,
     )
     if bonus <= 0:
-        return []
+        return
     if await listings.quality_of(session, tx.listing_id) < settings.token_quality_threshold:
-        return []
-    movement = ledger.Movement(
-        "quality_bonus",
-        [ledger.Leg(ledger.System.TREASURY.id, sale.seller_account, bonus)],
-        bonus,
-        reference_type="transaction",
-        reference_id=str(tx.id),
-    )
-    return [ledger.Recording(f"purchase:{tx.id}:bonus", movement)]
-
-
-async def _quality_bonus(
-    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
-) -> None:
-    for bonus in await _bonus(session, tx, sale, settings):
-        with contextlib.suppress(ledger.InsufficientCredits):
-            await ledger.record(session, bonus.key, bonus.movement)
+        return
+    # When the treasury cannot cover the whole bonus, none is paid.
+    with contextlib.suppress(ledger.InsufficientCredits):
+        await ledger.record(
+            session,
+            f"purchase:{tx.id}:bonus",
+            ledger.Movement(
+                "quality_bonus",
+                [ledger.Leg(ledger.System.TREASURY.id, sale.seller_account, bonus)],
+                bonus,
+                reference_type="transaction",
+                reference_id=str(tx.id),
+            ),
+        )
 
 
 async def release(
