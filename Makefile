@@ -35,9 +35,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-## Lint, type-check, layer rules, then the whole suite on real PostgreSQL and real Temporal.
+## Lint, type-check, layer rules, then the whole suite on real PostgreSQL and real Temporal,
+## over TEST_WORKERS processes (each with its own databases and Temporal servers; 0: in this one).
+TEST_WORKERS ?= 2
 test: lint $(NODE_STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
