@@ -98,6 +98,5 @@ class PurchaseActivities:
     @implements(contract.RELEASE)
     async def release(self, tx_id: uuid.UUID, status: PurchaseStatus, reason: str) -> PurchaseState:
         async with unit_of_work(self.sessions) as session:
-            window = self.settings.purchase_delivery_timeout
-            released = await purchases.release(session, tx_id, status, reason, window)
+            released = await purchases.release(session, tx_id, status, reason)
             return PurchaseState.model_validate(released)

@@ -76,8 +76,9 @@ class WebhookDelivery(UUIDKey, Base):
 
 
 class WebhookCursor(Base):
-    """Where the dispatcher stands in the outbox (`domain.events.Cursor`), moved in the same
-    transaction as the deliveries it queues."""
+    """Where a follower of the outbox stands (`domain.events.Cursor`), moved in the same
+    transaction as what it does with the events: the webhook dispatcher (`dispatch`) and the
+    counters' tally of closed purchases (`tally`, ADR 0038)."""
 
     __tablename__ = "webhook_cursor"
 

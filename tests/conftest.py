@@ -32,6 +32,7 @@ from core.settings import Settings
 from core.temporal import DEV_SERVER_DYNAMIC_CONFIG, SEARCH_ATTRIBUTES, binary
 from domain.content.store import open_store
 from tests.api_processes import ApiProcesses
+from worker import tally
 from worker.cli import create_operator, migrate
 from worker.main import build_workers
 from worker.registry import Dependencies
@@ -235,9 +236,10 @@ StartWorker = Callable[..., Awaitable[list[Worker]]]
 
 @pytest.fixture
 async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
-    """Start this code's workers (the same registry as production) against a Temporal client,
-    with the test's settings unless others are given."""
+    """Start this code's workers (the same registry as production) and its tally against a
+    Temporal client, with the test's settings unless others are given."""
     running: list[Worker] = []
+    tallies: list[asyncio.Task[None]] = []
     engines = []
 
     async def start(client: Client, worker_settings: Settings | None = None) -> list[Worker]:
@@ -245,13 +247,19 @@ async def start_worker(settings: Settings) -> AsyncIterator[StartWorker]:
         engine = create_engine(chosen.database_url)
         engines.append(engine)
         store = open_store(chosen.content_store_path)
-        workers = build_workers(client, Dependencies(chosen, session_factory(engine), store.get))
+        sessions = session_factory(engine)
+        workers = build_workers(client, Dependencies(chosen, sessions, store.get))
         for worker in workers:
             running.append(worker)
             asyncio.create_task(worker.run())  # noqa: RUF006 (shut down below)
+        window = chosen.purchase_delivery_timeout
+        tallies.append(asyncio.create_task(tally.follow(sessions, window)))
         return workers
 
     yield start
+    for task in tallies:
+        task.cancel()
+    await asyncio.gather(*tallies, return_exceptions=True)
     await asyncio.gather(*(w.shutdown() for w in running))
     for engine in engines:
         await engine.dispose()

@@ -12,7 +12,7 @@ from core.db import create_engine, session_factory
 from core.settings import Settings
 from core.temporal import connect, metrics_runtime
 from domain.content.store import open_store
-from worker import schedules
+from worker import schedules, tally
 from worker.registry import Dependencies, task_queues
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,11 @@ async def run(settings: Settings) -> None:
 
     log.info("worker started", extra={"task_queues": [w.task_queue for w in workers]})
     runs = [asyncio.create_task(w.run()) for w in workers]
+    tallying = asyncio.create_task(tally.follow(deps.sessions, settings.purchase_delivery_timeout))
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
     log.info("worker shutting down")
+    tallying.cancel()
     await asyncio.gather(*(w.shutdown() for w in workers), return_exceptions=True)
     for task in runs:
         if task.done() and task.exception():

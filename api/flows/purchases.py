@@ -75,9 +75,8 @@ async def open_purchase(
 
     async def abandon(session: AsyncSession, purchase: PurchaseState) -> None:
         failed = PurchaseStatus.FAILED
-        await purchases.release(
-            session, purchase.transaction_id, failed, "the purchase could not start", window
-        )
+        reason = "the purchase could not start"
+        await purchases.release(session, purchase.transaction_id, failed, reason)
 
     return await open_flow(app, open_row, launch, abandon)
 

@@ -4,12 +4,15 @@ helpfulness = min(0.3 x min(unique_buyers / 10, 1) + 0.3 x min(active_listings /
               + 0.2 x avg_quality + 0.2 x min(access_count / 50, 1), 1)   (rules.md)
 
 `access_count` is how often the seller's listings were bought (each listing keeps its own
-`access_count` too). A seller's figures are refreshed when one of its sales settles; the rows of
-both parties are held (in id order) until the commit, so these read-modify-writes never race.
+`access_count` too). A seller's figures are refreshed when its settled sales are folded in from
+the outbox (ADR 0038); a fold holds its parties' rows (in id order) until its commit, so these
+read-modify-writes never race.
 """
 
 import functools
 import uuid
+from collections import Counter
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
@@ -25,6 +28,7 @@ from models.purchases import Transaction
 
 Board = Literal["helpfulness", "earnings", "contributors"]
 _ONE = Decimal(1)
+_THOUSANDTH = Decimal("0.001")
 
 
 def _fresh(agent_id: uuid.UUID) -> AgentTrade:
@@ -48,19 +52,6 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentTrade:
     return await session.get(AgentTrade, agent_id) or _fresh(agent_id)
 
 
-async def _first_sale_between(session: AsyncSession, seller: uuid.UUID, buyer: uuid.UUID) -> bool:
-    """Record the pair; whether it is new (one statement, no savepoint)."""
-    pair = {"seller_id": seller, "buyer_id": buyer}
-    added = await session.execute(_new_pair(session.get_bind().dialect.name), pair)
-    return added.first() is not None
-
-
-@functools.cache
-def _new_pair(dialect: str) -> Any:
-    pairs = TradePair.metadata.tables["trade_pairs"]
-    return inserting(dialect, pairs).on_conflict_do_nothing().returning(pairs.c.seller_id)
-
-
 def helpfulness(row: AgentTrade) -> Decimal:
     score = (
         Decimal("0.3") * min(Decimal(row.unique_buyers) / 10, _ONE)
@@ -68,38 +59,84 @@ def helpfulness(row: AgentTrade) -> Decimal:
         + Decimal("0.2") * Decimal(row.avg_quality)
         + Decimal("0.2") * min(Decimal(row.listing_accesses) / 50, _ONE)
     )
-    return min(score, _ONE).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    return min(score, _ONE).quantize(_THOUSANDTH, ROUND_HALF_UP)
 
 
-async def record_sale(session: AsyncSession, tx: Transaction, seller_earned_units: int) -> None:
-    """Fold a settled purchase into both parties' counters and the listing's access count.
-    Everything is read first and the counters changed last, so both rows are written once."""
-    async with held_rows(session, AgentTrade, {tx.seller_id, tx.buyer_id}) as held:
-        seller, buyer = held[tx.seller_id], held[tx.buyer_id]
-        first_sale = await _first_sale_between(session, tx.seller_id, tx.buyer_id)
-        await session.execute(_ACCESSED, {"listing": tx.listing_id})
-        count, quality = (await session.execute(_OFFERED, {"seller": tx.seller_id})).one()
-        seller.sales += 1
-        seller.earned_units += seller_earned_units
-        seller.listing_accesses += 1
-        seller.unique_buyers += first_sale
-        buyer.purchases += 1
-        buyer.spent_units += tx.amount_units
-        seller.active_listings = int(count)
-        seller.avg_quality = Decimal(str(quality or 0)).quantize(Decimal("0.001"), ROUND_HALF_UP)
-        seller.helpfulness = helpfulness(seller)
-        for party in (seller, buyer):
+async def record_sales(session: AsyncSession, sold: Sequence[Transaction]) -> None:
+    """Fold settled purchases into both parties' counters and their listings' access counts
+    (the counters' projection, ADR 0038). Everything is read first and the counters changed
+    last, so each party's row is written once, however many of the sales it took part in."""
+    if not sold:
+        return
+    parties = {agent for tx in sold for agent in (tx.seller_id, tx.buyer_id)}
+    async with held_rows(session, AgentTrade, parties) as held:
+        first_sales = await _new_pairs(session, {(tx.seller_id, tx.buyer_id) for tx in sold})
+        accessed = Counter(tx.listing_id for tx in sold)
+        await session.execute(_ACCESSED, [{"listing": k, "times": n} for k, n in accessed.items()])
+        offered = await _offered(session, {tx.seller_id for tx in sold})
+        for tx in sold:
+            seller, buyer = held[tx.seller_id], held[tx.buyer_id]
+            seller.sales += 1
+            seller.earned_units += tx.amount_units - tx.fee_units  # its proceeds before royalty
+            seller.listing_accesses += 1
+            buyer.purchases += 1
+            buyer.spent_units += tx.amount_units
+        for seller_id, _ in first_sales:
+            held[seller_id].unique_buyers += 1
+        for seller_id, (count, quality) in offered.items():
+            seller = held[seller_id]
+            seller.active_listings, seller.avg_quality = count, quality
+            seller.helpfulness = helpfulness(seller)
+        for party in held.values():
             party.updated_at = utcnow()
+
+
+async def _new_pairs(
+    session: AsyncSession, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Record the (seller, buyer) pairs; those that are new (one statement, no savepoint)."""
+    rows = [{"seller_id": seller, "buyer_id": buyer} for seller, buyer in sorted(pairs)]
+    added = await session.execute(_pairs(session.get_bind().dialect.name), rows)
+    return [(row.seller_id, row.buyer_id) for row in added]
+
+
+@functools.cache
+def _pairs(dialect: str) -> Any:
+    table = TradePair.metadata.tables["trade_pairs"]
+    returning = table.c.seller_id, table.c.buyer_id
+    return inserting(dialect, table).on_conflict_do_nothing().returning(*returning)
+
+
+async def _offered(
+    session: AsyncSession, sellers: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, Decimal]]:
+    """Per seller, how many listings it offers and their average quality, to 3 decimals."""
+    rows = await session.execute(_OFFERED, {"sellers": sorted(sellers)})
+    found = {seller: (int(count), quality) for seller, count, quality in rows}
+    offered = {}
+    for seller in sellers:
+        count, quality = found.get(seller, (0, 0))
+        offered[seller] = count, Decimal(str(quality or 0)).quantize(_THOUSANDTH, ROUND_HALF_UP)
+    return offered
 
 
 _listings = DataListing.metadata.tables["data_listings"]
 _ACCESSED = (
     update(_listings)
     .where(_listings.c.id == bindparam("listing"))
-    .values(access_count=_listings.c.access_count + 1)
+    .values(access_count=_listings.c.access_count + bindparam("times"))
 )
-_OFFERED = select(func.count(_listings.c.id), func.avg(_listings.c.quality_score)).where(
-    _listings.c.seller_id == bindparam("seller"), _listings.c.status == "active"
+_OFFERED = (
+    select(
+        _listings.c.seller_id,
+        func.count(_listings.c.id),
+        func.avg(_listings.c.quality_score),
+    )
+    .where(
+        _listings.c.seller_id.in_(bindparam("sellers", expanding=True)),
+        _listings.c.status == "active",
+    )
+    .group_by(_listings.c.seller_id)
 )
 
 

@@ -21,6 +21,7 @@ from core.clock import utcnow
 from core.db import append
 from domain.events.types import EventType, Visibility, visible_to
 from models.events import Event
+from models.webhooks import WebhookCursor
 
 __all__ = [
     "CHANNEL",
@@ -141,6 +142,15 @@ async def latest(session: AsyncSession) -> Cursor:
         query = query.where(committed)
     row = (await session.execute(query.order_by(_txid().desc(), Event.sequence.desc()))).first()
     return Cursor(int(row[0]), int(row[1])) if row else START
+
+
+async def held_cursor(session: AsyncSession, name: str) -> WebhookCursor:
+    """A follower's stored cursor row (made by the migrations), locked until the commit: one
+    follower of that name moves it at a time, in the transaction that acts on what it read."""
+    found = await session.get(WebhookCursor, name, with_for_update=True, populate_existing=True)
+    if found is None:
+        raise LookupError(f"the outbox cursor {name!r} is missing: run the migrations")
+    return found
 
 
 async def find(session: AsyncSession, event_id: uuid.UUID) -> Event | None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.settings import Settings
-from domain import analytics, creators, ledger, listings, proofs, reputation
+from domain import creators, ledger, listings, proofs
 from domain.content.store import content_key
 from domain.demand import signals
 from domain.events import EventType
@@ -34,7 +34,7 @@ async def settle(session: AsyncSession, tx_id: uuid.UUID, settings: Settings) ->
     if S(tx.status).final:
         return tx
     sale = await _sale(session, tx, settings, held=True)
-    await _completed(session, tx, sale, settings)
+    await _completed(session, tx, sale)
     await ledger.post(session, hold_key(tx), f"purchase:{tx.id}:settle", sale.movement)
     await _quality_bonus(session, tx, sale, settings)
     return tx
@@ -61,14 +61,13 @@ async def buy_at_once(
         tx.verification_status = VerificationStatus.FAILED
         reason = "the stored content does not match the listing"
         tx.status, tx.error_message, tx.completed_at = S.DISPUTED, reason, now
-        await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
         announce(session, tx, EventType.TRANSACTION_DISPUTED)
         return tx
     tx.verification_status = VerificationStatus.VERIFIED
     announce(session, tx, EventType.PAYMENT_CONFIRMED)
     announce(session, tx, EventType.CONTENT_DELIVERED)
     sale = await _sale(session, tx, settings, held=False)
-    await _completed(session, tx, sale, settings)
+    await _completed(session, tx, sale)
     await ledger.record(session, f"purchase:{tx.id}:express", sale.movement)
     await _quality_bonus(session, tx, sale, settings)
     return tx
@@ -136,15 +135,12 @@ async def _accounts(
     return found[str(buyer)], found[str(seller)]
 
 
-async def _completed(
-    session: AsyncSession, tx: Transaction, sale: _Sale, settings: Settings
-) -> None:
+async def _completed(session: AsyncSession, tx: Transaction, sale: _Sale) -> None:
     """Everything a completed sale changes but money, which its caller moves last: a movement
     locks the treasury and burn accounts every purchase moves, so they are held only from it
-    to the commit (on PostgreSQL each statement after it would be a round trip under them)."""
+    to the commit (on PostgreSQL each statement after it would be a round trip under them).
+    Reputation and trade counters follow from its closing event (the tally, ADR 0038)."""
     tx.status, tx.fee_units, tx.completed_at = S.COMPLETED, sale.fee, utcnow()
-    await reputation.record_closed(session, tx, settings.purchase_delivery_timeout)
-    await analytics.record_sale(session, tx, sale.proceeds)
     await signals.convert(session, tx.buyer_id, tx.completed_at)
     announce(session, tx, EventType.TRANSACTION_COMPLETED)
     if tx.express:
@@ -193,7 +189,6 @@ async def release(
     tx_id: uuid.UUID,
     status: PurchaseStatus,
     reason: str,
-    window_seconds: int,
 ) -> Transaction:
     """Return held credits to the buyer (if any were held) and close as `status`."""
     tx = await get(session, tx_id, lock=True)
@@ -202,6 +197,5 @@ async def release(
     if tx.paid_at is not None:
         await ledger.void(session, hold_key(tx), f"purchase:{tx.id}:release")
     tx.status, tx.error_message, tx.completed_at = status, reason[:500], utcnow()
-    await reputation.record_closed(session, tx, window_seconds)
     announce(session, tx, EventType(f"transaction_{status}"))
     return tx

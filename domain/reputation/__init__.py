@@ -2,11 +2,13 @@
 + 0.1 x min(transactions / 100, 1), to 3 decimals; 0.500 until an agent has sold.
 
 The response score is 1.0 for an average delivery within a second, falling linearly to 0 at
-the delivery window. A closing purchase holds both parties' rows (in id order) until its commit,
-so these read-modify-writes never race.
+the delivery window. Records follow the purchases that closed, folded in from the outbox
+(ADR 0038); a fold holds its parties' rows (in id order) until its commit, so these
+read-modify-writes never race.
 """
 
 import uuid
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
@@ -76,22 +78,28 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
     return score.quantize(Decimal("0.001"), ROUND_HALF_UP)
 
 
-async def record_closed(session: AsyncSession, tx: Transaction, window_seconds: int) -> None:
-    """Fold a purchase that just closed into both parties' records."""
-    async with held_rows(session, AgentStats, {tx.seller_id, tx.buyer_id}) as held:
-        seller, buyer = held[tx.seller_id], held[tx.buyer_id]
-        completed = tx.status == PurchaseStatus.COMPLETED
-        if tx.paid_at is not None:
-            seller.sales_paid += 1
-        if tx.delivered_at is not None and tx.paid_at is not None:
-            seller.sales_delivered += 1
-            latency = tx.delivered_at - tx.paid_at
-            seller.delivery_ms_total += int(latency.total_seconds() * 1000)
-        seller.sales_completed += int(completed)
-        seller.sales_disputed += int(tx.status == PurchaseStatus.DISPUTED)
-        buyer.purchases += int(tx.paid_at is not None)
-        for party in (seller, buyer):
-            party.volume_units += tx.amount_units if completed else 0
+async def record_closed(
+    session: AsyncSession, closed: Sequence[Transaction], window_seconds: int
+) -> None:
+    """Fold purchases that closed into both parties' records (the counters' projection, ADR
+    0038): every party's row is held once, however many of the purchases it took part in."""
+    parties = {agent for tx in closed for agent in (tx.seller_id, tx.buyer_id)}
+    async with held_rows(session, AgentStats, parties) as held:
+        for tx in closed:
+            seller, buyer = held[tx.seller_id], held[tx.buyer_id]
+            completed = tx.status == PurchaseStatus.COMPLETED
+            if tx.paid_at is not None:
+                seller.sales_paid += 1
+            if tx.delivered_at is not None and tx.paid_at is not None:
+                seller.sales_delivered += 1
+                latency = tx.delivered_at - tx.paid_at
+                seller.delivery_ms_total += int(latency.total_seconds() * 1000)
+            seller.sales_completed += int(completed)
+            seller.sales_disputed += int(tx.status == PurchaseStatus.DISPUTED)
+            buyer.purchases += int(tx.paid_at is not None)
+            for party in (seller, buyer):
+                party.volume_units += tx.amount_units if completed else 0
+        for party in held.values():
             party.composite = composite(party, window_seconds)
             party.updated_at = utcnow()
 

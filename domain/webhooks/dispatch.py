@@ -18,7 +18,7 @@ from domain import events, webhooks
 from domain.events.envelope import envelope
 from domain.webhooks.kinds import KINDS
 from models.events import Event
-from models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint
+from models.webhooks import WebhookDelivery, WebhookEndpoint
 from workflows.contracts.webhooks import DeliveryStatus, EndpointStatus
 
 CURSOR = "dispatch"
@@ -34,7 +34,7 @@ class Dispatched:
 
 
 async def advance(session: AsyncSession, limit: int = BATCH) -> Dispatched:
-    cursor = await _cursor(session)
+    cursor = await events.held_cursor(session, CURSOR)
     batch = await events.after(
         session, events.Cursor(cursor.txid, cursor.sequence), _subscribed(), limit
     )
@@ -75,14 +75,6 @@ async def stranded(session: AsyncSession) -> list[tuple[uuid.UUID, uuid.UUID]]:
         .order_by(WebhookEndpoint.id)
     )
     return [(row[0], row[1]) for row in rows]
-
-
-async def _cursor(session: AsyncSession) -> WebhookCursor:
-    """The cursor row (made by the migration), locked: one dispatcher moves it at a time."""
-    found = await session.get(WebhookCursor, CURSOR, with_for_update=True, populate_existing=True)
-    if found is None:
-        raise LookupError("the webhook cursor row is missing: run the migrations")
-    return found
 
 
 def _subscribed() -> list[str]:

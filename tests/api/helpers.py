@@ -1,9 +1,14 @@
 """Small helpers for driving the API the way an agent does."""
 
+import asyncio
+import time
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 
 def unique(prefix: str = "agent") -> str:
@@ -30,3 +35,15 @@ def assert_problem(
     if code:
         assert body["code"] == code, body
     return body
+
+
+async def once(
+    read: Callable[[], Awaitable[T]], ready: Callable[[T], bool], within: float = 30.0
+) -> T:
+    """What `read` answers once `ready` holds for it: for what follows a change a moment later
+    (reputation and trade counters, folded in by the tally, ADR 0038)."""
+    deadline = time.monotonic() + within
+    while not ready(answer := await read()):
+        assert time.monotonic() < deadline, f"still not ready: {answer!r}"
+        await asyncio.sleep(0.05)
+    return answer

@@ -165,7 +165,7 @@ async def _scenario(sessions: Sessions, settings: Settings, tmp_path: Path) -> C
             if close is None:
                 await purchases.settle(session, tx.id, settings)
             else:
-                await purchases.release(session, tx.id, close, "test", 60)
+                await purchases.release(session, tx.id, close, "test")
     async with unit_of_work(sessions) as session:
         await transfers.transfer(
             session,

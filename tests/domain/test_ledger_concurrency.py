@@ -263,7 +263,7 @@ async def test_closing_purchases_never_lose_reputation(
             delivered_at=paid + timedelta(milliseconds=500),
         )
         async with unit_of_work(sessions) as session:
-            await reputation.record_closed(session, tx, 60)
+            await reputation.record_closed(session, [tx], 60)
 
     await asyncio.gather(*(close(b) for b in buyers for _ in range(8)))
     async with unit_of_work(sessions) as session:
