@@ -12,7 +12,7 @@ from domain.purchases import tally
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.1  # how often the outbox is read when the last read was not a full batch
+POLL_SECONDS = 0.5  # how often the outbox is read when the last read was not a full batch
 RETRY_SECONDS = 2.0  # after a failed fold (the database away): nothing moved, it runs again
 
 
