@@ -64,8 +64,8 @@ def helpfulness(row: AgentTrade) -> Decimal:
 
 async def record_sales(session: AsyncSession, sold: Sequence[Transaction]) -> None:
     """Fold settled purchases into both parties' counters and their listings' access counts
-    (the counters' projection, ADR 0038). Everything is read first and the counters changed
-    last, so each party's row is written once, however many of the sales it took part in."""
+    (the tally, ADR 0038). Everything is read first and the counters changed last, so each
+    party's row is written once, however many of the sales it took part in."""
     if not sold:
         return
     parties = {agent for tx in sold for agent in (tx.seller_id, tx.buyer_id)}

@@ -81,8 +81,8 @@ def composite(stats: AgentStats, window_seconds: int) -> Decimal:
 async def record_closed(
     session: AsyncSession, closed: Sequence[Transaction], window_seconds: int
 ) -> None:
-    """Fold purchases that closed into both parties' records (the counters' projection, ADR
-    0038): every party's row is held once, however many of the purchases it took part in."""
+    """Fold purchases that closed into both parties' records (the tally, ADR 0038): every
+    party's row is held once, however many of the purchases it took part in."""
     parties = {agent for tx in closed for agent in (tx.seller_id, tx.buyer_id)}
     async with held_rows(session, AgentStats, parties) as held:
         for tx in closed:
