@@ -45,15 +45,6 @@ async def current(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
     return await session.get(AgentStats, agent_id) or _fresh(agent_id)
 
 
-async def stats_of(session: AsyncSession, agent_id: uuid.UUID) -> AgentStats:
-    """The agent's record, to update: created when it has none yet."""
-    stats = await session.get(AgentStats, agent_id)
-    if stats is None:
-        stats = _fresh(agent_id)
-        session.add(stats)
-    return stats
-
-
 def composite(stats: AgentStats, window_seconds: int) -> Decimal:
     if stats.sales_paid == 0:
         return NEW_AGENT
