@@ -47,3 +47,18 @@ async def once(
         assert time.monotonic() < deadline, f"still not ready: {answer!r}"
         await asyncio.sleep(0.05)
     return answer
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
+    await once(check, bool, within)
+
+
+def json_of(
+    api: httpx.AsyncClient, path: str, headers: dict[str, str] | None = None
+) -> Callable[[], Awaitable[Any]]:
+    """A reader of what `GET path` answers, for `once`."""
+
+    async def read() -> Any:
+        return (await api.get(path, headers=headers)).json()
+
+    return read

@@ -9,7 +9,7 @@ import httpx
 from temporalio.testing import WorkflowEnvironment
 
 from core.settings import Settings
-from tests.api.helpers import assert_problem, once, register
+from tests.api.helpers import assert_problem, json_of, once, register
 from tests.api.test_listings import listing
 from workflows.contracts.demand import DemandTerms
 from workflows.demand import DemandAggregationWorkflow
@@ -97,10 +97,7 @@ async def test_demand_and_analytics_end_to_end(
     # the buyer's 3 (discover, express, the missing words) the other way round.
     assert await _suggested(live, seller) == await _suggested(live, buyer) - 5 + 3
 
-    async def my_stats() -> dict[str, Any]:
-        answer: dict[str, Any] = (await live.get(f"{A}/my-stats", headers=seller["headers"])).json()
-        return answer
-
+    my_stats = json_of(live, f"{A}/my-stats", seller["headers"])
     stats = await once(my_stats, lambda s: s["sales"] == 1)  # the tally folds the sale in
     assert (stats["sales"], stats["unique_buyers_served"], stats["listing_accesses"]) == (1, 1, 1)
     assert stats["active_listings"] == 1 and stats["avg_quality"] == "0.850"

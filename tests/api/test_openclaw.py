@@ -12,8 +12,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from core import ids
 from core.settings import Settings
-from tests.api.helpers import assert_problem, register
-from tests.api.test_webhooks import list_item, until
+from tests.api.helpers import assert_problem, register, until
+from tests.api.test_webhooks import list_item
 from tests.webhook_consumer import Consumer
 from worker import schedules
 

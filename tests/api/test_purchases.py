@@ -1,8 +1,6 @@
 """Purchases in four steps end to end: the API, a real worker and a real Temporal server."""
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +13,7 @@ from core.settings import Settings
 from domain import purchases
 from domain.content.store import content_key, open_store
 from models.purchases import VerificationRecord
-from tests.api.helpers import assert_problem, once, register
+from tests.api.helpers import assert_problem, json_of, once, register
 from tests.api.purchase_helpers import CONTENT, initiate, put_on_sale, wallet_of
 from tests.conftest import StartWorker
 from tests.ledger_helpers import assert_invariants, balances
@@ -188,7 +186,8 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
     assert (
         await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
     ).status_code == 200
-    sold = await once(reputation_of(live, seller), lambda r: r["total_transactions"] == 1)
+    of_seller = json_of(live, f"/api/v1/reputation/{seller['id']}")
+    sold = await once(of_seller, lambda r: r["total_transactions"] == 1)
     # delivered 1/1, verified 1/1, delivered within a second, 1 transaction of 100
     assert sold["composite_score"] == "0.901", sold
     assert (sold["sales_completed"], sold["total_volume_usdc"]) == (1, "0.005000")
@@ -199,11 +198,11 @@ async def test_reputation_follows_closed_purchases(live: httpx.AsyncClient) -> N
     await live.post(f"{paths}/deliver", headers=seller["headers"], json={"content": "forged"})
     verdict = await live.post(f"{paths}/verify", headers=buyer["headers"])
     assert verdict.json()["status"] == "disputed", verdict.text
-    disputed = await once(reputation_of(live, seller), lambda r: r["total_transactions"] == 2)
+    disputed = await once(of_seller, lambda r: r["total_transactions"] == 2)
     assert disputed["sales_disputed"] == 1
     # delivered 2/2, verified 1/2, fast, 2 transactions: 0.4 + 0.15 + 0.2 + 0.002
     assert disputed["composite_score"] == "0.752", disputed
-    assert (await reputation_of(live, buyer)())["purchases"] == 2
+    assert (await live.get(f"/api/v1/reputation/{buyer['id']}")).json()["purchases"] == 2
     board = (await live.get("/api/v1/reputation/leaderboard", params={"limit": 100})).json()
     ranks = [e["rank"] for e in board["entries"]]
     assert ranks == list(range(1, len(ranks) + 1))
@@ -301,13 +300,3 @@ async def test_every_step_of_a_closed_purchase_is_invalid_state(
         assert refused["code"] == "invalid_state" and "This purchase is" in refused["detail"]
     assert not await open_store(settings.content_store_path).exists(content_key(late))
     await assert_invariants(sessions)
-
-
-def reputation_of(
-    api: httpx.AsyncClient, agent: dict[str, Any]
-) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def read() -> dict[str, Any]:
-        answer: dict[str, Any] = (await api.get(f"/api/v1/reputation/{agent['id']}")).json()
-        return answer
-
-    return read

@@ -2,7 +2,6 @@
 consumers over real HTTP that verify every delivery with the `standardwebhooks` library."""
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from core import ids, signatures
 from core.security import TokenKind
 from core.settings import Settings
-from tests.api.helpers import assert_problem, register
+from tests.api.helpers import assert_problem, register, until
 from tests.conftest import token
 from tests.webhook_consumer import Consumer, scripted_dns
 from worker import schedules
@@ -89,13 +88,6 @@ async def audit_entries(api: httpx.AsyncClient, agent: Agent) -> list[Any]:
     response = await api.get("/api/v1/audit/events", headers=agent["headers"])
     assert response.status_code == 200, response.text
     return list(response.json()["results"])
-
-
-async def until(check: Any, within: float = 30.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 # --- Registration -----------------------------------------------------------------------------

@@ -31,11 +31,11 @@ PRICE = 5_000
 WINDOW = 60
 
 
-async def _drained(sessions: Sessions) -> None:
-    """Fold whatever earlier tests of this database left, so only this test's purchases remain."""
+async def _drained(sessions: Sessions, batch: int = tally.BATCH) -> None:
+    """Fold every closed purchase not folded yet (earlier tests of this database leave some)."""
     while True:
         async with unit_of_work(sessions) as session:
-            if not await tally.advance(session, WINDOW):
+            if not await tally.advance(session, WINDOW, limit=batch):
                 return
 
 
@@ -122,16 +122,10 @@ async def test_concurrent_folds_count_each_closed_purchase_once(
 ) -> None:
     await _drained(sessions)
     cast = await _market(sessions, settings, tmp_path)
-
-    async def fold() -> None:  # small batches, so the folds take turns over the purchases
-        while True:
-            async with unit_of_work(sessions) as session:
-                if not await tally.advance(session, WINDOW, limit=2):
-                    return
-
-    await asyncio.gather(*(fold() for _ in range(4)))
+    # four followers in batches of two, so they take turns over the purchases
+    await asyncio.gather(*(_drained(sessions, batch=2) for _ in range(4)))
     await _assert_counted_once(sessions, cast)
-    await fold()  # nothing left: nothing changes
+    await _drained(sessions)  # nothing left: nothing changes
     await _assert_counted_once(sessions, cast)
 
 

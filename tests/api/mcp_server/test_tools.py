@@ -10,7 +10,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import TextResourceContents
 
-from tests.api.helpers import assert_problem, once, register
+from tests.api.helpers import assert_problem, json_of, once, register
 from tests.api.mcp_server.helpers import CONTENT, TOOLS, UNKNOWN, Live, Sessions, ok, refused, sell
 from tests.ledger_helpers import assert_invariants, balances
 
@@ -118,12 +118,8 @@ async def test_answers_equal_the_rest_answers(live_mcp: Live) -> None:
     item = await sell(live_mcp, seller, title=f"asyncio {word}")
     await live_mcp.rest.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"])
     rest = live_mcp.rest
-
-    async def sellers_reputation() -> dict[str, Any]:
-        answer: dict[str, Any] = (await rest.get(f"/api/v1/reputation/{seller['id']}")).json()
-        return answer
-
-    await once(sellers_reputation, lambda r: r["sales_completed"] == 1)  # folded in by the tally
+    of_seller = json_of(rest, f"/api/v1/reputation/{seller['id']}")
+    await once(of_seller, lambda r: r["sales_completed"] == 1)  # folded in by the tally
     async with live_mcp.mcp(buyer["jwt_token"]) as mcp:
         search: dict[str, Any] = {"q": f"asyncio {word}", "sort_by": "price_asc", "page_size": 5}
         found = ok(await mcp.call_tool("marketplace_discover", search))
