@@ -215,7 +215,7 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
         if shape.words:
             where.append(_match(shape.dialect))
         listed, order = _listings, _ORDER.get(shape.sort_by, _ORDER["freshness"])
-        counted = select(DataListing.id).where(*where).limit(TOTAL_CAP)
+        counted = _capped(where)
     total = select(func.count()).select_from(counted.subquery())
     page = (
         select(*COLUMNS, total.scalar_subquery().label("total"))
@@ -228,6 +228,13 @@ def _statements(shape: _Shape) -> tuple[Select[Any], Select[Any]]:
     return page, total
 
 
+def _capped(where: list[ColumnElement[bool]]) -> Select[Any]:
+    """The first TOTAL_CAP matches, to be counted. It selects a constant, so an index that holds
+    the conditions answers alone: selecting `id` read every matching row from the table (1.3 ms
+    against 0.1 ms for 1,000 matches on SQLite)."""
+    return select(literal_column("1")).select_from(_listings).where(*where).limit(TOTAL_CAP)
+
+
 async def count_matching(
     session: AsyncSession, words: list[str], category: str | None = None
 ) -> int:
@@ -236,8 +243,7 @@ async def count_matching(
         return 0
     search = Search(category=category)
     where = [*_conditions(_given(search)), _match(_dialect(session))]
-    capped = select(DataListing.id).where(*where).limit(TOTAL_CAP).subquery()
-    counted = select(func.count()).select_from(capped)
+    counted = select(func.count()).select_from(_capped(where).subquery())
     return int(await session.scalar(counted, _values(search, words)) or 0)
 
 
@@ -253,9 +259,10 @@ async def discover(session: AsyncSession, search: Search) -> tuple[int, list[Row
         # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016).
         await session.execute(text("SET LOCAL enable_seqscan = off"))
     page, count, values = statement(search, dialect)
-    rows = list((await session.execute(page, values)).all())
+    connection = await session.connection()  # plain rows: no ORM loading to go through
+    rows = list((await connection.execute(page, values)).all())
     if rows:
         return int(rows[0].total), rows
     if search.page == 1:
         return 0, rows
-    return int(await session.scalar(count, values) or 0), rows
+    return int(await connection.scalar(count, values) or 0), rows
