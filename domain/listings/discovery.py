@@ -254,12 +254,12 @@ def _dialect(session: AsyncSession) -> str:
 async def discover(session: AsyncSession, search: Search) -> tuple[int, list[Row[Any]]]:
     """The capped total and one page of rows (`COLUMNS` and `total`)."""
     dialect = _dialect(session)
+    connection = await session.connection()  # plain rows: no ORM execution to go through
     if dialect == "postgresql" and search.q and words_of(search.q):
         # A word in a tenth of the listings tempts the planner into a sequential scan that
         # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016).
-        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        await connection.execute(text("SET LOCAL enable_seqscan = off"))
     page, count, values = statement(search, dialect)
-    connection = await session.connection()  # plain rows: no ORM loading to go through
     rows = list((await connection.execute(page, values)).all())
     if rows:
         return int(rows[0].total), rows
