@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import uvloop
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -108,7 +109,8 @@ async def _clients(
 def _client_process(
     url: str, kind: str, pairs: list[Pair], clients: list[int], count: int, start: Any, out: Any
 ) -> None:
-    out.put(asyncio.run(_clients(url, kind, pairs, clients, count, start)))
+    # On the event loop uvicorn serves the API on (uvloop, from uvicorn[standard]).
+    out.put(uvloop.run(_clients(url, kind, pairs, clients, count, start)))
 
 
 def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -> dict[str, float]:

@@ -35,6 +35,11 @@ class Repriced(InvalidState):
     title = "The movement was priced at a tier its account has left"
 
 
+class Unpayable(InvalidState):
+    code = "unpayable"
+    title = "The movement pays an agent that is not active"
+
+
 class KeyReused(RuleViolation):
     code = "idempotency_key_reused"
     title = "Idempotency key reused with different terms"
@@ -96,6 +101,7 @@ class Recording:
     movement_id: uuid.UUID | None = None
     announce: Event | None = None
     expect: Sequence[tuple[uuid.UUID, str]] = ()  # (account, tier) it was priced at
+    payees: Sequence[uuid.UUID] = ()  # agents it pays, which must be active when it is written
 
 
 async def record(
@@ -139,6 +145,8 @@ async def record_all(
             outcomes.append(InsufficientCredits("Not enough available credits for this movement"))
         elif done.outcome == "repriced":
             outcomes.append(Repriced(f"Movement {r.key!r} was priced at a tier that has moved"))
+        elif done.outcome == "unpayable":
+            outcomes.append(Unpayable(f"Movement {r.key!r} pays an agent that is not active"))
         elif done.original_hash != w.movement.request_hash:
             outcomes.append(KeyReused(f"Movement {r.key!r} was recorded with different terms"))
         else:
@@ -176,7 +184,7 @@ def _prepared(r: Recording) -> writes.Writing:
         )
         for leg in r.movement.legs
     ]
-    return writes.Writing(row, entries, r.movement.volumes, r.announce, r.expect)
+    return writes.Writing(row, entries, r.movement.volumes, r.announce, r.expect, r.payees)
 
 
 async def _refresh(session: AsyncSession, account_ids: Iterable[uuid.UUID]) -> None:

@@ -28,10 +28,11 @@ from core.money import UNITS_PER_ARD
 from core.sqlite_driver import Prepared, on_thread
 from domain.ledger import chain
 from domain.ledger.accounts import TIERS, Volume
+from models.agents import AgentStatus, RegisteredAgent
 from models.events import Event
 from models.ledger import LedgerAccount, LedgerChainHead, LedgerEntry, LedgerMovement
 
-Outcome = Literal["recorded", "replayed", "insufficient", "repriced"]
+Outcome = Literal["recorded", "replayed", "insufficient", "repriced", "unpayable"]
 TIER_ROWS = [{"name": t.name, "floor_units": t.min_ard * UNITS_PER_ARD} for t in TIERS]
 
 
@@ -51,6 +52,7 @@ class Writing:
     volumes: Sequence[Volume]
     announce: Event | None = None
     expect: Sequence[tuple[uuid.UUID, str]] = ()  # (account, tier) it was priced at
+    payees: Sequence[uuid.UUID] = ()  # agents it pays, which must be active
 
 
 async def write(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
@@ -76,17 +78,18 @@ def _merged(volumes: Sequence[Volume]) -> list[Volume]:
 
 
 # `ledger_record` for each movement in turn, after locking all their accounts in one order
-# (`ledger_record_all`, migration 0034), and the outbox event of each movement recorded now: one
-# round trip, and a transaction of its own when sent alone (ADR 0034). An event's txid and
-# sequence come from their server defaults, as for any event.
-_RECORD = text(
+# (`ledger_record_all`, migrations 0034, 0036), and the outbox event of each movement recorded
+# now: one round trip, and a transaction of its own when sent alone (ADR 0034). An event's txid
+# and sequence come from their server defaults, as for any event. In the driver's own
+# parameter style, sent as written: nothing to compile (ADR 0039).
+_RECORD = (
     "WITH recorded AS MATERIALIZED ("
     " SELECT n, outcome, original_hash"
-    " FROM ledger_record_all(CAST(:movements AS json), CAST(:accounts AS uuid[]))),"
+    " FROM ledger_record_all(CAST(%(movements)s AS json), CAST(%(accounts)s AS uuid[]))),"
     " announced AS (INSERT INTO events (id, type, audience, payload, created_at)"
     " SELECT CAST(a.event->>'id' AS uuid), a.event->>'type', a.event->'audience',"
     " a.event->'payload', CAST(a.event->>'created_at' AS timestamptz)"
-    " FROM recorded JOIN json_array_elements(CAST(:events AS json)) WITH ORDINALITY"
+    " FROM recorded JOIN json_array_elements(CAST(%(events)s AS json)) WITH ORDINALITY"
     " AS a(event, n) ON a.n = recorded.n"
     " WHERE recorded.outcome = 'recorded' AND json_typeof(a.event) = 'object')"
     " SELECT outcome, original_hash FROM recorded ORDER BY n"
@@ -113,11 +116,13 @@ async def _in_one_statement(session: AsyncSession, writings: Sequence[Writing]) 
     accounts = {v.account for w in writings for v in w.volumes}
     for w in writings:
         accounts.update(a for e in w.entries for a in (e.from_account_id, e.to_account_id))
-    rows = await session.execute(
-        _RECORD,
-        {"movements": json.dumps(movements), "events": json.dumps(events), "accounts": [*accounts]},
-    )
-    return [Written(row.outcome, row.original_hash) for row in rows]
+    params = {
+        "movements": json.dumps(movements),
+        "events": json.dumps(events),
+        "accounts": [*accounts],
+    }
+    rows = await (await session.connection()).exec_driver_sql(_RECORD, params)
+    return [Written(*row) for row in rows]
 
 
 def _document(w: Writing) -> dict[str, Any]:
@@ -148,6 +153,7 @@ def _document(w: Writing) -> dict[str, Any]:
         "volumes": [{**_volume_row(v), "account": str(v.account)} for v in _merged(w.volumes)],
         "tiers": TIER_ROWS,
         "expect": [{"account": str(a), "tier": tier} for a, tier in w.expect],
+        "payees": [str(a) for a in w.payees],
     }
 
 
@@ -166,6 +172,7 @@ _entries = LedgerEntry.metadata.tables["ledger_entries"]
 _movements = LedgerMovement.metadata.tables["ledger_movements"]
 _head = LedgerChainHead.metadata.tables["ledger_chain_head"]
 _events = Event.metadata.tables["events"]
+_agents = RegisteredAgent.metadata.tables["registered_agents"]
 
 _volume_after = (
     _accounts.c.total_earned + bindparam("earned") + _accounts.c.total_spent + bindparam("spent")
@@ -182,6 +189,12 @@ _HEAD = Prepared.of(select(_head.c.last_sequence, _head.c.last_hash).where(_head
 _ACCOUNT = Prepared.of(  # what the checks read of an account
     select(_accounts.c.balance, _accounts.c.allow_negative, _accounts.c.tier).where(
         _accounts.c.id == bindparam("account", type_=_accounts.c.id.type)
+    )
+)
+_PAYABLE = Prepared.of(  # a payee, if it is an active agent
+    select(_agents.c.id).where(
+        _agents.c.id == bindparam("agent", type_=_agents.c.id.type),
+        _agents.c.status == AgentStatus.ACTIVE.value,
     )
 )
 _MOVE = Prepared.of(  # each account once: its balance, and its volumes and tier if it has any
@@ -222,6 +235,7 @@ def _sqlite_step(w: Writing) -> Callable[[sqlite3.Connection], Written]:
     for e in entries:
         debits[e.from_account_id] += e.amount
     key = _ORIGINAL.args({"key": m.idempotency_key})
+    payees = [_PAYABLE.args({"agent": a}) for a in w.payees]
     expected = [(_ACCOUNT.args({"account": a}), tier) for a, tier in w.expect]
     balances = [(_ACCOUNT.args({"account": a}), amount) for a, amount in debits.items()]
     movement = _MOVEMENT.args({c: getattr(m, c) for c in _MOVEMENT_COLUMNS})
@@ -230,6 +244,8 @@ def _sqlite_step(w: Writing) -> Callable[[sqlite3.Connection], Written]:
     event = _EVENT.args({c: getattr(announce, c) for c in _EVENT_COLUMNS}) if announce else None
 
     def write(db: sqlite3.Connection) -> Written:
+        if any(db.execute(_PAYABLE.sql, a).fetchone() is None for a in payees):
+            return Written("unpayable")
         original = db.execute(_ORIGINAL.sql, key).fetchone()
         if original is not None:
             return Written("replayed", original[0])

@@ -1,10 +1,12 @@
 """Transfers between agents: the sender pays the fee (discounted by tier); half of it burns.
 
 On PostgreSQL a process's transfers are written in groups (`Transfers`, ADR 0034): the transfers
-that arrive while one group is being written become the next. A group is two round trips: one
-read of its agents' accounts, then one statement that records every movement (its own
-transaction). Each fee is priced at the tier read; the write refuses a movement whose sender has
-left that tier since (`Repriced`), and it is priced again.
+that arrive while one group is being written become the next. A group is one statement that
+records every movement (its own transaction). A process keeps the agents' accounts it has read
+(an account's id never changes) and the tier it last saw each at (ADR 0039): each fee is priced
+at that tier, and the write refuses a movement whose sender is no longer at it (`Repriced`); the
+account is read again and the transfer priced again. The write also refuses to pay an agent
+that is not active (`Unpayable`), so nothing about the receiver is read first.
 """
 
 import uuid
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +25,6 @@ from core.ids import parse_id
 from core.settings import Settings
 from domain import agents, events, ledger
 from domain.ledger.accounts import AccountNotFound, tier_named
-from models.agents import AgentStatus, RegisteredAgent
 from models.ledger import LedgerAccount, LedgerMovement
 
 AGENT = "agent"
@@ -49,6 +50,7 @@ class Transfers:
 
     def __init__(self, settings: Settings, most: int = 64):
         self._settings = settings
+        self._known = Known()
         self._engine = None
         if make_url(settings.database_url).get_backend_name() == "postgresql":
             self._engine = create_engine(
@@ -62,11 +64,11 @@ class Transfers:
         on SQLite."""
         if self._engine is not None:
             return await self._groups(one)
-        return await transfer(session, self._settings, one)
+        return await transfer(session, self._settings, one, self._known)
 
     async def _write(self, group: Sequence[Transfer]) -> list[LedgerMovement | AppError]:
         async with unit_of_work(self._sessions) as session:
-            return await transfer_all(session, self._settings, group)
+            return await transfer_all(session, self._settings, group, self._known)
 
     async def close(self) -> None:
         await self._groups.close()
@@ -74,20 +76,43 @@ class Transfers:
             await self._engine.dispose()
 
 
-async def transfer(session: AsyncSession, settings: Settings, one: Transfer) -> LedgerMovement:
+class _Account(NamedTuple):
+    id: uuid.UUID
+    owner_id: str
+    tier: str  # as last read: the write checks it still is
+
+
+class Known(dict[uuid.UUID, _Account]):
+    """The agents' accounts a process has read, by owner."""
+
+    MOST = 100_000
+
+    def learn(self, accounts: dict[uuid.UUID, _Account]) -> None:
+        if len(self) + len(accounts) > self.MOST:
+            self.clear()
+        self.update(accounts)
+
+
+async def transfer(
+    session: AsyncSession, settings: Settings, one: Transfer, known: Known | None = None
+) -> LedgerMovement:
     """One transfer in the caller's unit of work."""
-    (outcome,) = await transfer_all(session, settings, [one])
+    (outcome,) = await transfer_all(session, settings, [one], known)
     if isinstance(outcome, AppError):
         raise outcome
     return outcome
 
 
 async def transfer_all(
-    session: AsyncSession, settings: Settings, transfers: Sequence[Transfer]
+    session: AsyncSession,
+    settings: Settings,
+    transfers: Sequence[Transfer],
+    known: Known | None = None,
 ) -> list[LedgerMovement | AppError]:
     """Each transfer once, as if one after another; a refused one is its own outcome. A transfer
     whose agent an earlier one moves waits for the next round: its fee is priced at the tier that
-    earlier one leaves."""
+    earlier one leaves. `known`: the accounts already read, kept up to date here."""
+    known = Known() if known is None else known
     outcomes: list[LedgerMovement | AppError | None] = [None] * len(transfers)
     waiting: Waiting = []
     for n, t in enumerate(transfers):
@@ -102,8 +127,9 @@ async def transfer_all(
         now, later = _round(transfers, waiting)
         receivers = dict(now)
         again: Waiting = []
-        for n, outcome in await _write_round(session, settings, transfers, now):
+        for n, outcome in await _write_round(session, settings, transfers, now, known):
             if isinstance(outcome, ledger.Repriced):
+                known.pop(transfers[n].sender_id, None)
                 again.append((n, receivers[n]))
             else:
                 outcomes[n] = outcome
@@ -131,23 +157,25 @@ async def _write_round(
     settings: Settings,
     transfers: Sequence[Transfer],
     now: Waiting,
+    known: Known,
 ) -> list[tuple[int, LedgerMovement | AppError]]:
-    parties = await _parties(
-        session, {transfers[n].sender_id for n, _ in now} | {r for _, r in now}, {r for _, r in now}
-    )
+    owners = {transfers[n].sender_id for n, _ in now} | {r for _, r in now}
+    accounts = await _accounts(session, owners, known)
     outcomes: list[tuple[int, LedgerMovement | AppError]] = []
     recordings, recorded = [], []
     for n, receiver in now:
         t = transfers[n]
-        sender = parties.accounts.get(t.sender_id)
-        if receiver not in parties.payable or receiver not in parties.accounts:
+        sender = accounts.get(t.sender_id)
+        if receiver not in accounts:
             outcomes.append((n, agents.AgentNotFound(f"Agent {receiver} not found")))
         elif sender is None:
             outcomes.append((n, AccountNotFound(f"No agent account for {t.sender_id}")))
         else:
-            recordings.append(_recording(settings, t, sender, parties.accounts[receiver]))
+            recordings.append(_recording(settings, t, sender, accounts[receiver]))
             recorded.append(n)
     for n, outcome in zip(recorded, await ledger.record_all(session, recordings), strict=True):
+        if isinstance(outcome, ledger.Unpayable):
+            outcome = agents.AgentNotFound(f"Agent {transfers[n].receiver_id} not found")
         outcomes.append((n, outcome if isinstance(outcome, AppError) else outcome.movement))
     return outcomes
 
@@ -201,44 +229,29 @@ def _recording(
             ledger.Volume(receiver.id, earned=fees.receiver),
         ],
     )
-    return ledger.Recording(t.key, movement, movement_id, announced, [(sender.id, sender.tier)])
+    return ledger.Recording(
+        t.key,
+        movement,
+        movement_id,
+        announced,
+        [(sender.id, sender.tier)],
+        [uuid.UUID(receiver.owner_id)],
+    )
 
 
-class _Account(NamedTuple):
-    id: uuid.UUID
-    owner_id: str
-    tier: str
-
-
-class _Parties(NamedTuple):
-    accounts: dict[uuid.UUID, _Account]  # by owner
-    payable: set[uuid.UUID]  # receivers that are active agents
-
-
-# The agents' accounts, and how many of the receivers are active agents: one query built once.
-# Only when some are not is a second query asked which.
-_ACTIVE = select(RegisteredAgent.id).where(
-    RegisteredAgent.id.in_(bindparam("receivers", expanding=True)),
-    RegisteredAgent.status == AgentStatus.ACTIVE,
-)
-_ACCOUNTS = select(
-    LedgerAccount.id,
-    LedgerAccount.owner_id,
-    LedgerAccount.tier,
-    _ACTIVE.with_only_columns(func.count()).scalar_subquery(),
-).where(
+# The agents' accounts, by owner: one query built once.
+_ACCOUNTS = select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.tier).where(
     LedgerAccount.owner_kind == AGENT,
     LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
 )
 
 
-async def _parties(
-    session: AsyncSession, owners: set[uuid.UUID], receivers: set[uuid.UUID]
-) -> _Parties:
-    params = {"owners": [str(o) for o in owners], "receivers": list(receivers)}
-    rows = (await session.execute(_ACCOUNTS, params)).all()
-    accounts = {uuid.UUID(row.owner_id): _Account(row.id, row.owner_id, row.tier) for row in rows}
-    if rows and rows[0][3] == len(receivers):
-        return _Parties(accounts, receivers)
-    active = await session.scalars(_ACTIVE, {"receivers": list(receivers)})
-    return _Parties(accounts, set(active))
+async def _accounts(
+    session: AsyncSession, owners: set[uuid.UUID], known: Known
+) -> dict[uuid.UUID, _Account]:
+    """The owners' accounts, read only for those not known yet."""
+    missing = [str(o) for o in owners if o not in known]
+    if missing:
+        rows = await session.execute(_ACCOUNTS, {"owners": missing})
+        known.learn({uuid.UUID(r.owner_id): _Account(r.id, r.owner_id, r.tier) for r in rows})
+    return {o: known[o] for o in owners if o in known}

@@ -108,6 +108,31 @@ async def test_transfer_refusals(api: httpx.AsyncClient, sessions: Sessions) -> 
     assert (await _balance(api, sender))["balance"] == "100.000"
 
 
+async def test_an_agent_deactivated_after_it_was_paid_is_paid_no_more(
+    api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    """The API process knows the receiver's account from the first transfer; after the receiver
+    deactivates itself, the next transfer to it is refused and moves nothing."""
+    sender, receiver = await register(api), await register(api)
+    send = f"{WALLET}/transfer"
+    paid = await api.post(
+        send, headers=sender["headers"], json={"to_agent_id": receiver["id"], "amount": 1}
+    )
+    assert paid.status_code == 201, paid.text
+    gone = await api.delete(f"/api/v1/agents/{receiver['id']}", headers=receiver["headers"])
+    assert gone.status_code == 200, gone.text
+    before = await balances(sessions)
+    assert_problem(
+        await api.post(
+            send, headers=sender["headers"], json={"to_agent_id": receiver["id"], "amount": 1}
+        ),
+        404,
+        "agent_not_found",
+    )
+    assert await balances(sessions) == before
+    await assert_invariants(sessions)
+
+
 @pytest.mark.parametrize(
     "amount",
     [

@@ -4,7 +4,6 @@ with the outcome it would have had one after another; a group's failure fails on
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -216,35 +215,61 @@ async def test_a_movement_priced_at_a_tier_its_account_left_writes_nothing(
     assert (await balances(sessions))[str(a)] == 10_000
 
 
-async def test_a_transfer_priced_from_a_stale_read_is_priced_again(
-    sessions: Sessions, settings: Settings, monkeypatch: pytest.MonkeyPatch
+async def test_a_transfer_priced_at_a_tier_its_sender_has_left_is_priced_again(
+    sessions: Sessions, settings: Settings
 ) -> None:
-    """A sender reaches silver between the read that priced its transfer and the write (here:
-    the first read is made stale): the write refuses it, and it is priced again at silver."""
+    """The process knows the sender at bronze, and its first transfer takes it to silver: the next
+    is priced at bronze from what the process knows, refused by the write, and priced again at
+    silver from the account read anew."""
     silver = ledger.TIERS[1]
     floor = silver.min_ard * UNITS_PER_ARD
     a, b = await _agents(sessions, floor + 100_000, 0)
+    known = transfers.Known()
     async with unit_of_work(sessions) as session:
         await transfers.transfer(
-            session, settings, transfers.Transfer(a, str(b), floor, "", f"t:{uuid.uuid4()}")
+            session, settings, transfers.Transfer(a, str(b), floor, "", f"t:{uuid.uuid4()}"), known
         )
-    reads = transfers._parties
-
-    async def stale_once(*args: Any) -> Any:
-        parties = await reads(*args)
-        if not stale:
-            return parties
-        stale.pop()
-        was = parties.accounts[a]
-        return parties._replace(accounts={**parties.accounts, a: was._replace(tier="bronze")})
-
-    stale = [True]
-    monkeypatch.setattr(transfers, "_parties", stale_once)
+    assert known[a].tier == ledger.TIERS[0].name
     async with unit_of_work(sessions) as session:
         moved = await transfers.transfer(
-            session, settings, transfers.Transfer(a, str(b), 100_000, "", f"t:{uuid.uuid4()}")
+            session,
+            settings,
+            transfers.Transfer(a, str(b), 100_000, "", f"t:{uuid.uuid4()}"),
+            known,
         )
     fee, burn = settings.token_platform_fee_pct, settings.token_burn_pct
-    assert not stale
     assert moved.fee_amount == ledger.split(100_000, fee, burn, silver.discount).fee
+    assert known[a].tier == silver.name
+    await assert_invariants(sessions)
+
+
+async def test_an_agent_deactivated_since_it_was_known_is_not_paid(
+    sessions: Sessions, settings: Settings
+) -> None:
+    """The process knows the receiver's account from an earlier transfer; once the receiver is
+    deactivated, a transfer to it is refused by the write itself, nothing moves, and the rest of
+    its group is written."""
+    a, b, c = await _agents(sessions, 10_000, 0, 0)
+    known = transfers.Known()
+    async with unit_of_work(sessions) as session:
+        await transfers.transfer(
+            session, settings, transfers.Transfer(a, str(b), 1_000, "", f"d:{uuid.uuid4()}"), known
+        )
+        await agents.deactivate(session, str(b), b)
+    assert b in known
+    before = await balances(sessions)
+    refused, paid = f"d:{uuid.uuid4()}", f"d:{uuid.uuid4()}"
+    group = [
+        transfers.Transfer(a, str(b), 1_000, "", refused),
+        transfers.Transfer(a, str(c), 1_000, "", paid),
+    ]
+    async with unit_of_work(sessions) as session:
+        outcomes = await transfers.transfer_all(session, settings, group, known)
+    assert isinstance(outcomes[0], agents.AgentNotFound)
+    assert isinstance(outcomes[1], LedgerMovement)
+    after = await balances(sessions)
+    assert after[str(b)] == before[str(b)]
+    assert after[str(c)] == before[str(c)] + _received(settings, 1_000)
+    async with unit_of_work(sessions) as session:
+        assert await ledger.find(session, refused) is None
     await assert_invariants(sessions)
