@@ -39,6 +39,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.settings = Settings(database_url=self.database_url)
         self.holds: dict[str, tuple[str, int]] = {}  # open holds: key -> (agent, amount)
         self.volume: dict[str, int] = {}
+        # What one process knows of the agents' accounts across steps: tiers it read go stale
+        # as transfers move them, and each fee must still be its sender's tier of the moment.
+        self.known = transfers.Known()
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -90,6 +93,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 session,
                 self.settings,
                 transfers.Transfer(uuid.UUID(sender), receiver, amount, "", f"prop:{uuid.uuid4()}"),
+                self.known,
             )
 
         moved = self.apply(go)
@@ -121,7 +125,7 @@ class LedgerMachine(RuleBasedStateMachine):
         ]
 
         async def go(session: Any) -> list[Any]:
-            return await transfers.transfer_all(session, self.settings, sent)
+            return await transfers.transfer_all(session, self.settings, sent, self.known)
 
         outcomes = self.run(self._in_uow(go))
         for (src, dst, amount), outcome in zip(group, outcomes, strict=True):
