@@ -9,7 +9,9 @@ groups, one transaction each, ADR 0034), a unit of work with nothing in it (`SEL
 commit: the floor of anything this client does through the same engine), and pgbench's
 TPC-B-like transaction (3 updates + 1 insert) with as many clients. The clients are spread over
 `--processes` processes as pgbench spreads them over `-j 2` threads. The machine's 1-minute load
-average is read before and after each run.
+average is read before and after each run. Where PostgreSQL runs on this machine, each figure
+comes with the CPU it cost: the client processes' and the server's (its processes, exited
+backends included) a transfer, and the server's a pgbench transaction.
 Prints one JSON document: per concurrency the median of the runs and their spread, the ratio to
 pgbench, its target and pass/fail.
 """
@@ -17,14 +19,17 @@ pgbench, its target and pass/fail.
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import queue
 import re
 import statistics
 import subprocess
+import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -66,10 +71,10 @@ Pair = tuple[uuid.UUID, str]
 
 async def _clients(
     url: str, kind: str, pairs: list[Pair], clients: list[int], count: int, start: Any
-) -> tuple[float, float, list[float]]:
+) -> tuple[float, float, list[float], float]:
     """`count` operations from each of these clients, after all processes are ready: transfers
     sent as the API sends them (`Transfers`: written in groups, on a connection of its own), or
-    the empty unit of work."""
+    the empty unit of work. Also the CPU seconds this process spent on them."""
     engine = create_engine(url, pool_size=len(clients) + 2)
     sessions = session_factory(engine)
     desk = transfers.Transfers(Settings(database_url=url, environment="development"))
@@ -97,13 +102,13 @@ async def _clients(
     await asyncio.gather(*(client(c, 10) for c in clients))  # warm the pool
     latencies.clear()
     await asyncio.to_thread(start.wait)
-    began = time.time()
+    began, cpu = time.time(), time.process_time()
     await asyncio.gather(*(client(c, count) for c in clients))
-    ended = time.time()
+    ended, cpu = time.time(), time.process_time() - cpu
     await desk.close()
     await unused_on_postgresql.close()
     await engine.dispose()
-    return began, ended, latencies
+    return began, ended, latencies, cpu
 
 
 def _client_process(
@@ -120,7 +125,7 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
     processes = min(processes, concurrency)
     count = total // concurrency
     context = multiprocessing.get_context("spawn")
-    start, out = context.Barrier(processes), context.Queue()
+    start, out = context.Barrier(processes + 1), context.Queue()  # and this process
     workers = [
         context.Process(
             target=_client_process,
@@ -130,7 +135,9 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
     ]
     for worker in workers:
         worker.start()
-    results: list[tuple[float, float, list[float]]] = []
+    _ready(start, workers)
+    server_cpu = _server_cpu()
+    results: list[tuple[float, float, list[float], float]] = []
     while len(results) < len(workers):
         try:
             results.append(out.get(timeout=1))
@@ -139,15 +146,58 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
                 for worker in workers:
                     worker.terminate()
                 raise RuntimeError("a client process failed") from None
+    server_cpu = _since(server_cpu)
     for worker in workers:
         worker.join()
     elapsed = max(r[1] for r in results) - min(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
+    done = count * concurrency
     return {
-        "per_s": round(count * concurrency / elapsed, 1),
+        "per_s": round(done / elapsed, 1),
         "p50_ms": round(statistics.median(latencies) * 1000, 2),
         "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2),
+        "client_cpu_ms": round(sum(r[3] for r in results) / done * 1000, 3),
+        "server_cpu_ms": round(server_cpu / done * 1000, 3),
     }
+
+
+def _ready(start: Any, workers: list[Any]) -> None:
+    """Past the barrier with every client process, unless one of them fails first."""
+    waiting = threading.Thread(target=start.wait, daemon=True)
+    waiting.start()
+    while waiting.is_alive():
+        waiting.join(timeout=1)
+        if any(worker.exitcode not in (None, 0) for worker in workers):
+            start.abort()
+            for worker in workers:
+                worker.terminate()
+            raise RuntimeError("a client process failed")
+
+
+def _server_cpu() -> float:
+    """CPU seconds this machine's PostgreSQL has used so far: its processes, and the backends that
+    have exited (counted in the postmaster's children's time). NaN if it runs elsewhere."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    processes = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            line = stat.read_text()
+        except OSError:  # ended while listed
+            continue
+        if line[line.index("(") + 1 : line.rindex(")")] == "postgres":
+            processes[stat.parent.name] = line[line.rindex(")") + 2 :].split()
+    if not processes:
+        return math.nan
+    used = 0
+    for fields in processes.values():
+        used += int(fields[11]) + int(fields[12])  # user, system
+        if fields[1] not in processes:  # the postmaster: its reaped backends too
+            used += int(fields[13]) + int(fields[14])
+    return used / ticks
+
+
+def _since(cpu: float) -> float:
+    return _server_cpu() - cpu
 
 
 async def _open_pairs(url: str, concurrency: int) -> list[Pair]:
@@ -174,20 +224,24 @@ async def _books_hold(url: str) -> None:
     await engine.dispose()
 
 
-def _pgbench(concurrency: int) -> float:
+def _pgbench(concurrency: int) -> tuple[float, float]:
+    """Its transactions a second, and the server's CPU milliseconds a transaction."""
     url = scratch_postgres("bench_pgbench")
     target = libpq(url)
     try:
         subprocess.run(["pgbench", "-i", "-q", "-s", "1", target], check=True, capture_output=True)
         options = ["-c", str(concurrency), "-j", str(min(concurrency, 2))]
+        server_cpu = _server_cpu()
         out = subprocess.run(
             ["pgbench", *options, "-T", str(PGBENCH_SECONDS), target],
             check=True,
             capture_output=True,
             text=True,
         ).stdout
+        server_cpu = _since(server_cpu)
         match = re.search(r"tps = ([\d.]+)", out)
-        return float(match.group(1)) if match else float("nan")
+        tps = float(match.group(1)) if match else math.nan
+        return tps, round(server_cpu / (tps * PGBENCH_SECONDS) * 1000, 3)
     finally:
         drop_database(url)
 
@@ -203,13 +257,17 @@ def _one_run(total: int, concurrency: int, processes: int) -> dict[str, float]:
         floor = _drive(url, "empty", pairs, total, processes)
     finally:
         drop_database(url)
-    tps = round(_pgbench(concurrency), 1)
+    tps, pgbench_server_cpu = _pgbench(concurrency)
+    tps = round(tps, 1)
     return {
         "transfers_per_s": moved["per_s"],
         "p50_ms": moved["p50_ms"],
         "p99_ms": moved["p99_ms"],
+        "client_cpu_ms_per_transfer": moved["client_cpu_ms"],
+        "server_cpu_ms_per_transfer": moved["server_cpu_ms"],
         "empty_tx_per_s": floor["per_s"],
         "pgbench_tpcb_tps": tps,
+        "pgbench_server_cpu_ms_per_tx": pgbench_server_cpu,
         "ratio_to_pgbench": round(moved["per_s"] / tps, 3),
         "ratio_to_empty_tx": round(moved["per_s"] / floor["per_s"], 3),
         "empty_tx_ratio_to_pgbench": round(floor["per_s"] / tps, 3),
