@@ -48,6 +48,7 @@ ADMIN_URL = os.environ.get(
 )
 TARGETS = {1: 0.3, 8: 0.5}  # transfers/s ÷ pgbench tps, same clients (issue "9 · Speed")
 PGBENCH_SECONDS = 8
+REAPED_S = 0.5
 
 
 def libpq(url: str) -> str:
@@ -146,9 +147,9 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
                 for worker in workers:
                     worker.terminate()
                 raise RuntimeError("a client process failed") from None
-    server_cpu = _since(server_cpu)
     for worker in workers:
         worker.join()
+    server_cpu = _since(server_cpu)
     elapsed = max(r[1] for r in results) - min(r[0] for r in results)
     latencies = sorted(x for r in results for x in r[2])
     done = count * concurrency
@@ -197,6 +198,9 @@ def _server_cpu() -> float:
 
 
 def _since(cpu: float) -> float:
+    """The server's CPU seconds since `cpu`, read once its clients have disconnected: an exited
+    backend's time shows nowhere until the postmaster has reaped it."""
+    time.sleep(REAPED_S)
     return _server_cpu() - cpu
 
 
