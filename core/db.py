@@ -327,12 +327,17 @@ async def paginate(
     return int(total or 0), list(rows)
 
 
+async def own_connection(database_url: str) -> psycopg.AsyncConnection[Any]:
+    """A PostgreSQL connection of the caller's own, outside any pool, on which every statement is
+    its own transaction."""
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+
+
 async def notifications(database_url: str, channel: str) -> AsyncIterator[str]:
     """The payloads NOTIFY'd on `channel` (PostgreSQL), as they arrive, on a connection of
     their own; the iteration ends with an error when that connection is lost."""
-    url = make_url(database_url).set(drivername="postgresql")
-    dsn = url.render_as_string(hide_password=False)
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as connection:
+    async with await own_connection(database_url) as connection:
         await connection.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         async for notice in connection.notifies():
             yield notice.payload

@@ -18,6 +18,7 @@ from domain.ledger.movements import (
     post,
     record,
     record_all,
+    record_all_on,
     void,
 )
 from domain.ledger.supply import Supply, supply
@@ -46,6 +47,7 @@ __all__ = [
     "quality_bonus",
     "record",
     "record_all",
+    "record_all_on",
     "split",
     "supply",
     "verify",

@@ -10,15 +10,17 @@ balances is the backstop.
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.util import identity_key
 
 from core.clock import utcnow
+from core.db import read_only
 from core.errors import AppError, InvalidState, PaymentRequired, RuleViolation
 from domain.ledger import chain, writes
 from domain.ledger.accounts import System, Volume
@@ -125,22 +127,55 @@ async def record_all(
 ) -> list[Recorded | AppError]:
     """Each movement once, in order, in one write. A refused one (not enough credits, its key
     reused with other terms) is its own outcome and does not stop the ones after it."""
-    for r in recordings:
-        if any(leg.amount <= 0 for leg in r.movement.legs) or not r.movement.legs:
-            raise ValueError("a movement needs legs with positive amounts")
-    if not recordings:
+    writings = _checked(recordings)
+    if not writings:
         return []
     if session.new or session.dirty or session.deleted:
         await session.flush()
-    writings = [_prepared(r) for r in recordings]
     written = await writes.write(session, writings)
+    outcomes = await _outcomes(recordings, writings, written, lambda key: find(session, key))
+    touched = {a for r, o in zip(recordings, outcomes, strict=True) if _new(o) for a in _moves(r)}
+    await _refresh(session, touched)
+    return outcomes
+
+
+async def record_all_on(
+    connection: psycopg.AsyncConnection[Any],
+    sessions: async_sessionmaker[AsyncSession],
+    recordings: Sequence[Recording],
+) -> list[Recorded | AppError]:
+    """`record_all` as one statement on a PostgreSQL connection of the caller's own, on which
+    every statement is its own transaction (ADR 0041); a replayed key's original is read in a
+    session of `sessions`."""
+    writings = _checked(recordings)
+    if not writings:
+        return []
+    written = await writes.write_on(connection, writings)
+
+    async def original(key: str) -> LedgerMovement | None:
+        async with read_only(sessions) as session:
+            return await find(session, key)
+
+    return await _outcomes(recordings, writings, written, original)
+
+
+def _checked(recordings: Sequence[Recording]) -> list[writes.Writing]:
+    for r in recordings:
+        if any(leg.amount <= 0 for leg in r.movement.legs) or not r.movement.legs:
+            raise ValueError("a movement needs legs with positive amounts")
+    return [_prepared(r) for r in recordings]
+
+
+async def _outcomes(
+    recordings: Sequence[Recording],
+    writings: Sequence[writes.Writing],
+    written: Sequence[writes.Written],
+    original: Callable[[str], Awaitable[LedgerMovement | None]],
+) -> list[Recorded | AppError]:
     outcomes: list[Recorded | AppError] = []
-    touched: set[uuid.UUID] = set()
     for r, w, done in zip(recordings, writings, written, strict=True):
         if done.outcome == "recorded":
             outcomes.append(Recorded(w.movement, replayed=False))
-            touched |= {a for leg in r.movement.legs for a in (leg.source, leg.destination)}
-            touched |= {v.account for v in r.movement.volumes}
         elif done.outcome == "insufficient":
             outcomes.append(InsufficientCredits("Not enough available credits for this movement"))
         elif done.outcome == "repriced":
@@ -150,11 +185,20 @@ async def record_all(
         elif done.original_hash != w.movement.request_hash:
             outcomes.append(KeyReused(f"Movement {r.key!r} was recorded with different terms"))
         else:
-            original = await find(session, r.key)
-            assert original is not None, r.key
-            outcomes.append(Recorded(original, replayed=True))
-    await _refresh(session, touched)
+            found = await original(r.key)
+            assert found is not None, r.key
+            outcomes.append(Recorded(found, replayed=True))
     return outcomes
+
+
+def _new(outcome: Recorded | AppError) -> bool:
+    return isinstance(outcome, Recorded) and not outcome.replayed
+
+
+def _moves(r: Recording) -> set[uuid.UUID]:
+    """The accounts whose figures the movement changes."""
+    legs = {a for leg in r.movement.legs for a in (leg.source, leg.destination)}
+    return legs | {v.account for v in r.movement.volumes}
 
 
 def _prepared(r: Recording) -> writes.Writing:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import psycopg
 from sqlalchemy import Boolean, bindparam, case, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -111,18 +112,30 @@ async def pending_destination(session: AsyncSession, key: str) -> uuid.UUID | No
 
 
 async def _in_one_statement(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
+    rows = await (await session.connection()).exec_driver_sql(_RECORD, _parameters(writings))
+    return [Written(*row) for row in rows]
+
+
+async def write_on(
+    connection: psycopg.AsyncConnection[Any], writings: Sequence[Writing]
+) -> list[Written]:
+    """`write` as one statement on a PostgreSQL connection of the caller's own, its own
+    transaction: no session around it (ADR 0041)."""
+    cursor = await connection.execute(_RECORD, _parameters(writings))
+    return [Written(*row) for row in await cursor.fetchall()]
+
+
+def _parameters(writings: Sequence[Writing]) -> dict[str, Any]:
     movements = [_document(w) for w in writings]
     events = [_event_document(w.announce) if w.announce else None for w in writings]
     accounts = {v.account for w in writings for v in w.volumes}
     for w in writings:
         accounts.update(a for e in w.entries for a in (e.from_account_id, e.to_account_id))
-    params = {
+    return {
         "movements": json.dumps(movements),
         "events": json.dumps(events),
         "accounts": [*accounts],
     }
-    rows = await (await session.connection()).exec_driver_sql(_RECORD, params)
-    return [Written(*row) for row in rows]
 
 
 def _document(w: Writing) -> dict[str, Any]:

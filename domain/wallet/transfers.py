@@ -12,13 +12,14 @@ that is not active (`Unpayable`), so nothing about the receiver is read first.
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
+import psycopg
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import create_engine, session_factory, unit_of_work
+from core.db import create_engine, own_connection, session_factory
 from core.errors import AppError, RuleViolation
 from core.grouped import Grouped
 from core.ids import parse_id
@@ -52,6 +53,7 @@ class Transfers:
         self._settings = settings
         self._known = Known()
         self._engine = None
+        self._connection: psycopg.AsyncConnection[Any] | None = None
         if make_url(settings.database_url).get_backend_name() == "postgresql":
             self._engine = create_engine(
                 settings.database_url, pool_size=1, max_overflow=0, autocommit=True
@@ -67,11 +69,27 @@ class Transfers:
         return await transfer(session, self._settings, one, self._known)
 
     async def _write(self, group: Sequence[Transfer]) -> list[LedgerMovement | AppError]:
-        async with unit_of_work(self._sessions) as session:
-            return await transfer_all(session, self._settings, group, self._known)
+        """The group on the desk's connection; if that connection turns out lost, the group again
+        on a new one (a movement it did record answers as a replay of its key)."""
+        try:
+            return await self._write_on_connection(group)
+        except psycopg.OperationalError:
+            if self._connection is None or not self._connection.closed:
+                raise
+            return await self._write_on_connection(group)
+
+    async def _write_on_connection(
+        self, group: Sequence[Transfer]
+    ) -> list[LedgerMovement | AppError]:
+        if self._connection is None or self._connection.closed:
+            self._connection = await own_connection(self._settings.database_url)
+        books = _OnConnection(self._connection, self._sessions)
+        return await _transfer_all(books, self._settings, group, self._known)
 
     async def close(self) -> None:
         await self._groups.close()
+        if self._connection is not None:
+            await self._connection.close()
         if self._engine is not None:
             await self._engine.dispose()
 
@@ -112,6 +130,12 @@ async def transfer_all(
     """Each transfer once, as if one after another; a refused one is its own outcome. A transfer
     whose agent an earlier one moves waits for the next round: its fee is priced at the tier that
     earlier one leaves. `known`: the accounts already read, kept up to date here."""
+    return await _transfer_all(_InSession(session), settings, transfers, known)
+
+
+async def _transfer_all(
+    books: "_Books", settings: Settings, transfers: Sequence[Transfer], known: Known | None
+) -> list[LedgerMovement | AppError]:
     known = Known() if known is None else known
     outcomes: list[LedgerMovement | AppError | None] = [None] * len(transfers)
     waiting: Waiting = []
@@ -127,7 +151,7 @@ async def transfer_all(
         now, later = _round(transfers, waiting)
         receivers = dict(now)
         again: Waiting = []
-        for n, outcome in await _write_round(session, settings, transfers, now, known):
+        for n, outcome in await _write_round(books, settings, transfers, now, known):
             if isinstance(outcome, ledger.Repriced):
                 known.pop(transfers[n].sender_id, None)
                 again.append((n, receivers[n]))
@@ -153,14 +177,14 @@ def _round(transfers: Sequence[Transfer], waiting: Waiting) -> tuple[Waiting, Wa
 
 
 async def _write_round(
-    session: AsyncSession,
+    books: "_Books",
     settings: Settings,
     transfers: Sequence[Transfer],
     now: Waiting,
     known: Known,
 ) -> list[tuple[int, LedgerMovement | AppError]]:
     owners = {transfers[n].sender_id for n, _ in now} | {r for _, r in now}
-    accounts = await _accounts(session, owners, known)
+    accounts = await _accounts(books, owners, known)
     outcomes: list[tuple[int, LedgerMovement | AppError]] = []
     recordings, recorded = [], []
     for n, receiver in now:
@@ -173,7 +197,7 @@ async def _write_round(
         else:
             recordings.append(_recording(settings, t, sender, accounts[receiver]))
             recorded.append(n)
-    for n, outcome in zip(recorded, await ledger.record_all(session, recordings), strict=True):
+    for n, outcome in zip(recorded, await books.record_all(recordings), strict=True):
         if isinstance(outcome, ledger.Unpayable):
             outcome = agents.AgentNotFound(f"Agent {transfers[n].receiver_id} not found")
         outcomes.append((n, outcome if isinstance(outcome, AppError) else outcome.movement))
@@ -239,19 +263,69 @@ def _recording(
     )
 
 
-# The agents' accounts, by owner: one query built once.
+class _Books(Protocol):
+    """Where a round of transfers reads its agents' accounts and records its movements."""
+
+    async def accounts(self, owners: list[str]) -> Sequence[Any]:
+        """(id, owner_id, tier) of each of these owners' agent accounts."""
+        ...
+
+    async def record_all(
+        self, recordings: Sequence[ledger.Recording]
+    ) -> list[ledger.Recorded | AppError]: ...
+
+
+@dataclass(frozen=True)
+class _InSession:
+    """The caller's unit of work."""
+
+    session: AsyncSession
+
+    async def accounts(self, owners: list[str]) -> Sequence[Any]:
+        return (await self.session.execute(_ACCOUNTS, {"owners": owners})).all()
+
+    async def record_all(
+        self, recordings: Sequence[ledger.Recording]
+    ) -> list[ledger.Recorded | AppError]:
+        return await ledger.record_all(self.session, recordings)
+
+
+@dataclass(frozen=True)
+class _OnConnection:
+    """A PostgreSQL connection of the desk's own, every statement its own transaction: no
+    session's machinery around a group's one statement (ADR 0041). A replayed transfer's
+    original is read in a session of `sessions`."""
+
+    connection: psycopg.AsyncConnection[Any]
+    sessions: async_sessionmaker[AsyncSession]
+
+    async def accounts(self, owners: list[str]) -> Sequence[Any]:
+        cursor = await self.connection.execute(_ACCOUNTS_BY_DRIVER, [owners])
+        return await cursor.fetchall()
+
+    async def record_all(
+        self, recordings: Sequence[ledger.Recording]
+    ) -> list[ledger.Recorded | AppError]:
+        return await ledger.record_all_on(self.connection, self.sessions, recordings)
+
+
+# The agents' accounts, by owner: one query built once, and as the driver takes it.
 _ACCOUNTS = select(LedgerAccount.id, LedgerAccount.owner_id, LedgerAccount.tier).where(
     LedgerAccount.owner_kind == AGENT,
     LedgerAccount.owner_id.in_(bindparam("owners", expanding=True)),
 )
+_ACCOUNTS_BY_DRIVER = (
+    "SELECT id, owner_id, tier FROM ledger_accounts"
+    f" WHERE owner_kind = '{AGENT}' AND owner_id = ANY(%s)"
+)
 
 
 async def _accounts(
-    session: AsyncSession, owners: set[uuid.UUID], known: Known
+    books: _Books, owners: set[uuid.UUID], known: Known
 ) -> dict[uuid.UUID, _Account]:
     """The owners' accounts, read only for those not known yet."""
     missing = [str(o) for o in owners if o not in known]
     if missing:
-        rows = await session.execute(_ACCOUNTS, {"owners": missing})
-        known.learn({uuid.UUID(r.owner_id): _Account(r.id, r.owner_id, r.tier) for r in rows})
+        rows = await books.accounts(missing)
+        known.learn({uuid.UUID(owner): _Account(id_, owner, tier) for id_, owner, tier in rows})
     return {o: known[o] for o in owners if o in known}

@@ -5,9 +5,9 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import create_engine, session_factory, unit_of_work
@@ -143,10 +143,46 @@ async def test_a_transfer_the_database_refuses_fails_only_its_sender(
             outcomes = await asyncio.gather(*(send(one) for one in sent), return_exceptions=True)
         finally:
             await desk.close()
-        assert isinstance(outcomes[2], DBAPIError)
+        assert isinstance(outcomes[2], psycopg.errors.StringDataRightTruncation)
         assert all(isinstance(o, LedgerMovement) for n, o in enumerate(outcomes) if n != 2)
         after = await balances(sessions)
         assert [after[str(s)] for s in senders] == [9_000, 9_000, 10_000, 9_000]
+        await assert_invariants(sessions)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_desk_whose_connection_was_lost_writes_on_a_new_one(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The server drops the desk's connection between two transfers: the second is written on a
+    new connection, once, and its sender hears nothing of it."""
+    settings = make_settings(postgres_url, tmp_path)
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        a, b = await _agents(sessions, 10_000, 0)
+        desk = transfers.Transfers(settings)
+        try:
+            async with sessions() as unused_on_postgresql:
+                await desk.send(
+                    transfers.Transfer(a, str(b), 1_000, "", f"l:{uuid.uuid4()}"),
+                    unused_on_postgresql,
+                )
+                assert desk._connection is not None
+                async with engine.connect() as admin:
+                    await admin.execute(
+                        text("SELECT pg_terminate_backend(:pid)"),
+                        {"pid": desk._connection.info.backend_pid},
+                    )
+                await desk.send(
+                    transfers.Transfer(a, str(b), 1_000, "", f"l:{uuid.uuid4()}"),
+                    unused_on_postgresql,
+                )
+        finally:
+            await desk.close()
+        after = await balances(sessions)
+        assert after[str(a)] == 8_000 and after[str(b)] == 2 * _received(settings, 1_000)
         await assert_invariants(sessions)
     finally:
         await engine.dispose()
