@@ -59,7 +59,7 @@ def _begin_at_once(connection: sqlite3.Connection) -> bool:
         connection.execute(WRITER_BEGINS)
         return True
     except sqlite3.OperationalError as error:
-        if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # its extended codes too
             raise
         return False
     finally:
