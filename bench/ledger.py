@@ -143,10 +143,7 @@ def _drive(url: str, kind: str, pairs: list[Pair], total: int, processes: int) -
         try:
             results.append(out.get(timeout=1))
         except queue.Empty:
-            if any(worker.exitcode not in (None, 0) for worker in workers):
-                for worker in workers:
-                    worker.terminate()
-                raise RuntimeError("a client process failed") from None
+            _stop_if_failed(start, workers)
     for worker in workers:
         worker.join()
     server_cpu = _since(server_cpu)
@@ -168,11 +165,17 @@ def _ready(start: Any, workers: list[Any]) -> None:
     waiting.start()
     while waiting.is_alive():
         waiting.join(timeout=1)
-        if any(worker.exitcode not in (None, 0) for worker in workers):
-            start.abort()
-            for worker in workers:
-                worker.terminate()
-            raise RuntimeError("a client process failed")
+        _stop_if_failed(start, workers)
+
+
+def _stop_if_failed(start: Any, workers: list[Any]) -> None:
+    """If a client process has failed: none waits at the barrier for it, all stop, and the run
+    fails."""
+    if any(worker.exitcode not in (None, 0) for worker in workers):
+        start.abort()
+        for worker in workers:
+            worker.terminate()
+        raise RuntimeError("a client process failed")
 
 
 def _server_cpu() -> float:
