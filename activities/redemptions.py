@@ -93,6 +93,7 @@ class RedemptionActivities:
                 approved=True,
                 payout_attempts=self.settings.redemption_payout_attempts,
                 retry_seconds=self.settings.redemption_retry_seconds,
+                retry_max_seconds=self.settings.redemption_retry_max_seconds,
             )
 
     @implements(payout.RECORD_RUN)

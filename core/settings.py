@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     redemption_min_upi_ard: Decimal = Decimal("5000")
     redemption_payout_attempts: int = 5  # provider calls before a redemption fails
     redemption_retry_seconds: int = 1  # the first pause between them; doubles each time
+    redemption_retry_max_seconds: int = 300  # up to this
     razorpay_key_id: str = ""
     razorpay_key_secret: str = ""
     razorpay_base_url: str = "https://api.razorpay.com"

@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.steps import ONCE, StepFailed, refusal_of, step
 
 S = RedemptionStatus
-MAX_PAUSE = 300
 APPROVE, REJECT, CANCEL = "approve", "reject", "cancel"  # the decision taken on the redemption
 # Histories from before it refund without asking: `workflow.patched` keeps them replaying.
 FIND_BEFORE_REFUND = "find-payout-before-refund"
@@ -88,7 +87,7 @@ class RedemptionWorkflow:
                     await workflow.wait_condition(self._rejected, timeout=timedelta(seconds=pause))
                     return None
                 except TimeoutError:
-                    pause = min(pause * 2, MAX_PAUSE)
+                    pause = min(pause * 2, terms.retry_max_seconds)
         return None
 
     def _rejected(self) -> bool:

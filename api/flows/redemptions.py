@@ -51,6 +51,7 @@ async def open_redemption(
                 redemption=opened,
                 payout_attempts=settings.redemption_payout_attempts,
                 retry_seconds=settings.redemption_retry_seconds,
+                retry_max_seconds=settings.redemption_retry_max_seconds,
             ),
             opened.workflow_id,
             f"Redemption of {opened.amount_units // 1000} ARD as {opened.redemption_type}",

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
 from core.db import unit_of_work
 from core.settings import Settings
@@ -276,6 +277,33 @@ async def test_a_rejection_stops_the_retries_and_refunds_once(
         f"{REDEMPTIONS}/admin/{rid}/reject", headers=operator, json={"reason": "x"}
     )
     assert_problem(again, 409, "invalid_state")
+    await assert_invariants(sessions)
+
+
+async def test_the_pauses_between_attempts_double_up_to_their_cap(
+    live: httpx.AsyncClient,
+    sessions: Sessions,
+    operator_token: str,
+    razorpay: RazorpayFake,
+    settings: Settings,
+    temporal_dev: WorkflowEnvironment,
+) -> None:
+    settings.redemption_payout_attempts = 4
+    settings.redemption_retry_seconds, settings.redemption_retry_max_seconds = 1, 2
+    creator = await _creator(live, sessions, 5_000)
+    rid = await _pending(live, creator)
+    razorpay.always_fail = True
+    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=bearer(operator_token))
+    done = await _settled(live, creator, rid)
+    assert done["status"] == "failed", done
+    history = await temporal_dev.client.get_workflow_handle(done["workflow_id"]).fetch_history()
+    pauses = [
+        event.timer_started_event_attributes.start_to_fire_timeout.seconds
+        for event in history.events
+        if event.HasField("timer_started_event_attributes")
+    ]
+    assert pauses == [1, 2, 2]
+    assert (await balances(sessions))[creator["id"]] == 5_000_000
     await assert_invariants(sessions)
 
 

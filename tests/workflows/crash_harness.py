@@ -47,6 +47,7 @@ SHARED_SETTINGS = (
     "purchase_delivery_timeout",
     "redemption_payout_attempts",
     "redemption_retry_seconds",
+    "redemption_retry_max_seconds",
     "razorpay_key_id",
     "razorpay_key_secret",
     "razorpay_base_url",
@@ -168,6 +169,29 @@ async def wait_closed(
                 closed[workflow_id] = status
         await asyncio.sleep(1)
     return closed
+
+
+async def unclosed(
+    client: Client, workflow_ids: list[str], closed: dict[str, WorkflowExecutionStatus]
+) -> str:
+    """What each workflow that did not close is waiting on: its pending activities (with their
+    attempt and last failure) and its last events, for the failure message."""
+    lines = []
+    for workflow_id in sorted(set(workflow_ids) - closed.keys()):
+        handle = client.get_workflow_handle(workflow_id)
+        description = await handle.describe()
+        lines.append(f"{workflow_id} ({description.status}):")
+        for pending in description.raw_description.pending_activities:
+            failure = pending.last_failure.message if pending.HasField("last_failure") else ""
+            lines.append(
+                f"  pending {pending.activity_type.name} attempt {pending.attempt} "
+                f"state {pending.state} {failure}"
+            )
+        events = [event async for event in handle.fetch_history_events()]
+        for event in events[-8:]:
+            kind = event.WhichOneof("attributes") or ""
+            lines.append(f"  {event.event_time.ToDatetime():%H:%M:%S.%f} {kind}")
+    return "\n".join(lines)
 
 
 async def still_running(client: Client, workflow_types: tuple[str, ...]) -> list[str]:

@@ -38,7 +38,7 @@ from tests.api.helpers import register
 from tests.api.test_listings import listing
 from tests.api_processes import ApiProcesses
 from tests.ledger_helpers import assert_invariants, balances, mint
-from tests.workflows.crash_harness import crash_rig, still_running, wait_closed
+from tests.workflows.crash_harness import crash_rig, still_running, unclosed, wait_closed
 
 Sessions = async_sessionmaker[AsyncSession]
 Agent = dict[str, Any]
@@ -237,6 +237,7 @@ async def test_express_buys_survive_api_sigkills(
             workflow_ids = [tx.workflow_id for tx in rows]
             closed = await wait_closed(rig.client, workflow_ids, worker, CLOSE_TIMEOUT)
             context = f"seed {seed}; API log:\n{api.log[-3000:]}\nworker log:\n{worker.tail()}"
+            context += "\n" + await unclosed(rig.client, workflow_ids, closed)
             assert set(closed) == set(workflow_ids), context
             assert set(closed.values()) == {WorkflowExecutionStatus.COMPLETED}, context
             assert await still_running(rig.client, ("PurchaseWorkflow",)) == [], context

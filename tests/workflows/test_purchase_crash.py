@@ -38,6 +38,7 @@ from tests.workflows.crash_harness import (
     crash_rig,
     sigkill_at_random,
     still_running,
+    unclosed,
     wait_closed,
 )
 from workflows.contracts.purchase import PurchaseState
@@ -281,6 +282,7 @@ async def test_purchases_survive_worker_sigkills(
         closed = await wait_closed(client, workflow_ids, worker, CLOSE_TIMEOUT)
         settled = asyncio.get_running_loop().time() - began
         context = f"seed {seed}; worker log:\n{worker.tail()}"
+        context += "\n" + await unclosed(client, workflow_ids, closed)
         open_ids = set(workflow_ids) - closed.keys()
         assert not open_ids, f"{len(open_ids)} purchases still running; {context}"
         assert set(closed.values()) == {WorkflowExecutionStatus.COMPLETED}, context

@@ -40,6 +40,7 @@ from tests.workflows.crash_harness import (
     crash_rig,
     sigkill_at_random,
     still_running,
+    unclosed,
     wait_closed,
 )
 from worker.cli import create_operator
@@ -66,6 +67,9 @@ LOST_ANSWERS = 3  # then pays and answers 500 (the answer is lost) to the next o
 # out of attempts after a payout the fake made (ADR 0011), so every approved one completes.
 # For the same reason rejections come only before approval, never between payout attempts.
 PAYOUT_ATTEMPTS = KILLS + FAILED_CALLS + LOST_ANSWERS + 1
+# One redemption can meet all of those failures; doubling pauses would then reach minutes (CI once
+# waited out CLOSE_TIMEOUT on one), so they stop growing here.
+RETRY_MAX_SECONDS = 4
 # A step lost with a killed worker is retried after its start-to-close timeout: 30 s for a
 # redemption's, 1 min for the monthly payout's.
 DRIVE_TIMEOUT = 240.0
@@ -319,6 +323,7 @@ async def test_redemptions_survive_worker_sigkills(
             razorpay_account_number="7878780080316316",
             redemption_payout_attempts=PAYOUT_ATTEMPTS,
             redemption_retry_seconds=1,
+            redemption_retry_max_seconds=RETRY_MAX_SECONDS,
         ) as rig,
     ):
         operator = await create_operator(rig.settings, f"operator-{uuid.uuid4().hex[:8]}")
@@ -343,6 +348,7 @@ async def test_redemptions_survive_worker_sigkills(
         closed = await wait_closed(rig.client, workflow_ids, rig.worker, CLOSE_TIMEOUT)
         settled = asyncio.get_running_loop().time() - began
         context = f"seed {seed}; worker log:\n{rig.worker.tail()}"
+        context += "\n" + await unclosed(rig.client, workflow_ids, closed)
         assert set(closed.values()) == {WorkflowExecutionStatus.COMPLETED}, context
         assert len(closed) == len(workflow_ids), context
         assert await still_running(rig.client, WORKFLOW_TYPES) == [], context

@@ -81,6 +81,7 @@ class RedemptionTerms(BaseModel):
     approved: bool = False  # a monthly payout needs no operator approval
     payout_attempts: int = 5
     retry_seconds: int = 1  # the first pause between payout attempts; doubles each time
+    retry_max_seconds: int = 300  # up to this
 
 
 class Approval(BaseModel):
