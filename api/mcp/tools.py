@@ -86,8 +86,8 @@ async def marketplace_discover(
     state = state_of(ctx)
     async with read_only(state.sessions) as session:
         found = await search_listings(session, search)
-    await log_search(state.sessions, search, signals.agent_requester(agent_of(ctx)), found.total)
-    return found
+    await log_search(state.sessions, search, signals.agent_requester(agent_of(ctx)), found["total"])
+    return ListingList.model_validate(found)
 
 
 @tool

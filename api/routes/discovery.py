@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.deps import OptionalAgentId, SingleReadSession, State
 from api.rate_limits import client_address
 from api.routes import API_PREFIX
-from api.schemas.common import PageNumber, PageSize
-from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter, SellerRef
+from api.schemas.common import PageNumber, PageSize, plain
+from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter
 from api.schemas.money import UsdcFilter
 from core.db import unit_of_work
 from core.errors import NotFound
@@ -60,34 +60,30 @@ async def discover(
     )
     page_of = await search_listings(session, search)
     requester = signals.requester_of(agent, client_address(request.scope))
-    background.add_task(log_search, state.sessions, search, requester, page_of.total)
-    return Response(page_of.model_dump_json(), media_type="application/json")
+    background.add_task(log_search, state.sessions, search, requester, page_of["total"])
+    return Response(_PAGE.dump_json(page_of), media_type="application/json")
 
 
-async def search_listings(session: AsyncSession, search: discovery.Search) -> ListingList:
-    """One search's page (REST and the MCP tool); its signal is `log_search`'s."""
+async def search_listings(session: AsyncSession, search: discovery.Search) -> dict[str, Any]:
+    """One search's page, a `ListingList` as plain dicts (REST and the MCP tool); its signal is
+    `log_search`'s."""
     total, rows = await discovery.discover(session, search)
-    return ListingList.model_construct(
-        total=total,
-        page=search.page,
-        page_size=search.page_size,
-        results=[_present(row) for row in rows],
-    )
+    results = [_present(row) for row in rows]
+    return {"total": total, "page": search.page, "page_size": search.page_size, "results": results}
 
 
-_FIELDS = tuple(
-    name for name in ListingResponse.model_fields if name not in {"seller", "price_usdc"}
-)
+_PAGE = plain(ListingList)
+_NAMES = tuple(ListingResponse.model_fields)
+_COLUMN = {"price_usdc": "price_units"}  # a field read from a column of another name
 
 
-def _present(row: Any) -> ListingResponse:
-    """A row of `discovery.COLUMNS`, already of the response's types: not validated again."""
+def _present(row: Any) -> dict[str, Any]:
+    """A row of `discovery.COLUMNS`, already of the response's types, as a `ListingResponse`'s
+    fields in its order."""
     fields = row._mapping
-    return ListingResponse.model_construct(
-        **{name: fields[name] for name in _FIELDS},
-        seller=SellerRef.model_construct(id=row.seller_id, name=row.seller_name),
-        price_usdc=row.price_units,
-    )
+    listing = {name: fields.get(_COLUMN.get(name, name)) for name in _NAMES}
+    listing["seller"] = {"id": row.seller_id, "name": row.seller_name}
+    return listing
 
 
 async def log_search(
