@@ -5,6 +5,7 @@ is written after the response has left, in a unit of work of its own (ADR 0016).
 """
 
 import uuid
+from operator import itemgetter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
@@ -68,22 +69,33 @@ async def search_listings(session: AsyncSession, search: discovery.Search) -> di
     """One search's page, a `ListingList` as plain dicts (REST and the MCP tool); its signal is
     `log_search`'s."""
     total, rows = await discovery.discover(session, search)
-    results = [_present(row) for row in rows]
-    return {"total": total, "page": search.page, "page_size": search.page_size, "results": results}
+    return {
+        "total": total,
+        "page": search.page,
+        "page_size": search.page_size,
+        "results": _present(rows),
+    }
 
 
 _PAGE = plain(ListingList)
 _NAMES = tuple(ListingResponse.model_fields)
-_COLUMN = {"price_usdc": "price_units"}  # a field read from a column of another name
+# A field read from a column of another name ("seller" is rebuilt after).
+_COLUMN = {"price_usdc": "price_units", "seller": "seller_id"}
 
 
-def _present(row: Any) -> dict[str, Any]:
-    """A row of `discovery.COLUMNS`, already of the response's types, as a `ListingResponse`'s
-    fields in its order."""
-    fields = row._mapping
-    listing = {name: fields.get(_COLUMN.get(name, name)) for name in _NAMES}
-    listing["seller"] = {"id": row.seller_id, "name": row.seller_name}
-    return listing
+def _present(rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows of `discovery.COLUMNS`, already of the response's types, as `ListingResponse`s'
+    fields in its order. Read by position: a row read by name costs ~1 µs a field."""
+    if not rows:
+        return []
+    columns = rows[0]._fields
+    pick = itemgetter(*(columns.index(_COLUMN.get(name, name)) for name in _NAMES))
+    listings = []
+    for row in rows:
+        listing = dict(zip(_NAMES, pick(row), strict=True))
+        listing["seller"] = {"id": row.seller_id, "name": row.seller_name}
+        listings.append(listing)
+    return listings
 
 
 async def log_search(
