@@ -238,11 +238,10 @@ async def read_only(
     """A unit that only reads: nothing is committed, and on SQLite it never waits for writers.
     `snapshot`: every statement sees the same moment (REPEATABLE READ on PostgreSQL, a read
     transaction on SQLite), for figures that must agree with each other; without it each
-    statement is its own transaction and sees the latest commit (no transaction is begun or
-    ended: on PostgreSQL that is two round trips less a read)."""
+    statement sees the latest commit (READ COMMITTED; on SQLite no transaction is begun)."""
     options: dict[str, Any] = {READ_ONLY: "snapshot" if snapshot else "statement"}
-    if factory.kw["bind"].dialect.name == "postgresql":
-        options["isolation_level"] = "REPEATABLE READ" if snapshot else "AUTOCOMMIT"
+    if snapshot and factory.kw["bind"].dialect.name == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
     async with factory() as session:  # closing it ends the transaction; what it read stays loaded
         await session.connection(execution_options=options)
         yield session

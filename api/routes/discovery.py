@@ -1,8 +1,7 @@
 """Discovery: search active listings; every search is logged as a demand signal.
 
-The search is one read of the latest commits (`read_only`: no write lock on SQLite, no
-transaction on PostgreSQL but the text search's own, ADR 0042), and the signal is written after
-the response has left, in a unit of work of its own (ADR 0016).
+The search reads in a read-only transaction (on SQLite it takes no write lock), and the signal
+is written after the response has left, in a unit of work of its own (ADR 0016).
 """
 
 import uuid

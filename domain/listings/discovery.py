@@ -257,10 +257,7 @@ async def discover(session: AsyncSession, search: Search) -> tuple[int, list[Row
     connection = await session.connection()  # plain rows: no ORM execution to go through
     if dialect == "postgresql" and search.q and words_of(search.q):
         # A word in a tenth of the listings tempts the planner into a sequential scan that
-        # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016). A read
-        # runs without a transaction (`read_only`) and SET LOCAL needs one: it is begun here,
-        # and the connection's return to the pool rolls it back, the setting with it.
-        await connection.exec_driver_sql("BEGIN")
+        # evaluates every row's tsvector; the GIN index is 3x faster there (ADR 0016).
         await connection.execute(text("SET LOCAL enable_seqscan = off"))
     page, count, values = statement(search, dialect)
     rows = list((await connection.execute(page, values)).all())
