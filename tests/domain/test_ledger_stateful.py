@@ -13,19 +13,22 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from sqlalchemy import update
 
 from core.db import create_engine, session_factory, unit_of_work
 from core.errors import PaymentRequired
+from core.money import UNITS_PER_ARD
 from core.settings import Settings
 from domain import agents, ledger
 from domain.ledger.accounts import tier_for_volume, tier_named
 from domain.wallet import transfers
-from models.ledger import LedgerMovement
+from models.ledger import LedgerAccount, LedgerMovement
 from tests.ledger_helpers import balances
 
 FEE, BURN = Decimal("0.02"), Decimal("0.50")
 SYSTEM = ("issuance", "treasury", "burn", "escrow")
 amounts = st.integers(min_value=1, max_value=150_000)
+shy = st.integers(min_value=1, max_value=300_000)  # units short of a tier: two transfers or so
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -62,18 +65,29 @@ class LedgerMachine(RuleBasedStateMachine):
         except PaymentRequired:
             return False
 
-    @initialize()
-    def open_agents(self) -> None:
+    @initialize(
+        tier=st.sampled_from(["silver", "gold"]), below=st.lists(shy, min_size=3, max_size=3)
+    )
+    def open_agents(self, tier: str, below: list[int]) -> None:
+        """Three agents whose lifetime volume starts a few transfers short of `tier`: the
+        steps take them over it, so fees change tier between steps and within a group."""
         self.agents: list[str] = []
-        for _ in range(3):
+        for shortfall in below:
             name = f"prop-{uuid.uuid4().hex[:10]}"
+            volume = tier_named(tier).min_ard * UNITS_PER_ARD - shortfall
 
-            async def make(session: Any, name: str = name) -> str:
+            async def make(session: Any, name: str = name, volume: int = volume) -> str:
                 agent = await agents.register(session, name, "both", agents.AgentProfile(), 100_000)
+                await session.execute(
+                    update(LedgerAccount)
+                    .where(LedgerAccount.owner_kind == "agent")
+                    .where(LedgerAccount.owner_id == str(agent.id))
+                    .values(total_earned=volume, tier=tier_for_volume(volume).name)
+                )
                 return str(agent.id)
 
             self.agents.append(self.run(self._in_uow(make)))
-            self.volume[self.agents[-1]] = 0
+            self.volume[self.agents[-1]] = volume
         self.start = self.run(balances(self.sessions))
         self.model = {a: 100_000 for a in self.agents} | {s: self.start[s] for s in SYSTEM}
 
