@@ -74,11 +74,11 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to each, last started first; SIGKILL what has not left 20 s later."""
+    """SIGTERM to each, last started first, each once the one after it has left (the worker
+    shuts down while its Temporal server still answers); SIGKILL one that takes over 20 s."""
     for process in reversed(processes):
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
-    for process in reversed(processes):
         try:
             process.wait(20)
         except subprocess.TimeoutExpired:
@@ -165,7 +165,10 @@ def stack(
     try:
         wait_for_port(temporal_port, processes[0])
         for role, command in roles:
-            process = subprocess.Popen(command, env=environment, start_new_session=True)
+            # Their logs go to stderr: a bench's stdout is its one JSON document.
+            process = subprocess.Popen(
+                command, env=environment, start_new_session=True, stdout=sys.stderr
+            )
             processes.append(process)
             pids[role] = process.pid
         wait_for_port(api_port, processes[-1])
