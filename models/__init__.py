@@ -8,7 +8,7 @@ from models.catalog import CatalogEntry, CatalogSubscription, RouteCursor
 from models.creators import Creator, CreatorLoginThrottle
 from models.demand import Demand, DemandHour, DemandOpportunity, DemandRequester, DemandRun
 from models.deposits import Deposit, DepositCallback
-from models.events import Event
+from models.events import Event, OutboxCursor
 from models.idempotency import IdempotencyKey
 from models.ledger import (
     LedgerAccount,
@@ -22,7 +22,7 @@ from models.operators import Operator
 from models.purchases import Transaction, VerificationRecord
 from models.redemptions import PayoutRun, Redemption
 from models.reputation import AgentStats
-from models.webhooks import WebhookCursor, WebhookDelivery, WebhookEndpoint
+from models.webhooks import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AgentStats",
@@ -50,6 +50,7 @@ __all__ = [
     "LedgerHold",
     "LedgerMovement",
     "Operator",
+    "OutboxCursor",
     "PayoutRun",
     "QualityProof",
     "Redemption",
@@ -60,7 +61,6 @@ __all__ = [
     "TradePair",
     "Transaction",
     "VerificationRecord",
-    "WebhookCursor",
     "WebhookDelivery",
     "WebhookEndpoint",
 ]

@@ -28,3 +28,16 @@ class Event(Base):
     audience: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class OutboxCursor(Base):
+    """Where a follower of the outbox stands (`domain.events.Cursor`), moved in the same
+    transaction as what it does with the events: the webhook dispatcher (`dispatch`) and the
+    counters' tally of closed purchases (`tally`, ADR 0038)."""
+
+    __tablename__ = "outbox_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    txid: Mapped[int] = mapped_column(BigInteger, default=0)
+    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

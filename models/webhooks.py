@@ -1,5 +1,4 @@
-"""Webhook endpoints (seller webhooks and OpenClaw gateways), their deliveries, and where the
-dispatcher stands in the outbox."""
+"""Webhook endpoints (seller webhooks and OpenClaw gateways) and their deliveries."""
 
 import uuid
 from datetime import datetime
@@ -7,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -73,16 +71,3 @@ class WebhookDelivery(UUIDKey, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
-
-
-class WebhookCursor(Base):
-    """Where a follower of the outbox stands (`domain.events.Cursor`), moved in the same
-    transaction as what it does with the events: the webhook dispatcher (`dispatch`) and the
-    counters' tally of closed purchases (`tally`, ADR 0038)."""
-
-    __tablename__ = "webhook_cursor"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    txid: Mapped[int] = mapped_column(BigInteger, default=0)
-    sequence: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.db import append
 from domain.events.types import EventType, Visibility, visible_to
-from models.events import Event
-from models.webhooks import WebhookCursor
+from models.events import Event, OutboxCursor
 
 __all__ = [
     "CHANNEL",
@@ -144,10 +143,10 @@ async def latest(session: AsyncSession) -> Cursor:
     return Cursor(int(row[0]), int(row[1])) if row else START
 
 
-async def held_cursor(session: AsyncSession, name: str) -> WebhookCursor:
+async def held_cursor(session: AsyncSession, name: str) -> OutboxCursor:
     """A follower's stored cursor row (made by the migrations), locked until the commit: one
     follower of that name moves it at a time, in the transaction that acts on what it read."""
-    found = await session.get(WebhookCursor, name, with_for_update=True, populate_existing=True)
+    found = await session.get(OutboxCursor, name, with_for_update=True, populate_existing=True)
     if found is None:
         raise LookupError(f"the outbox cursor {name!r} is missing: run the migrations")
     return found
