@@ -95,9 +95,11 @@ class Settings(BaseSettings):
     redemption_min_gift_card_ard: Decimal = Decimal("1000")
     redemption_min_bank_ard: Decimal = Decimal("10000")
     redemption_min_upi_ard: Decimal = Decimal("5000")
-    redemption_payout_attempts: int = 5  # provider calls before a redemption fails
-    redemption_retry_seconds: int = 1  # the first pause between them; doubles each time
-    redemption_retry_max_seconds: int = 300  # up to this
+    # Provider calls before a redemption fails; the first pause between them, doubling up to
+    # the longest.
+    redemption_payout_attempts: Annotated[int, Field(ge=1)] = 5
+    redemption_retry_seconds: Annotated[int, Field(ge=1)] = 1
+    redemption_retry_max_seconds: Annotated[int, Field(ge=1)] = 300
     razorpay_key_id: str = ""
     razorpay_key_secret: str = ""
     razorpay_base_url: str = "https://api.razorpay.com"
