@@ -1,4 +1,4 @@
-"""Random sequences of ledger operations on PostgreSQL against a plain-Python model.
+"""Random sequences of ledger operations against a plain-Python model, on both databases.
 
 After every step: each balance matches the model, the accounts sum to zero, the supply
 equation holds and the hash chain verifies.
@@ -262,8 +262,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self._in_uow(check))
 
 
-def test_ledger_against_a_model(postgres_url: str) -> None:
-    LedgerMachine.database_url = postgres_url
+def test_ledger_against_a_model(database_url: str) -> None:
+    LedgerMachine.database_url = database_url
     machine = LedgerMachine.TestCase
     machine.settings = settings(
         max_examples=8,
