@@ -7,7 +7,9 @@ over 100,000 seeded listings, on PostgreSQL (production) and SQLite (the embedde
 Each database is seeded once and served by one uvicorn process; then each run measures every
 query shape through the API and as raw SQL on its own connection, back to back. Figures are the
 median of the runs with their spread (min, max). Target (issue 9): every shape's API p99
-<= 25 ms and <= 3x the raw query's p99 measured in the same run. Prints one JSON document.
+<= 25 ms and <= 3x the raw query's p99 measured in the same run. Beside each shape, its limit
+on this machine (the route refused by validation plus the raw query, p99) and the API's ratio
+to it, and whether 3x the raw query is below the route's floor. Prints one JSON document.
 """
 
 import argparse
@@ -164,6 +166,14 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         raw_p99 = [run[name]["raw_sql"]["p99_ms"] for run in runs]
         ratios = [a / r for a, r in zip(api_p99, raw_p99, strict=True)]
         p99, ratio = statistics.median(api_p99), statistics.median(ratios)
+        # The limit of this path on this machine: the route with nothing inside it (refused by
+        # validation) plus the query itself. Where 3x the query is below it, the ratio target
+        # is beyond the machine and the issue asks for within 10% of this limit instead.
+        limits = [run["floor"]["p99_ms"] + run[name]["raw_sql"]["p99_ms"] for run in runs]
+        to_limit = [a / lim for a, lim in zip(api_p99, limits, strict=True)]
+        beyond = statistics.median(
+            [3 * run[name]["raw_sql"]["p99_ms"] - run["floor"]["p99_ms"] for run in runs]
+        )
         shapes[name] = {
             "params": runs[0][name]["params"],
             "matched": runs[0][name]["matched"],
@@ -173,6 +183,9 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "raw_p50_ms": _median([run[name]["raw_sql"]["p50_ms"] for run in runs]),
             "raw_p99_ms": _median(raw_p99),
             "p99_ratio_api_to_raw": _median([round(r, 2) for r in ratios]),
+            "limit_p99_ms": _median(limits),
+            "p99_ratio_to_limit": _median(to_limit),
+            "ratio_target_below_the_floor": beyond < 0,
             "pass": p99 <= TARGET_P99_MS and ratio <= TARGET_RATIO,
         }
     shapes["http_floor_422"] = {
