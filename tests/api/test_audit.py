@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register
+from tests.api.redemption_helpers import creator_with, pending, settled
 from tests.api.test_creators import CREATORS, PASSWORD, client_at, register_creator
-from tests.api.test_redemptions import _creator, _pending, _settled
 from tests.conftest import bearer
 
 AUDIT = "/api/v1/audit/events"
@@ -142,8 +142,8 @@ async def test_operator_decisions_carry_the_operator(
     assert confirmed["details"]["amount_ard"] == "1000.000"
     assert confirmed["details"]["deposit_id"] == deposit.json()["id"]
 
-    creator = await _creator(live, sessions, 20_000)
-    approved, rejected = await _pending(live, creator), await _pending(live, creator)
+    creator = await creator_with(live, sessions, 20_000)
+    approved, rejected = await pending(live, creator), await pending(live, creator)
     admin = "/api/v1/redemptions/admin"
     answer = await live.post(f"{admin}/{approved}/approve", headers=bearer(operator_token))
     assert answer.status_code == 200, answer.text
@@ -152,7 +152,7 @@ async def test_operator_decisions_carry_the_operator(
         f"{admin}/{rejected}/reject", headers=bearer(operator_token), json=reason
     )
     assert answer.status_code == 200, answer.text
-    assert (await _settled(live, creator, approved))["status"] == "completed"
+    assert (await settled(live, creator, approved))["status"] == "completed"
     decisions = await _about(live, operator_token, operator)
     by_redemption = {e["details"].get("redemption_id"): e for e in decisions}
     assert by_redemption[approved]["event_type"] == "redemption_approved"

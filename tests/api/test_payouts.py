@@ -13,7 +13,7 @@ from core.settings import Settings
 from models.redemptions import Redemption
 from tests.api.helpers import register
 from tests.api.purchase_helpers import put_on_sale
-from tests.api.test_redemptions import UPI, _creator
+from tests.api.redemption_helpers import UPI, creator_with
 from tests.conftest import bearer
 from tests.ledger_helpers import assert_invariants, balances, fund_treasury
 from workflows.contracts.payout import MONTHLY_PAYOUT, PayoutRunSummary
@@ -29,9 +29,9 @@ async def test_a_month_is_paid_once_however_often_the_run_starts(
     operator_token: str,
 ) -> None:
     upi = {"payout_method": "upi", "payout_details": UPI}
-    paid = await _creator(live, sessions, 12_000)
-    no_method = await _creator(live, sessions, 12_000)
-    too_little = await _creator(live, sessions, 9_999)
+    paid = await creator_with(live, sessions, 12_000)
+    no_method = await creator_with(live, sessions, 12_000)
+    too_little = await creator_with(live, sessions, 9_999)
     for creator, profile in ((paid, upi), (too_little, upi)):
         saved = await live.put("/api/v1/creators/me", headers=creator["headers"], json=profile)
         assert saved.status_code == 200, saved.text
@@ -72,7 +72,7 @@ async def test_a_month_is_paid_once_however_often_the_run_starts(
 async def test_a_claimed_agents_sales_reach_its_creator(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:
-    creator = await _creator(live, sessions, 0)
+    creator = await creator_with(live, sessions, 0)
     seller, buyer = await register(live), await register(live)
     claimed = await live.post(
         f"/api/v1/creators/me/agents/{seller['id']}/claim",
@@ -97,7 +97,7 @@ async def test_a_claimed_agents_sales_reach_its_creator(
 async def test_agents_of_one_creator_earn_no_bonus_from_each_other(
     live: httpx.AsyncClient, sessions: Sessions
 ) -> None:
-    creator = await _creator(live, sessions, 0)
+    creator = await creator_with(live, sessions, 0)
     seller, buyer = await register(live), await register(live)
     for agent in (seller, buyer):
         claimed = await live.post(
