@@ -3,6 +3,7 @@ Razorpay X): failed attempts retried after doubling pauses, an answer lost after
 before any refund, a rejection taking effect between attempts, and every one refunded once."""
 
 import asyncio
+from typing import Any
 
 import httpx
 from temporalio.testing import WorkflowEnvironment
@@ -21,6 +22,22 @@ from tests.api.redemption_helpers import (
 from tests.conftest import bearer
 from tests.ledger_helpers import assert_invariants, balances
 from tests.razorpay_fake import RazorpayFake
+
+
+async def _approved_and_failed_once(
+    api: httpx.AsyncClient, operator: dict[str, str], creator: dict[str, Any], rid: str
+) -> dict[str, Any]:
+    """The redemption approved, once its first payout attempt has failed (a rejection then
+    meets the pause before the next)."""
+    await api.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=operator)
+    for _ in range(200):
+        view: dict[str, Any] = (
+            await api.get(f"{REDEMPTIONS}/{rid}", headers=creator["headers"])
+        ).json()
+        if any("attempt 1 failed" in s["note"] for s in view["steps"]):
+            break
+        await asyncio.sleep(0.05)
+    return view
 
 
 async def test_approved_upi_redemption_is_paid_once(
@@ -73,12 +90,7 @@ async def test_a_rejection_stops_the_retries_and_refunds_once(
     rid = await pending(live, creator)
     razorpay.always_fail = True
     operator = bearer(operator_token)
-    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=operator)
-    for _ in range(200):
-        view = (await live.get(f"{REDEMPTIONS}/{rid}", headers=creator["headers"])).json()
-        if any("attempt 1 failed" in s["note"] for s in view["steps"]):
-            break
-        await asyncio.sleep(0.05)
+    view = await _approved_and_failed_once(live, operator, creator, rid)
     assert view["status"] == "processing", view
     rejected = await live.post(
         f"{REDEMPTIONS}/admin/{rid}/reject", headers=operator, json={"reason": "fraud check"}
@@ -150,12 +162,7 @@ async def test_a_rejection_after_an_unanswered_attempt_that_paid_is_refused(
     rid = await pending(live, creator)
     razorpay.lose_answers = 1  # the payout is made, its answer lost
     operator = bearer(operator_token)
-    await live.post(f"{REDEMPTIONS}/admin/{rid}/approve", headers=operator)
-    for _ in range(200):
-        view = (await live.get(f"{REDEMPTIONS}/{rid}", headers=creator["headers"])).json()
-        if any("attempt 1 failed" in s["note"] for s in view["steps"]):
-            break
-        await asyncio.sleep(0.05)
+    await _approved_and_failed_once(live, operator, creator, rid)
     rejected = await live.post(
         f"{REDEMPTIONS}/admin/{rid}/reject", headers=operator, json={"reason": "fraud check"}
     )
