@@ -18,6 +18,7 @@ from api import errors, mcp, metrics, openapi, outbox
 from api.feed import Feed
 from api.limits import RequestLimits
 from api.middleware import RequestIdMiddleware
+from api.page_cache import PageCache
 from api.rate_limits import RateLimitMiddleware
 from api.routes import (
     API_PREFIX,
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             limiter=limiter,
             feed=live_feed,
             transfers=Transfers(settings),
+            pages=PageCache(settings.discovery_cache_pages),
         )
         follower = outbox.Follower(
             sessions,

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.feed import Feed
+from api.page_cache import PageCache
 from core.rate_limits import Limiter
 from core.settings import Settings
 from domain.content.cdn import ContentDelivery
@@ -24,3 +25,4 @@ class AppState:
     limiter: Limiter
     feed: Feed
     transfers: Transfers
+    pages: PageCache

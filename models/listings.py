@@ -1,4 +1,5 @@
-"""Listings (cached computation results for sale), their quality proofs, and search signals."""
+"""Listings (cached computation results for sale), their quality proofs, the catalog's version,
+and search signals."""
 
 import uuid
 from datetime import datetime
@@ -6,7 +7,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -77,6 +78,17 @@ class QualityProof(UUIDKey, Base):
     commitment: Mapped[str] = mapped_column(String(600))
     public_inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogVersion(Base):
+    """One row: how many times what discovery shows has changed. Triggers on `data_listings` and
+    on sellers' names count every change, in the writer's own transaction (migration 0039), so
+    a page read at a version is that version's page until the next commit (ADR 0043)."""
+
+    __tablename__ = "catalog_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SearchSignal(UUIDKey, Base):

@@ -1,7 +1,8 @@
 """Discovery: search active listings; every search is logged as a demand signal.
 
 The search reads in a read-only transaction (on SQLite it takes no write lock), and the signal
-is written after the response has left, in a unit of work of its own (ADR 0016).
+is written after the response has left, in a unit of work of its own (ADR 0016). A page is
+served again, without searching, while the catalog's version has not moved (ADR 0043).
 """
 
 import uuid
@@ -12,6 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import OptionalAgentId, SingleReadSession, State
+from api.page_cache import Page
 from api.rate_limits import client_address
 from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize, plain
@@ -59,10 +61,15 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    page_of = await search_listings(session, search)
+    version = await discovery.catalog_version(session) if state.pages.keeps(search) else -1
+    answer = state.pages.get(search, version)
+    if answer is None:
+        found = await search_listings(session, search)
+        answer = Page(version, found["total"], _PAGE.dump_json(found))
+        state.pages.put(search, answer)
     requester = signals.requester_of(agent, client_address(request.scope))
-    background.add_task(log_search, state.sessions, search, requester, page_of["total"])
-    return Response(_PAGE.dump_json(page_of), media_type="application/json")
+    background.add_task(log_search, state.sessions, search, requester, answer.total)
+    return Response(answer.body, media_type="application/json")
 
 
 async def search_listings(session: AsyncSession, search: discovery.Search) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from sqlalchemy.sql.selectable import FromClause, Join
 
 from core.clock import utcnow
 from models.agents import RegisteredAgent
-from models.listings import DataListing, ListingStatus
+from models.listings import CatalogVersion, DataListing, ListingStatus
 
 Sort = Literal["relevance", "price_asc", "price_desc", "freshness", "quality"]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -245,6 +245,16 @@ async def count_matching(
     where = [*_conditions(_given(search)), _match(_dialect(session))]
     counted = select(func.count()).select_from(_capped(where).subquery())
     return int(await session.scalar(counted, _values(search, words)) or 0)
+
+
+_VERSION = select(CatalogVersion.__table__.c.version)
+
+
+async def catalog_version(session: AsyncSession) -> int:
+    """How many times what a search shows has changed (ADR 0043): the page a search read at one
+    version is its page until the next."""
+    connection = await session.connection()
+    return int(await connection.scalar(_VERSION) or 0)
 
 
 def _dialect(session: AsyncSession) -> str:
