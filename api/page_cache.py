@@ -2,6 +2,7 @@
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from domain.listings.discovery import Search
 
@@ -9,8 +10,12 @@ from domain.listings.discovery import Search
 @dataclass(frozen=True)
 class Page:
     version: int
-    total: int
-    body: bytes  # the response, serialized
+    found: dict[str, Any]  # the page as plain data (a `ListingList`'s fields): never changed
+    body: bytes  # the same, serialized
+
+    @property
+    def total(self) -> int:
+        return int(self.found["total"])
 
 
 class PageCache:

@@ -19,6 +19,7 @@ from api.routes import API_PREFIX
 from api.schemas.common import PageNumber, PageSize, plain
 from api.schemas.listings import Category, ListingList, ListingResponse, QualityFilter
 from api.schemas.money import UsdcFilter
+from api.state import AppState
 from core.db import unit_of_work
 from core.errors import NotFound
 from core.ids import parse_id
@@ -61,20 +62,26 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    version = await discovery.catalog_version(session) if state.pages.keeps(search) else -1
-    answer = state.pages.get(search, version)
-    if answer is None:
-        found = await search_listings(session, search)
-        answer = Page(version, found["total"], _PAGE.dump_json(found))
-        state.pages.put(search, answer)
+    answer = await page_of(state, session, search)
     requester = signals.requester_of(agent, client_address(request.scope))
     background.add_task(log_search, state.sessions, search, requester, answer.total)
     return Response(answer.body, media_type="application/json")
 
 
+async def page_of(state: AppState, session: AsyncSession, search: discovery.Search) -> Page:
+    """The search's page (REST and the MCP tool): the one kept at the catalog's current version,
+    or a new search's; its signal is `log_search`'s."""
+    version = await discovery.catalog_version(session) if state.pages.keeps(search) else -1
+    answer = state.pages.get(search, version)
+    if answer is None:
+        found = await search_listings(session, search)
+        answer = Page(version, found, _PAGE.dump_json(found))
+        state.pages.put(search, answer)
+    return answer
+
+
 async def search_listings(session: AsyncSession, search: discovery.Search) -> dict[str, Any]:
-    """One search's page, a `ListingList` as plain dicts (REST and the MCP tool); its signal is
-    `log_search`'s."""
+    """One search's page, a `ListingList` as plain dicts."""
     total, rows = await discovery.discover(session, search)
     return {
         "total": total,
