@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, *, alongside: Sequence[Alongsid
             limiter=limiter,
             feed=live_feed,
             transfers=Transfers(settings),
-            pages=PageCache(settings.discovery_cache_pages),
+            pages=PageCache(settings.discovery_cache_bytes),
         )
         follower = outbox.Follower(
             sessions,

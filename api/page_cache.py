@@ -2,7 +2,6 @@
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
 from domain.listings.discovery import Search
 
@@ -10,21 +9,19 @@ from domain.listings.discovery import Search
 @dataclass(frozen=True)
 class Page:
     version: int
-    found: dict[str, Any]  # the page as plain data (a `ListingList`'s fields): never changed
-    body: bytes  # the same, serialized
-
-    @property
-    def total(self) -> int:
-        return int(self.found["total"])
+    total: int  # for the demand signal
+    body: bytes  # the response, serialized
 
 
 class PageCache:
-    """The `size` most recently used pages, by the search they answer. A page is served again
-    only at the version it was read at: any commit that changes the catalog moves the version
-    (migration 0039), so a page served is the page the search would read now."""
+    """The most recently used pages, by the search they answer, up to `capacity` bytes of
+    bodies. A page is served again only at the version it was read at: any commit that changes
+    the catalog moves the version (migration 0039), so a page served is the page the search
+    would read now."""
 
-    def __init__(self, size: int) -> None:
-        self._size = size
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._size = 0
         self._pages: OrderedDict[Search, Page] = OrderedDict()
 
     def get(self, search: Search, version: int) -> Page | None:
@@ -36,20 +33,29 @@ class PageCache:
 
     def keeps(self, search: Search) -> bool:
         """Whether a page of `search` is kept: it depends on the catalog alone, not on the
-        clock (`max_age_hours`), and the cache has room."""
-        return self._size > 0 and search.max_age_hours is None
+        clock (`max_age_hours`), and the cache is on."""
+        return self._capacity > 0 and search.max_age_hours is None
 
     def put(self, search: Search, page: Page) -> None:
-        """Keep `page` unless it is older than the one kept (two searches racing a commit)."""
-        if not self.keeps(search):
+        """Keep `page` unless it is older than the one kept (two searches racing a commit);
+        the least recently used go first to make room."""
+        if not self.keeps(search) or len(page.body) > self._capacity:
             return
-        kept = self._pages.get(search)
-        if kept is not None and kept.version > page.version:
-            return
+        kept = self._pages.pop(search, None)
+        if kept is not None:
+            self._size -= len(kept.body)
+            if kept.version > page.version:
+                page = kept
         self._pages[search] = page
-        self._pages.move_to_end(search)
-        if len(self._pages) > self._size:
-            self._pages.popitem(last=False)
+        self._size += len(page.body)
+        while self._size > self._capacity:
+            _, dropped = self._pages.popitem(last=False)
+            self._size -= len(dropped.body)
+
+    @property
+    def size(self) -> int:
+        """Bytes of the bodies kept."""
+        return self._size
 
     def __len__(self) -> int:
         return len(self._pages)

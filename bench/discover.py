@@ -6,7 +6,7 @@ over 100,000 seeded listings, on PostgreSQL (production) and SQLite (the embedde
 
 Each database is seeded once and served by two uvicorn processes: one as configured, where a
 search repeated while the catalog has not changed is served its page again (ADR 0043), and one
-with that cache off (`DISCOVERY_CACHE_PAGES=0`), where every request searches. Each run measures
+with that cache off (`DISCOVERY_CACHE_BYTES=0`), where every request searches. Each run measures
 every query shape through both, the shapes taking turns request by request, then each as raw SQL
 on its own connection. Figures are the median of the runs with their spread (min, max).
 
@@ -134,7 +134,7 @@ class _Raw:
         (self.pg if self.database == "postgresql" else self.lite).close()
 
 
-def _server(url: str, port: int, scratch: str, cache_pages: int) -> subprocess.Popen[bytes]:
+def _server(url: str, port: int, scratch: str, cache: dict[str, str]) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ENVIRONMENT": "development",
@@ -142,7 +142,7 @@ def _server(url: str, port: int, scratch: str, cache_pages: int) -> subprocess.P
         "LOG_LEVEL": "WARNING",
         "CONTENT_STORE_PATH": f"{scratch}/content",
         "REST_RATE_LIMIT_ANONYMOUS": "1000000",
-        "DISCOVERY_CACHE_PAGES": str(cache_pages),
+        **cache,
     }
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
@@ -263,9 +263,9 @@ def bench(database: str, args: argparse.Namespace) -> dict[str, Any]:
         migrate(url)
         sellers = seed(url, args.listings)
         servers = {}
-        for name, cache_pages in (("served", 1024), ("searched", 0)):
+        for name, cache in (("served", {}), ("searched", {"DISCOVERY_CACHE_BYTES": "0"})):
             port = free_port()
-            processes[name] = _server(url, port, scratch, cache_pages)
+            processes[name] = _server(url, port, scratch, cache)
             servers[name] = (f"http://127.0.0.1:{port}/api/v1/discover", processes[name].pid)
         raw = _Raw(database, url)
         with httpx.Client(timeout=10) as client:

@@ -147,9 +147,9 @@ class Settings(BaseSettings):
 
     # Listings
     listing_max_content_bytes: int = 1_048_576
-    # Discovery pages each API process keeps, served again until the catalog changes (ADR 0043);
-    # 0 searches every time
-    discovery_cache_pages: Annotated[int, Field(ge=0)] = 1024
+    # Bytes of discovery pages each API process keeps, served again until the catalog changes
+    # (ADR 0043); 0 searches every time
+    discovery_cache_bytes: Annotated[int, Field(ge=0)] = 16 * 1024 * 1024
 
     # Largest request body accepted (413 above it): room for the largest listing in base64
     max_body_bytes: int = 2_097_152

@@ -12,7 +12,7 @@ from pydantic import Field
 from api.deps import IDEMPOTENCY_KEY
 from api.flows import purchases as purchase_flow
 from api.mcp.calls import agent_of, state_of, tool
-from api.routes.discovery import log_search, page_of
+from api.routes.discovery import log_search, search_listings
 from api.routes.listings import publish
 from api.routes.proofs import verify_listing
 from api.routes.purchases import express_result
@@ -85,9 +85,9 @@ async def marketplace_discover(
     )
     state = state_of(ctx)
     async with read_only(state.sessions) as session:
-        answer = await page_of(state, session, search)
-    await log_search(state.sessions, search, signals.agent_requester(agent_of(ctx)), answer.total)
-    return ListingList.model_validate(answer.found)
+        found = await search_listings(session, search)
+    await log_search(state.sessions, search, signals.agent_requester(agent_of(ctx)), found["total"])
+    return ListingList.model_validate(found)
 
 
 @tool

@@ -69,19 +69,19 @@ async def discover(
 
 
 async def page_of(state: AppState, session: AsyncSession, search: discovery.Search) -> Page:
-    """The search's page (REST and the MCP tool): the one kept at the catalog's current version,
-    or a new search's; its signal is `log_search`'s."""
+    """The search's page: the one kept at the catalog's current version, or a new search's."""
     version = await discovery.catalog_version(session) if state.pages.keeps(search) else -1
     answer = state.pages.get(search, version)
     if answer is None:
         found = await search_listings(session, search)
-        answer = Page(version, found, _PAGE.dump_json(found))
+        answer = Page(version, found["total"], _PAGE.dump_json(found))
         state.pages.put(search, answer)
     return answer
 
 
 async def search_listings(session: AsyncSession, search: discovery.Search) -> dict[str, Any]:
-    """One search's page, a `ListingList` as plain dicts."""
+    """One search's page, a `ListingList` as plain dicts (REST and the MCP tool); its signal is
+    `log_search`'s."""
     total, rows = await discovery.discover(session, search)
     return {
         "total": total,

@@ -212,19 +212,22 @@ async def test_any_changes_leave_every_page_current(
 
 
 def test_the_cache_keeps_the_newest_page_and_forgets_the_least_used() -> None:
-    pages = PageCache(size=2)
+    pages = PageCache(capacity=20)
     a, b, c = Search(q="a"), Search(q="b"), Search(q="c")
-    found = {"total": 1, "page": 1, "page_size": 20, "results": []}
-    pages.put(a, Page(version=5, found=found, body=b"a5"))
-    pages.put(a, Page(version=4, found=found, body=b"a4"))  # a search that read before a commit
-    assert pages.get(a, 5) == Page(5, found, b"a5") and pages.get(a, 4) is None
-    pages.put(b, Page(5, found, b"b"))
+    pages.put(a, Page(version=5, total=1, body=b"a" * 8))
+    pages.put(a, Page(version=4, total=1, body=b"x" * 8))  # a search that read before a commit
+    assert pages.get(a, 5) == Page(5, 1, b"a" * 8) and pages.get(a, 4) is None
+    assert pages.size == 8
+    pages.put(b, Page(5, 2, b"b" * 8))
     assert pages.get(a, 5) is not None  # a is now the most recently used
-    pages.put(c, Page(5, found, b"c"))
-    assert pages.get(b, 5) is None and pages.get(a, 5) is not None and len(pages) == 2
+    pages.put(c, Page(5, 3, b"c" * 8))  # 24 bytes: b, the least recently used, goes
+    assert pages.get(b, 5) is None and pages.get(a, 5) is not None and pages.get(c, 5)
+    assert len(pages) == 2 and pages.size == 16
+    pages.put(b, Page(5, 2, b"b" * 21))  # larger than the whole cache
+    assert pages.get(b, 5) is None and len(pages) == 2
     clocked = Search(q="a", max_age_hours=1)
-    pages.put(clocked, Page(5, found, b"x"))
+    pages.put(clocked, Page(5, 1, b"x"))
     assert pages.get(clocked, 5) is None
-    off = PageCache(size=0)
-    off.put(a, Page(5, found, b"a"))
+    off = PageCache(capacity=0)
+    off.put(a, Page(5, 1, b"a"))
     assert off.get(a, 5) is None and not off.keeps(a)
