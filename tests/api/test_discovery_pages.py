@@ -74,6 +74,15 @@ async def _listing(api: httpx.AsyncClient, seller: dict[str, Any], word: str, i:
     return str(response.json()["id"])
 
 
+async def _seller_with(
+    api: httpx.AsyncClient, listings: int
+) -> tuple[dict[str, Any], str, list[str]]:
+    """A new seller, a word only its listings use, and that many listings' ids."""
+    seller = await register(api)
+    word = f"w{seller['id'][:8]}"
+    return seller, word, [await _listing(api, seller, word, i) for i in range(listings)]
+
+
 @contextmanager
 def _statements() -> Iterator[list[str]]:
     """Every statement any engine of this process runs meanwhile."""
@@ -90,10 +99,7 @@ def _statements() -> Iterator[list[str]]:
 
 
 async def test_a_repeated_search_is_answered_without_searching(api: httpx.AsyncClient) -> None:
-    seller = await register(api)
-    word = f"w{seller['id'][:8]}"
-    for i in range(3):
-        await _listing(api, seller, word, i)
+    _, word, _ = await _seller_with(api, 3)
     params = {"q": word, "sort_by": "price_asc"}
     first = await api.get(DISCOVER, params=params)
     with _statements() as seen:
@@ -108,9 +114,7 @@ async def test_a_repeated_search_is_answered_without_searching(api: httpx.AsyncC
 async def test_every_kind_of_change_shows_at_once(
     api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    seller = await register(api)
-    word = f"w{seller['id'][:8]}"
-    ids = [await _listing(api, seller, word, i) for i in range(4)]
+    seller, word, ids = await _seller_with(api, 4)
     searches = _searches(seller["id"], word)
 
     async def everywhere() -> None:
@@ -152,9 +156,7 @@ async def _counted(sessions: async_sessionmaker[AsyncSession], listing: str) -> 
 async def test_searches_racing_changes_are_left_with_the_last_page(
     api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    seller = await register(api)
-    word = f"w{seller['id'][:8]}"
-    ids = [await _listing(api, seller, word, i) for i in range(6)]
+    seller, word, ids = await _seller_with(api, 6)
     searches = _searches(seller["id"], word)
 
     async def change(n: int) -> None:
@@ -188,9 +190,7 @@ changes = st.lists(
 async def test_any_changes_leave_every_page_current(
     api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession], steps: list[Any]
 ) -> None:
-    seller = await register(api)
-    word = f"w{seller['id'][:8]}"
-    ids = [await _listing(api, seller, word, 0)]
+    seller, word, ids = await _seller_with(api, 1)
     for kind, n in steps:
         listing = ids[n % len(ids)]
         if kind == "add":
