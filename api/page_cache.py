@@ -8,7 +8,6 @@ from domain.listings.discovery import Search
 
 @dataclass(frozen=True)
 class Page:
-    version: int
     total: int  # for the demand signal
     body: bytes  # the response, serialized
 
@@ -22,34 +21,34 @@ class PageCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._size = 0
-        self._pages: OrderedDict[Search, Page] = OrderedDict()
+        self._pages: OrderedDict[Search, tuple[int, Page]] = OrderedDict()
 
     def get(self, search: Search, version: int) -> Page | None:
-        page = self._pages.get(search)
-        if page is None or page.version != version:
+        kept = self._pages.get(search)
+        if kept is None or kept[0] != version:
             return None
         self._pages.move_to_end(search)
-        return page
+        return kept[1]
 
     def keeps(self, search: Search) -> bool:
         """Whether a page of `search` is kept: it depends on the catalog alone, not on the
         clock (`max_age_hours`), and the cache is on."""
         return self._capacity > 0 and search.max_age_hours is None
 
-    def put(self, search: Search, page: Page) -> None:
-        """Keep `page` unless it is older than the one kept (two searches racing a commit);
-        the least recently used go first to make room."""
+    def put(self, search: Search, version: int, page: Page) -> None:
+        """Keep `page`, read at `version`, unless the page kept is newer (two searches racing a
+        commit); the least recently used go first to make room."""
         if not self.keeps(search) or len(page.body) > self._capacity:
             return
         kept = self._pages.pop(search, None)
         if kept is not None:
-            self._size -= len(kept.body)
-            if kept.version > page.version:
-                page = kept
-        self._pages[search] = page
+            self._size -= len(kept[1].body)
+            if kept[0] > version:
+                version, page = kept
+        self._pages[search] = version, page
         self._size += len(page.body)
         while self._size > self._capacity:
-            _, dropped = self._pages.popitem(last=False)
+            _, (_, dropped) = self._pages.popitem(last=False)
             self._size -= len(dropped.body)
 
     @property

@@ -70,12 +70,13 @@ async def discover(
 
 async def page_of(state: AppState, session: AsyncSession, search: discovery.Search) -> Page:
     """The search's page: the one kept at the catalog's current version, or a new search's."""
-    version = await discovery.catalog_version(session) if state.pages.keeps(search) else -1
-    answer = state.pages.get(search, version)
-    if answer is None:
-        found = await search_listings(session, search)
-        answer = Page(version, found["total"], _PAGE.dump_json(found))
-        state.pages.put(search, answer)
+    version = await discovery.catalog_version(session) if state.pages.keeps(search) else None
+    if version is not None and (kept := state.pages.get(search, version)) is not None:
+        return kept
+    found = await search_listings(session, search)
+    answer = Page(found["total"], _PAGE.dump_json(found))
+    if version is not None:
+        state.pages.put(search, version, answer)
     return answer
 
 

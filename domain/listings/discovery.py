@@ -250,11 +250,12 @@ async def count_matching(
 _VERSION = select(CatalogVersion.__table__.c.version)
 
 
-async def catalog_version(session: AsyncSession) -> int:
+async def catalog_version(session: AsyncSession) -> int | None:
     """How many times what a search shows has changed (ADR 0043): the page a search read at one
-    version is its page until the next."""
+    version is its page until the next. None if the counter's row is gone: nothing counts."""
     connection = await session.connection()
-    return int(await connection.scalar(_VERSION) or 0)
+    version = await connection.scalar(_VERSION)
+    return None if version is None else int(version)
 
 
 def _dialect(session: AsyncSession) -> str:

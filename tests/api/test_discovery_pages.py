@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, event, update
+from sqlalchemy import Engine, delete, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.page_cache import Page, PageCache
@@ -22,7 +22,7 @@ from api.routes.discovery import _PAGE, search_listings
 from core.db import read_only, unit_of_work
 from domain.listings.discovery import Search
 from models.agents import RegisteredAgent
-from models.listings import DataListing
+from models.listings import CatalogVersion, DataListing
 from tests.api.helpers import register
 
 DISCOVER = "/api/v1/discover"
@@ -146,6 +146,23 @@ async def test_every_kind_of_change_shows_at_once(
     await everywhere()
 
 
+async def test_without_its_counter_the_catalog_is_searched_every_time(
+    api: httpx.AsyncClient, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    seller, _, ids = await _seller_with(api, 2)
+    params = {"seller_id": seller["id"], "sort_by": "price_asc"}
+    async with unit_of_work(sessions) as session:
+        version = await session.scalar(select(CatalogVersion.version))
+        await session.execute(delete(CatalogVersion))
+    try:
+        await _agrees(api, sessions, params)
+        await _counted(sessions, ids[0])  # counted by nothing now
+        await _agrees(api, sessions, params)
+    finally:
+        async with unit_of_work(sessions) as session:
+            session.add(CatalogVersion(id=1, version=(version or 0) + 1))
+
+
 async def _counted(sessions: async_sessionmaker[AsyncSession], listing: str) -> None:
     """A sale folded into the listing's counter, as the tally writes it (`domain.analytics`)."""
     counted = update(DataListing).where(DataListing.id == uuid.UUID(listing))
@@ -214,20 +231,20 @@ async def test_any_changes_leave_every_page_current(
 def test_the_cache_keeps_the_newest_page_and_forgets_the_least_used() -> None:
     pages = PageCache(capacity=20)
     a, b, c = Search(q="a"), Search(q="b"), Search(q="c")
-    pages.put(a, Page(version=5, total=1, body=b"a" * 8))
-    pages.put(a, Page(version=4, total=1, body=b"x" * 8))  # a search that read before a commit
-    assert pages.get(a, 5) == Page(5, 1, b"a" * 8) and pages.get(a, 4) is None
+    pages.put(a, 5, Page(total=1, body=b"a" * 8))
+    pages.put(a, 4, Page(total=1, body=b"x" * 8))  # a search that read before a commit
+    assert pages.get(a, 5) == Page(1, b"a" * 8) and pages.get(a, 4) is None
     assert pages.size == 8
-    pages.put(b, Page(5, 2, b"b" * 8))
+    pages.put(b, 5, Page(2, b"b" * 8))
     assert pages.get(a, 5) is not None  # a is now the most recently used
-    pages.put(c, Page(5, 3, b"c" * 8))  # 24 bytes: b, the least recently used, goes
+    pages.put(c, 5, Page(3, b"c" * 8))  # 24 bytes: b, the least recently used, goes
     assert pages.get(b, 5) is None and pages.get(a, 5) is not None and pages.get(c, 5)
     assert len(pages) == 2 and pages.size == 16
-    pages.put(b, Page(5, 2, b"b" * 21))  # larger than the whole cache
+    pages.put(b, 5, Page(2, b"b" * 21))  # larger than the whole cache
     assert pages.get(b, 5) is None and len(pages) == 2
     clocked = Search(q="a", max_age_hours=1)
-    pages.put(clocked, Page(5, 1, b"x"))
+    pages.put(clocked, 5, Page(1, b"x"))
     assert pages.get(clocked, 5) is None
     off = PageCache(capacity=0)
-    off.put(a, Page(5, 1, b"a"))
+    off.put(a, 5, Page(1, b"a"))
     assert off.get(a, 5) is None and not off.keeps(a)
