@@ -62,13 +62,13 @@ async def discover(
         page=page,
         page_size=page_size,
     )
-    answer = await page_of(state, session, search)
+    answer = await _page_of(state, session, search)
     requester = signals.requester_of(agent, client_address(request.scope))
     background.add_task(log_search, state.sessions, search, requester, answer.total)
     return Response(answer.body, media_type="application/json")
 
 
-async def page_of(state: AppState, session: AsyncSession, search: discovery.Search) -> Page:
+async def _page_of(state: AppState, session: AsyncSession, search: discovery.Search) -> Page:
     """The search's page: the one kept at the catalog's current version, or a new search's."""
     version = await discovery.catalog_version(session) if state.pages.keeps(search) else None
     if version is not None and (kept := state.pages.get(search, version)) is not None:
