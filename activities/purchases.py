@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities import implements
 from core.db import unit_of_work
+from core.handover import Handover
 from core.settings import Settings
 from domain import listings, proofs, purchases
 from domain.content.store import content_key
@@ -23,6 +24,7 @@ class PurchaseActivities:
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     read_content: Callable[[str], Awaitable[bytes]]
+    answers: Handover[uuid.UUID, PurchaseState]
 
     @implements(contract.PAY)
     async def pay(self, tx_id: uuid.UUID) -> PurchaseState:
@@ -88,12 +90,20 @@ class PurchaseActivities:
 
     @implements(contract.EXPRESS)
     async def express(self, tx_id: uuid.UUID, content_hash: str) -> PurchaseState:
-        stored = await self.read_content(content_hash)
-        async with unit_of_work(self.sessions) as session:
-            bought = await purchases.buy_at_once(session, tx_id, stored, self.settings)
-            state = PurchaseState.model_validate(bought)
-            available = await accounts.available(session, bought.buyer_id)
-        return state.model_copy(update={"buyer_available_units": available})
+        """Also gives its result to a request waiting in this process: the workflow returns
+        exactly this state, committed before it is given."""
+        try:
+            stored = await self.read_content(content_hash)
+            async with unit_of_work(self.sessions) as session:
+                bought = await purchases.buy_at_once(session, tx_id, stored, self.settings)
+                state = PurchaseState.model_validate(bought)
+                available = await accounts.available(session, bought.buyer_id)
+        except BaseException:
+            self.answers.give(tx_id, None)
+            raise
+        answer = state.model_copy(update={"buyer_available_units": available})
+        self.answers.give(tx_id, answer)
+        return answer
 
     @implements(contract.RELEASE)
     async def release(self, tx_id: uuid.UUID, status: PurchaseStatus, reason: str) -> PurchaseState:

@@ -49,7 +49,7 @@ async def purchase_worker(state: AppState) -> AsyncIterator[None]:
 
 async def _serve(state: AppState) -> None:
     settings = state.settings
-    deps = Dependencies(settings, state.sessions, state.delivery.read)
+    deps = Dependencies(settings, state.sessions, state.delivery.read, state.express_answers)
     while True:
         try:
             client = await connect(settings.temporal_address, settings.temporal_namespace)

@@ -5,8 +5,9 @@ worker process polls and every API process polls too (`worker/api_process.py`), 
 purchase starts eagerly where its caller waits.
 """
 
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,10 +21,11 @@ from activities.ledger import LedgerActivities
 from activities.purchases import PurchaseActivities
 from activities.redemptions import RedemptionActivities
 from activities.webhooks import WebhookActivities
+from core.handover import Handover
 from core.settings import Settings
 from workflows.cache_decay import CacheDecayWorkflow
 from workflows.contracts import task_queue
-from workflows.contracts.purchase import PURCHASES
+from workflows.contracts.purchase import PURCHASES, PurchaseState
 from workflows.delivery_verification import DeliveryVerificationWorkflow
 from workflows.demand import DemandAggregationWorkflow
 from workflows.deposit import DepositWorkflow
@@ -42,6 +44,8 @@ class Dependencies:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     read_content: Callable[[str], Awaitable[bytes]]  # the content store, or the API's tiers
+    # Express purchases' results, to the API request waiting in this process (ADR 0044).
+    express_answers: Handover[uuid.UUID, PurchaseState] = field(default_factory=Handover)
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ def _main_activities(deps: Dependencies) -> list[Callable[..., Any]]:
 
 
 def _purchase_activities(deps: Dependencies) -> list[Callable[..., Any]]:
-    return implemented(PurchaseActivities(deps.sessions, deps.settings, deps.read_content))
+    return implemented(
+        PurchaseActivities(deps.sessions, deps.settings, deps.read_content, deps.express_answers)
+    )
 
 
 PURCHASE_QUEUE = TaskQueue(

@@ -7,6 +7,7 @@
   domain error it stands for (by its code), and a flow that has already closed answers from
   its row (409 `invalid_state`, or its final state where repeating is harmless).
 - `outcome` waits for a flow's end.
+- An eager start says whether the flow's first task runs in this process (`Opened.here`).
 
 Each flow's service (`api/flows/purchases.py`, ...) says how to open, start and abandon its row;
 routes, the MCP tools and auto-buy call those services.
@@ -64,6 +65,7 @@ class Launch(Generic[A]):
 class Opened(Generic[S]):
     state: S
     replayed: bool  # this business id was opened before: the request is a replay
+    here: bool = False  # started now, its first task given to this process's worker (eager)
 
 
 async def open_flow(
@@ -79,18 +81,19 @@ async def open_flow(
     if state.status.final:
         return Opened(state, replayed)
     try:
-        await _start(app, launch(state))
+        here = await _start(app, launch(state))
     except Unavailable:
         if not replayed:  # a replay's workflow may be running: only the first request abandons
             async with unit_of_work(app.sessions) as session:
                 await abandon(session, state)
         raise
-    return Opened(state, replayed)
+    return Opened(state, replayed, here)
 
 
-async def _start(app: AppState, launch: Launch[Any]) -> None:
+async def _start(app: AppState, launch: Launch[Any]) -> bool:
+    """Whether the server gave the first workflow task back with the start (eager)."""
     try:
-        await app.temporal.start_workflow(
+        handle = await app.temporal.start_workflow(
             launch.workflow.name,
             launch.terms,
             id=launch.id,
@@ -102,9 +105,11 @@ async def _start(app: AppState, launch: Launch[Any]) -> None:
             request_eager_start=launch.eager,
         )
     except WorkflowAlreadyStartedError:
-        return  # it ran before and closed: a business id runs once
+        return False  # it ran before and closed: a business id runs once
     except RPCError as exc:
         raise Unavailable("The workflow service could not start this flow") from exc
+    # The SDK's own mark on the handle (no public accessor); without it, nothing runs here.
+    return bool(getattr(handle, "__temporal_eagerly_started", False))
 
 
 async def update(

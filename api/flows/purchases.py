@@ -4,6 +4,8 @@
 and the MCP tool all call it.
 """
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from workflows.contracts.purchase import (
 )
 
 A = TypeVar("A")
+ANSWER_SECONDS = 10.0  # a workflow task's own timeout: by then it runs elsewhere
 
 
 def purchase_id(buyer: uuid.UUID, idempotency_key: str | None) -> uuid.UUID:
@@ -41,12 +44,11 @@ async def open_purchase(
     app: AppState,
     buyer: uuid.UUID,
     listing_id: str,
-    idempotency_key: str | None,
+    tx_id: uuid.UUID,
     *,
     express: bool = False,
     payment: Payment | None = None,
 ) -> Opened[PurchaseState]:
-    tx_id = purchase_id(buyer, idempotency_key)
     window = app.settings.purchase_delivery_timeout
 
     async def open_row(session: AsyncSession) -> tuple[PurchaseState, bool]:
@@ -156,11 +158,12 @@ async def express_buy(
     payment: Payment | None = None,
 ) -> ExpressReceipt:
     """Hold, deliver from the content store, verify and settle in one call; the same key again
-    answers the same purchase without charging twice."""
-    opened = await open_purchase(
-        app, buyer, listing_id, idempotency_key, express=True, payment=payment
-    )
-    closed = await outcome(app, opened.state.workflow_id, contract.PURCHASE)
+    answers the same purchase without charging twice. When its step runs in this process (an
+    eager start), the answer is that step's result, not the workflow's close (ADR 0044)."""
+    tx_id = purchase_id(buyer, idempotency_key)
+    with app.express_answers.awaiting(tx_id) as answered:
+        opened = await open_purchase(app, buyer, listing_id, tx_id, express=True, payment=payment)
+        closed = await _answer(app, opened, answered)
     if closed.status != PurchaseStatus.COMPLETED:
         raise _refusal(closed)
     data, tier = await app.delivery.get(closed.content_hash)
@@ -169,6 +172,20 @@ async def express_buy(
         async with read_only(app.sessions) as session:
             available = (await accounts.balance(session, buyer)).available
     return ExpressReceipt(closed, data, tier == "hot", available, opened.replayed)
+
+
+async def _answer(
+    app: AppState, opened: Opened[PurchaseState], answered: asyncio.Future[PurchaseState | None]
+) -> PurchaseState:
+    """The step's result when it ran here; otherwise (a refusal, another process, a replay) the
+    workflow's. A step that never reports here (its task lost with a worker's slot) is waited for
+    through the workflow after `ANSWER_SECONDS`."""
+    if opened.here:
+        with contextlib.suppress(TimeoutError):
+            given = await asyncio.wait_for(asyncio.shield(answered), ANSWER_SECONDS)
+            if given is not None:
+                return given
+    return await outcome(app, opened.state.workflow_id, contract.PURCHASE)
 
 
 def _refusal(closed: PurchaseState) -> AppError:

@@ -71,7 +71,7 @@ def _payment_details(state: AppState, amount_units: int) -> PaymentDetails:
 @router.post("/transactions/initiate", status_code=201, response_model=Initiated)
 async def initiate(body: Initiate, request: Request, buyer: AgentId, state: State) -> Response:
     key = request.headers.get("Idempotency-Key")
-    opened = await flow.open_purchase(state, buyer, body.listing_id, key)
+    opened = await flow.open_purchase(state, buyer, body.listing_id, flow.purchase_id(buyer, key))
     tx = opened.state
     answer = Initiated(
         transaction_id=tx.transaction_id,

@@ -66,7 +66,9 @@ def _express_buy(api: str) -> str:
 
 async def _workflow_task_workers(temporal: str, workflow_id: str) -> set[str]:
     client = await connect(temporal, "default")
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    handle = client.get_workflow_handle(workflow_id)
+    await handle.result()  # the buy was answered by its step: the close may come a moment later
+    history = await handle.fetch_history()
     return {
         event.workflow_task_completed_event_attributes.identity
         for event in history.events
