@@ -1,9 +1,12 @@
 """Putting a listing on sale, opening a purchase, reading a wallet: as the purchase tests do."""
 
+import asyncio
+import uuid
 from typing import Any
 
 import httpx
 
+from tests.api.helpers import register
 from tests.api.test_listings import listing
 
 CONTENT = '{"query": "python asyncio", "results": ["docs", "blog"]}'
@@ -33,3 +36,20 @@ async def wallet_of(api: httpx.AsyncClient, agent: dict[str, Any]) -> dict[str, 
         await api.get("/api/v1/wallet/balance", headers=agent["headers"])
     ).json()
     return body
+
+
+async def express_at_once_with_one_key(
+    api: httpx.AsyncClient, times: int
+) -> tuple[dict[str, Any], dict[str, str], list[httpx.Response]]:
+    """A new buyer sends `times` express buys of a new listing at once, all with one
+    Idempotency-Key: the buyer, the headers sent and the answers, each checked to be one
+    successful purchase."""
+    seller, buyer = await register(api), await register(api)
+    item = await put_on_sale(api, seller)
+    headers = {**buyer["headers"], "Idempotency-Key": f"buy-{uuid.uuid4()}"}
+    url = f"/api/v1/express/{item['id']}"
+    sent = (api.post(url, headers=headers, json={}) for _ in range(times))
+    responses = await asyncio.gather(*sent)
+    assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
+    assert len({r.json()["transaction_id"] for r in responses}) == 1
+    return buyer, headers, list(responses)

@@ -2,7 +2,6 @@
 and a real Temporal server."""
 
 import asyncio
-import uuid
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,7 +10,12 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import unit_of_work
 from domain import events
 from tests.api.helpers import assert_problem, register
-from tests.api.purchase_helpers import CONTENT, put_on_sale, wallet_of
+from tests.api.purchase_helpers import (
+    CONTENT,
+    express_at_once_with_one_key,
+    put_on_sale,
+    wallet_of,
+)
 from tests.ledger_helpers import assert_invariants, balances
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -44,15 +48,9 @@ async def test_express_without_credits_is_402_and_leaves_no_hold(
 async def test_same_key_express_20_times_charges_once(
     live: httpx.AsyncClient, sessions: Sessions, temporal_dev: WorkflowEnvironment
 ) -> None:
-    seller, buyer = await register(live), await register(live)
-    item = await put_on_sale(live, seller)
-    headers = {**buyer["headers"], "Idempotency-Key": f"buy-{uuid.uuid4()}"}
-    responses = await asyncio.gather(
-        *(live.post(f"/api/v1/express/{item['id']}", headers=headers, json={}) for _ in range(20))
-    )
-    assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
-    assert len({r.json()["transaction_id"] for r in responses}) == 1
-    later = await live.post(f"/api/v1/express/{item['id']}", headers=headers, json={})
+    buyer, headers, responses = await express_at_once_with_one_key(live, 20)
+    listing_id = responses[0].json()["listing_id"]
+    later = await live.post(f"/api/v1/express/{listing_id}", headers=headers, json={})
     fields = ("transaction_id", "content", "fee_ard", "buyer_balance")
     assert [later.json()[f] for f in fields] == [responses[0].json()[f] for f in fields]
     assert later.headers["Idempotent-Replayed"] == "true"

@@ -4,7 +4,6 @@ not by waiting for the workflow's close, and falls back to the workflow whenever
 nothing here (ADR 0044)."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +17,12 @@ from api.flows import purchases as purchase_flow
 from api.state import AppState
 from core.settings import Settings
 from tests.api.helpers import assert_problem, register
-from tests.api.purchase_helpers import CONTENT, put_on_sale, wallet_of
+from tests.api.purchase_helpers import (
+    CONTENT,
+    express_at_once_with_one_key,
+    put_on_sale,
+    wallet_of,
+)
 from tests.conftest import StartWorker, temporal_address
 from tests.ledger_helpers import assert_invariants, balances
 from worker import api_process
@@ -98,14 +102,7 @@ async def test_one_key_sent_at_once_is_one_purchase_whoever_answers(
     deployed: tuple[httpx.AsyncClient, AppState], sessions: Sessions
 ) -> None:
     live, state = deployed
-    seller, buyer = await register(live), await register(live)
-    item = await put_on_sale(live, seller)
-    headers = {**buyer["headers"], "Idempotency-Key": f"buy-{uuid.uuid4()}"}
-    responses = await asyncio.gather(
-        *(live.post(f"/api/v1/express/{item['id']}", headers=headers, json={}) for _ in range(12))
-    )
-    assert {r.status_code for r in responses} == {200}, {r.text for r in responses}
-    assert len({r.json()["transaction_id"] for r in responses}) == 1
+    buyer, _, responses = await express_at_once_with_one_key(live, 12)
     assert {r.json()["buyer_balance"] for r in responses} == {"95.000"}
     assert (await balances(sessions))[buyer["id"]] == 95_000
     assert len(state.express_answers) == 0
