@@ -11,11 +11,12 @@ every query shape through both, the shapes taking turns request by request, then
 on its own connection. Figures are the median of the runs with their spread (min, max).
 
 Target (issue 9): every shape's API p99 <= 25 ms and <= 3x the raw query's p99 measured in the
-same run. Where 3x the raw query is below what the route costs with nothing inside it (the same
-route searching a seller that has no listings, the "hollow" path), the target is beyond the
-machine, and the shape must instead reach within 10% of its limit: the hollow path's p99 plus
-the raw query's. Both servers' figures are printed; the verdict is the configured server's,
-with every request of the searching server within 25 ms too. Prints one JSON document.
+same run. A shape's limit on this machine is what the route costs with nothing inside it (the
+same route searching a seller that has no listings, the "hollow" path) plus the raw query: p99s
+measured in the same run. Where 3x the raw query is below that limit, the target is beyond the
+machine, and the shape must instead reach within 10% of the limit. Both servers' figures are
+printed; the verdict is the configured server's, with every request of the searching server
+within 25 ms too. Prints one JSON document.
 """
 
 import argparse
@@ -208,7 +209,7 @@ def _shape(runs: list[dict[str, Any]], server: str, name: str) -> dict[str, Any]
     # The limit of this path on this machine: the route with nothing inside it, plus the query.
     limits = [h + r for h, r in zip(hollow, raw, strict=True)]
     to_limit = [a / lim for a, lim in zip(api_p99, limits, strict=True)]
-    beyond = statistics.median([3 * r - h for r, h in zip(raw, hollow, strict=True)]) < 0
+    beyond = statistics.median([3 * r - lim for r, lim in zip(raw, limits, strict=True)]) < 0
     p99, ratio, limit = (statistics.median(x) for x in (api_p99, ratios, to_limit))
     within = p99 <= TARGET_P99_MS
     passes_by = None
@@ -225,7 +226,7 @@ def _shape(runs: list[dict[str, Any]], server: str, name: str) -> dict[str, Any]
         "raw_p50_ms": _median([run["raw"][name]["p50_ms"] for run in runs]),
         "raw_p99_ms": _median(raw),
         "p99_ratio_api_to_raw": _median(ratios),
-        "ratio_target_below_the_hollow_path": beyond,
+        "ratio_target_below_the_limit": beyond,
         "limit_p99_ms": _median(limits),
         "p99_ratio_to_limit": _median(to_limit),
         "p99_within_target": within,
@@ -315,7 +316,7 @@ def main() -> None:
                 "target": {
                     "api_p99_ms": f"<= {TARGET_P99_MS}",
                     "p99_ratio_to_raw": f"<= {TARGET_RATIO}",
-                    "or_where_3x_raw_is_below_the_hollow_path": f"p99 / limit <= {TARGET_TO_LIMIT}",
+                    "or_where_3x_raw_is_below_the_limit": f"p99 / limit <= {TARGET_TO_LIMIT}",
                 },
                 "load_average_1_5_15": os.getloadavg(),
                 "databases": results,
