@@ -4,6 +4,7 @@ not by waiting for the workflow's close, and falls back to the workflow whenever
 nothing here (ADR 0044)."""
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
+from api.flows import Opened
 from api.flows import purchases as purchase_flow
 from api.state import AppState
 from core.settings import Settings
@@ -107,3 +109,24 @@ async def test_one_key_sent_at_once_is_one_purchase_whoever_answers(
     assert (await balances(sessions))[buyer["id"]] == 95_000
     assert len(state.express_answers) == 0
     await assert_invariants(sessions)
+
+
+async def test_a_step_that_never_reports_here_is_answered_by_the_workflow(
+    deployed: tuple[httpx.AsyncClient, AppState],
+    outcomes: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its task lost with this process's worker slot: after `ANSWER_SECONDS` the request asks
+    the workflow, which another worker has closed."""
+    live, state = deployed
+    seller, buyer = await register(live), await register(live)
+    item = await put_on_sale(live, seller)
+    bought = await live.post(f"/api/v1/express/{item['id']}", headers=buyer["headers"], json={})
+    tx_id = uuid.UUID(bought.json()["transaction_id"])
+    purchase = await purchase_flow.for_party(state, str(tx_id), uuid.UUID(buyer["id"]))
+    monkeypatch.setattr(purchase_flow, "ANSWER_SECONDS", 0.2)
+    with state.express_answers.awaiting(tx_id) as never:
+        opened = Opened(purchase, replayed=False, here=True)
+        answered = await purchase_flow._answer(state, opened, never)
+    assert outcomes == [purchase.workflow_id]
+    assert answered.status == "completed" and answered.transaction_id == tx_id
