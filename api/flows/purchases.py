@@ -182,7 +182,7 @@ async def _answer(
     through the workflow after `ANSWER_SECONDS`."""
     if opened.here:
         with contextlib.suppress(TimeoutError):
-            given = await asyncio.wait_for(asyncio.shield(answered), ANSWER_SECONDS)
+            given = await asyncio.wait_for(answered, ANSWER_SECONDS)
             if given is not None:
                 return given
     return await outcome(app, opened.state.workflow_id, contract.PURCHASE)
