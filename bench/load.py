@@ -36,6 +36,7 @@ async def level(call: Call, total: int, concurrency: int) -> dict[str, Any]:
         "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)] * 1000, 1)
         if latencies
         else None,
+        "calls": len(latencies),
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
@@ -45,18 +46,41 @@ async def measure(
     call: Call, total: int, concurrency: int, runs: int, pids: dict[str, int] | None = None
 ) -> dict[str, Any]:
     """`runs` levels: each figure's median and spread, and the share of a core each process in
-    `pids` (role -> pid) used while they ran."""
-    results, cpu = [], dict.fromkeys(pids or {}, 0.0)
+    `pids` (role -> pid) used while they ran, and its CPU time per call."""
+    (figures,) = await side_by_side([(call, pids or {})], total, concurrency, runs)
+    return figures
+
+
+async def side_by_side(
+    paths: list[tuple[Call, dict[str, int]]], total: int, concurrency: int, runs: int
+) -> list[dict[str, Any]]:
+    """`measure` for several paths (call, pids) whose runs take turns, each round in the other
+    order than the one before, so that a machine that slows down or speeds up weighs on all of
+    them alike: each path's figures, in order."""
+    results: list[list[dict[str, Any]]] = [[] for _ in paths]
+    cpu = [dict.fromkeys(pids, 0.0) for _, pids in paths]
+    calls, walls = [0] * len(paths), [0.0] * len(paths)
+    order = list(range(len(paths)))
     for _ in range(runs):
-        before = {role: cpu_seconds(pid) for role, pid in (pids or {}).items()}
-        started = time.perf_counter()
-        results.append(await level(call, total, concurrency))
-        wall = time.perf_counter() - started
-        for role, pid in (pids or {}).items():
-            cpu[role] += (cpu_seconds(pid) - before[role]) / wall / runs
-    figures = median_of(results)
-    if cpu:
-        figures["cpu_share_of_a_core"] = {role: round(share, 2) for role, share in cpu.items()}
+        for n in order:
+            call, pids = paths[n]
+            before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+            started = time.perf_counter()
+            result = await level(call, total, concurrency)
+            wall = time.perf_counter() - started
+            results[n].append(result)
+            calls[n] += result["calls"]
+            walls[n] += wall
+            for role, pid in pids.items():
+                cpu[n][role] += cpu_seconds(pid) - before[role]
+        order.reverse()
+    figures = [median_of(runs_of_path) for runs_of_path in results]
+    for path, used, done, wall in zip(figures, cpu, calls, walls, strict=True):
+        if used:
+            path["cpu_share_of_a_core"] = {role: round(t / wall, 2) for role, t in used.items()}
+            path["cpu_ms_per_call"] = {
+                role: round(t / max(done, 1) * 1000, 1) for role, t in used.items()
+            }
     return figures
 
 

@@ -5,7 +5,8 @@
 
 The stack is `make run`'s (bench/stack.py): Temporal dev server, worker, API process(es) (as
 API_PROCESSES) with their purchase workers, on SQLite (the embedded default) or a scratch
-PostgreSQL database. Each level runs `--runs` times; figures are medians with their spread.
+PostgreSQL database. Each level runs `--runs` times, its express runs taking turns with the
+floor's (below); figures are medians with their spread.
 
 The floor beside it: an empty workflow of the express buy's shape (unsandboxed, eagerly started
 by a process that polls its queue, with the same search attributes, summary and closing status
@@ -14,7 +15,7 @@ process: what the durable part costs with nothing inside it.
 
 Targets (issue 9): at 1 buyer p50 <= 30 ms and p99 <= 60 ms; at 8 buyers >= 55 buys/s with
 p99 <= 400 ms; at 32 buyers at least the 8-buyer rate and no errors. Prints one JSON document,
-with the share of a core each process used during each level.
+with the share of a core each process used during each level and its CPU time per buy.
 """
 
 import argparse
@@ -39,7 +40,7 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     import httpx
 
-    from bench.load import Call, check, level, measure
+    from bench.load import Call, check, level, side_by_side
     from bench.stack import agents, client, healthy, scratch_database, stack
     from core.process import exit_hard
     from core.temporal import AGENT_ID, LISTING_ID, TRANSACTION_STATUS, connect
@@ -146,11 +147,13 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                 rows = []
                 for concurrency in args.concurrency:
                     total = max(args.purchases, PER_BUYER * concurrency)
-                    buys = await measure(
-                        express, total, concurrency, args.runs, _processes(running)
-                    )
                     floor_processes = {"temporal": running.pids["temporal"], "this": os.getpid()}
-                    empty = await measure(floor, total, concurrency, args.runs, floor_processes)
+                    buys, empty = await side_by_side(
+                        [(express, _processes(running)), (floor, floor_processes)],
+                        total,
+                        concurrency,
+                        args.runs,
+                    )
                     rows.append({"buyers": concurrency, "express": buys, "empty_workflow": empty})
                 return rows
 
