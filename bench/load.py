@@ -5,6 +5,7 @@ import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,43 +43,53 @@ async def level(call: Call, total: int, concurrency: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Workload:
+    """One path a bench drives: its call, the processes whose CPU it counts (role -> pid), and
+    its level (`total` calls over `concurrency` lanes)."""
+
+    call: Call
+    pids: dict[str, int]
+    total: int
+    concurrency: int
+
+
 async def measure(
     call: Call, total: int, concurrency: int, runs: int, pids: dict[str, int] | None = None
 ) -> dict[str, Any]:
     """`runs` levels: each figure's median and spread, and the share of a core each process in
     `pids` (role -> pid) used while they ran, and its CPU time per call."""
-    (figures,) = await side_by_side([(call, pids or {})], total, concurrency, runs)
+    (figures,) = await side_by_side([Workload(call, pids or {}, total, concurrency)], runs)
     return figures
 
 
-async def side_by_side(
-    paths: list[tuple[Call, dict[str, int]]], total: int, concurrency: int, runs: int
-) -> list[dict[str, Any]]:
-    """`measure` for several paths (call, pids) whose runs take turns, each round in the other
-    order than the one before, so that a machine that slows down or speeds up weighs on all of
-    them alike: each path's figures, in order."""
+async def side_by_side(paths: list[Workload], runs: int) -> list[dict[str, Any]]:
+    """`measure` for several paths whose runs take turns, each round in the other order than
+    the one before, so that a machine that slows down or speeds up weighs on all of them alike:
+    each path's figures, in order. Paths compared with each other (a path and its floor, one
+    level and another) are measured this way, never one after the other."""
     results: list[list[dict[str, Any]]] = [[] for _ in paths]
-    cpu = [dict.fromkeys(pids, 0.0) for _, pids in paths]
+    cpu = [dict.fromkeys(path.pids, 0.0) for path in paths]
     calls, walls = [0] * len(paths), [0.0] * len(paths)
     order = list(range(len(paths)))
     for _ in range(runs):
         for n in order:
-            call, pids = paths[n]
-            before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+            path = paths[n]
+            before = {role: cpu_seconds(pid) for role, pid in path.pids.items()}
             started = time.perf_counter()
-            result = await level(call, total, concurrency)
+            result = await level(path.call, path.total, path.concurrency)
             wall = time.perf_counter() - started
             results[n].append(result)
             calls[n] += result["calls"]
             walls[n] += wall
-            for role, pid in pids.items():
+            for role, pid in path.pids.items():
                 cpu[n][role] += cpu_seconds(pid) - before[role]
         order.reverse()
     figures = [median_of(runs_of_path) for runs_of_path in results]
-    for path, used, done, wall in zip(figures, cpu, calls, walls, strict=True):
+    for figured, used, done, wall in zip(figures, cpu, calls, walls, strict=True):
         if used:
-            path["cpu_share_of_a_core"] = {role: round(t / wall, 2) for role, t in used.items()}
-            path["cpu_ms_per_call"] = {
+            figured["cpu_share_of_a_core"] = {role: round(t / wall, 2) for role, t in used.items()}
+            figured["cpu_ms_per_call"] = {
                 role: round(t / max(done, 1) * 1000, 1) for role, t in used.items()
             }
     return figures

@@ -1,12 +1,14 @@
 """Express-buy latency and throughput on the embedded stack, over HTTP, beside the Temporal floor.
 
-    .venv/bin/python -m bench.purchase [--database sqlite|postgresql] [--purchases 96]
+    .venv/bin/python -m bench.purchase [--database sqlite|postgresql] [--purchases 240]
         [--concurrency 1 8 32] [--runs 3] [--api-processes 1]
 
 The stack is `make run`'s (bench/stack.py): Temporal dev server, worker, API process(es) (as
 API_PROCESSES) with their purchase workers, on SQLite (the embedded default) or a scratch
-PostgreSQL database. Each level runs `--runs` times, its express runs taking turns with the
-floor's (below); figures are medians with their spread.
+PostgreSQL database. Each level runs `--runs` times; every level's express runs and the floor's
+(below) take turns in one rotation, so a machine that speeds up or slows down weighs on all of
+them alike: the 32-buyer rate is compared with an 8-buyer rate measured in the same minutes.
+Figures are medians with their spread.
 
 The floor beside it: an empty workflow of the express buy's shape (unsandboxed, eagerly started
 by a process that polls its queue, with the same search attributes, summary and closing status
@@ -40,7 +42,7 @@ from temporalio.worker import Worker
 with workflow.unsafe.imports_passed_through():
     import httpx
 
-    from bench.load import Call, check, level, side_by_side
+    from bench.load import Call, Workload, check, level, side_by_side
     from bench.stack import agents, client, healthy, scratch_database, stack
     from core.process import exit_hard
     from core.temporal import AGENT_ID, LISTING_ID, TRANSACTION_STATUS, connect
@@ -144,17 +146,22 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                 floor = _floor(temporal)
                 for call in (express, floor):  # warm-up: imports, caches, connections
                     await level(call, max(args.concurrency), max(args.concurrency))
-                rows = []
+                # Levels compared with each other (32 buyers against 8) take turns too.
+                paths = []
                 for concurrency in args.concurrency:
                     total = max(args.purchases, PER_BUYER * concurrency)
                     floor_processes = {"temporal": running.pids["temporal"], "this": os.getpid()}
-                    buys, empty = await side_by_side(
-                        [(express, _processes(running)), (floor, floor_processes)],
-                        total,
-                        concurrency,
-                        args.runs,
+                    paths += [
+                        Workload(express, _processes(running), total, concurrency),
+                        Workload(floor, floor_processes, total, concurrency),
+                    ]
+                figures = await side_by_side(paths, args.runs)
+                rows = [
+                    {"buyers": concurrency, "express": buys, "empty_workflow": empty}
+                    for concurrency, buys, empty in zip(
+                        args.concurrency, figures[::2], figures[1::2], strict=True
                     )
-                    rows.append({"buyers": concurrency, "express": buys, "empty_workflow": empty})
+                ]
                 return rows
 
 
@@ -190,7 +197,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument(
-        "--purchases", type=int, default=96, help=f"per level and run, at least {PER_BUYER} a buyer"
+        "--purchases",
+        type=int,
+        default=240,
+        help=f"per level and run, at least {PER_BUYER} a buyer",
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--runs", type=int, default=3)
