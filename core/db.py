@@ -200,9 +200,16 @@ def _insert_appended(session: Session) -> None:
         else:  # a row of another shape: a statement of its own, so a table keeps their order
             table_runs.append([values])
     connection = session.connection()
+    writer = sqlite_driver.writer_of(connection.connection.dbapi_connection)
     for inserting_, table_runs in runs.items():
         for rows in table_runs:
-            connection.execute(inserting_, rows)
+            if writer is None:
+                connection.execute(inserting_, rows)
+            else:  # straight on SQLite's writer, as SQLAlchemy would insert them (ADR 0045)
+                prepared, defaults = _appending_on_sqlite(inserting_.table, tuple(rows[0]))
+                writer.executemany(
+                    prepared.sql, [prepared.args({**row, **_evaluated(defaults)}) for row in rows]
+                )
 
 
 @functools.cache
@@ -210,6 +217,28 @@ def _appending(model: Any) -> tuple[Any, tuple[str, ...]]:
     """The INSERT of a model's table, built once, and its columns' keys."""
     table: Any = inspect(model).local_table
     return insert(table), tuple(c.key for c in table.columns)
+
+
+@functools.cache
+def _appending_on_sqlite(
+    table: Any, given: tuple[str, ...]
+) -> tuple[sqlite_driver.Prepared, tuple[tuple[str, Any], ...]]:
+    """The INSERT of rows given these columns, with the Python-side defaults of the others
+    (what SQLAlchemy's own INSERT would add); columns the server fills are left out."""
+    defaults = tuple(
+        (c.key, c.default)
+        for c in table.columns
+        if c.key not in given
+        and c.default is not None
+        and (c.default.is_scalar or c.default.is_callable)
+    )
+    columns = [*given, *(key for key, _ in defaults)]
+    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+    return sqlite_driver.Prepared.of(insert(table).values(values)), defaults
+
+
+def _evaluated(defaults: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    return {key: d.arg(None) if d.is_callable else d.arg for key, d in defaults}
 
 
 @event.listens_for(_UnitSession, "after_transaction_end")

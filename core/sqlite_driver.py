@@ -186,12 +186,15 @@ _DIALECT = OneHopDialect()
 
 @dataclass(frozen=True)
 class Prepared:
-    """A statement compiled once for SQLite, with the conversions its parameters need, to run
-    on a connection's own thread (`on_thread`) as SQLAlchemy would have run it."""
+    """A statement compiled once for SQLite, with the conversions its parameters and its rows
+    need, to run on a connection's own thread (`on_thread`) as SQLAlchemy would have run it."""
 
     sql: str
     _compiled: Any
     _processors: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    _expanding: bool  # an `IN` of a list: its SQL is rendered for each list's length
+    _row: Any  # the rows' type: a named tuple of the result's columns
+    _results: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
     def of(cls, statement: Any) -> "Prepared":
@@ -200,11 +203,43 @@ class Prepared:
             (name, compiled.binds[name].type.bind_processor(_DIALECT))
             for name in compiled.positiontup
         )
-        return cls(compiled.string, compiled, processors)
+        columns = compiled._result_columns  # what SQLAlchemy's own results are read by
+        row = collections.namedtuple("Row", [c.keyname for c in columns], rename=True)  # type: ignore[misc]
+        results = tuple(c.type._cached_result_processor(_DIALECT, None) for c in columns)
+        expanding = any(b.expanding for b in compiled.binds.values())
+        return cls(compiled.string, compiled, processors, expanding, row, results)
 
     def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
         bound = self._compiled.construct_params(values)
         return tuple(p(bound[n]) if p else bound[n] for n, p in self._processors)
+
+    def run(self, db: sqlite3.Connection, values: dict[str, Any]) -> tuple[list[Any], int]:
+        """The statement on `db` now: its rows, of the result's types, and its row count."""
+        if self._expanding:
+            state = self._compiled.construct_expanded_state(values)
+            convert = state.processors
+            sql, args = (
+                state.statement,
+                tuple(
+                    convert[n](state.parameters[n]) if n in convert else state.parameters[n]
+                    for n in state.positiontup
+                ),
+            )
+        else:
+            sql, args = self.sql, self.args(values)
+        cursor = db.execute(sql, args)
+        found = cursor.fetchall()
+        results, row = self._results, self._row
+        rows = [row(*(p(v) if p else v for p, v in zip(results, r, strict=True))) for r in found]
+        return rows, cursor.rowcount
+
+
+def writer_of(connection: Any) -> sqlite3.Connection | None:
+    """The SQLite connection under a session's DB-API connection while it writes (holds the
+    write lock, ADR 0033): a statement on it runs at once and waits for no one."""
+    if isinstance(connection, _Connection) and connection._writing:
+        return cast(sqlite3.Connection, connection._connection._conn)
+    return None
 
 
 async def on_thread(session: AsyncSession, work: Callable[[sqlite3.Connection], T]) -> T:

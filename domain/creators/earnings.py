@@ -13,6 +13,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import paginate
+from core.queries import fetch
 from domain import ledger
 from domain.creators.profiles import CREATOR, current
 from domain.ledger.accounts import of as account_of
@@ -155,7 +156,7 @@ async def owners_of(
 ) -> dict[uuid.UUID, uuid.UUID]:
     """The creators who own these agents (and collect their royalties); an agent without one is
     missing from the answer."""
-    rows = await session.execute(_OWNERS, {"agents": list(agent_ids)})
+    rows = await fetch(session, _OWNERS, {"agents": list(agent_ids)})
     return {agent: creator for agent, creator in rows if creator is not None}
 
 

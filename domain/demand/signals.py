@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.db import append
+from core.queries import change
 from domain.listings.discovery import pattern_of
 from models.listings import SearchSignal
 
@@ -62,11 +63,8 @@ async def convert(session: AsyncSession, buyer_id: uuid.UUID, at: datetime | Non
     """A purchase by this agent completed: its latest search within the hour that has not led to
     a purchase yet now has (the express buy's own signal, or the discover that found it)."""
     at = at or utcnow()
-    converted = await session.execute(
-        _CONVERTED,
-        {"searcher": agent_requester(buyer_id), "since": at - CONVERSION_WINDOW, "at": at},
-    )
-    return bool(converted.rowcount)  # type: ignore[attr-defined]
+    searched = {"searcher": agent_requester(buyer_id), "since": at - CONVERSION_WINDOW, "at": at}
+    return bool(await change(session, _CONVERTED, searched))
 
 
 _signals = SearchSignal.metadata.tables["search_signals"]

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.money import UNITS_PER_ARD
+from core.queries import fetch
 from models.ledger import LedgerAccount
 
 
@@ -98,8 +99,8 @@ async def accounts_of(
     session: AsyncSession, owner_kind: str, owner_ids: Sequence[uuid.UUID]
 ) -> list[Owned]:
     """These owners' accounts: id, owner and tier (an owner without one is missing)."""
-    found = await session.execute(
-        _OWNED, {"kind": owner_kind, "owners": [str(o) for o in owner_ids]}
+    found = await fetch(
+        session, _OWNED, {"kind": owner_kind, "owners": [str(o) for o in owner_ids]}
     )
     return [Owned(*row) for row in found]
 

@@ -14,6 +14,7 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import Forbidden, InvalidState, NotFound
 from core.ids import parse_id
+from core.queries import fetch
 from domain import events, proofs
 from models.agents import RegisteredAgent
 from models.listings import DataListing, ListingStatus, QualityProof
@@ -135,10 +136,10 @@ class Offer(NamedTuple):
 
 async def offer_of(session: AsyncSession, listing_id: str | uuid.UUID) -> Offer:
     key = _key(listing_id)
-    found = (await session.execute(_OFFER, {"listing": key})).first() if key else None
-    if found is None:
+    found = await fetch(session, _OFFER, {"listing": key}) if key else None
+    if not found:
         raise ListingNotFound(f"Listing {listing_id} not found")
-    return Offer(*found)
+    return Offer(*found[0])
 
 
 def _key(listing_id: str | uuid.UUID) -> uuid.UUID | None:
@@ -210,13 +211,12 @@ _PROOFS = (
 
 async def committed(session: AsyncSession, listing_id: uuid.UUID) -> list[proofs.Proof]:
     """What the listing's proofs commit to, to check a delivery against (one read, no objects)."""
-    rows = await session.execute(_COMMITTED, {"listing": listing_id})
-    return as_proofs(list(rows))
+    return as_proofs(await fetch(session, _COMMITTED, {"listing": listing_id}))
 
 
 async def quality_of(session: AsyncSession, listing_id: uuid.UUID) -> Decimal:
-    quality: Decimal = (await session.execute(_QUALITY, {"listing": listing_id})).scalar_one()
-    return quality
+    ((quality,),) = await fetch(session, _QUALITY, {"listing": listing_id})
+    return cast(Decimal, quality)
 
 
 _COMMITTED = _PROOFS.with_only_columns(

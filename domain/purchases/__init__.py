@@ -15,6 +15,7 @@ from core import ids
 from core.clock import utcnow
 from core.db import append, inserting, paginate
 from core.errors import InvalidState, NotFound, PaymentRequired, RuleViolation
+from core.queries import fetch
 from domain import events, ledger, listings, proofs
 from domain.content.store import content_key
 from domain.demand import signals
@@ -104,7 +105,7 @@ async def open_purchase(
             workflow_id=ids.purchase_workflow(tx_id),
         )
         opened = _opening(session.get_bind().dialect.name)
-        if (await session.execute(opened, {c: getattr(tx, c) for c in _OPENED})).first():
+        if await fetch(session, opened, {c: getattr(tx, c) for c in _OPENED}):
             _opened(session, tx, offer, express)
             return tx, False
     # Taken already (a retry, or the same Idempotency-Key concurrently): that one stands, even if

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.db import upsert
+from core.queries import fetch
 from domain import events, ledger
 from domain.ledger.accounts import AccountNotFound
 from domain.ledger.accounts import of as account_of
@@ -95,10 +96,10 @@ _AVAILABLE = select(LedgerAccount.balance).where(
 
 async def available(session: AsyncSession, agent_id: uuid.UUID) -> int:
     """What the agent can spend now (held credits are in escrow already): one keyed read."""
-    found = await session.scalar(_AVAILABLE, {"owner": str(agent_id)})
-    if found is None:
+    found = await fetch(session, _AVAILABLE, {"owner": str(agent_id)})
+    if not found:
         raise AccountNotFound(f"No agent account for {agent_id}")
-    return int(found)
+    return int(found[0][0])
 
 
 @dataclass(frozen=True)
