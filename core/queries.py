@@ -7,6 +7,8 @@ execution context, the result) costs several times what SQLite takes to answer a
 its parameters and rows converted by the columns' own types, so the rows are those the session
 would have given. Everywhere else (PostgreSQL, a SQLite read) they go through the session.
 The sessions never autoflush (`core.db.session_factory`), so skipping the session skips no flush.
+A keyed read (`fetch(…, keyed=True)`: every authenticated request's active check) also runs at
+once outside a writer on SQLite, unless SQLite would make it wait.
 """
 
 import sqlite3
@@ -14,17 +16,25 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.sqlite_driver import Prepared, writer_of
+from core.sqlite_driver import Prepared, read_at_once, writer_of
 
 _CONNECTION = "agentchains_connection"  # session.info: (its transaction, its DB-API connection)
 _prepared: dict[int, tuple[Any, Prepared]] = {}  # by statement; the statement is kept alive
 
 
-async def fetch(session: AsyncSession, statement: Any, params: dict[str, Any]) -> list[Any]:
-    """The statement's rows (named tuples on a SQLite writer, `Row`s otherwise)."""
-    writer = await _writer(session)
-    if writer is not None:
-        return _prepare(statement).run(writer, params)[0]
+async def fetch(
+    session: AsyncSession, statement: Any, params: dict[str, Any], *, keyed: bool = False
+) -> list[Any]:
+    """The statement's rows (named tuples on SQLite's connection, `Row`s otherwise). `keyed`: a
+    read of a few rows by key, which on SQLite also runs at once outside a writer, unless SQLite
+    would make it wait (a search, which may run long, is always handed off: ADR 0032)."""
+    connection = await _connection(session)
+    if connection is not None:
+        writer = writer_of(connection)
+        if writer is not None:
+            return _prepare(statement).run(writer, params)[0]
+        if keyed and (rows := read_at_once(connection, _prepare(statement), params)) is not None:
+            return rows
     return list(await session.execute(statement, params))
 
 
@@ -39,6 +49,12 @@ async def change(session: AsyncSession, statement: Any, params: dict[str, Any]) 
 
 async def _writer(session: AsyncSession) -> sqlite3.Connection | None:
     """The SQLite connection of the session's transaction while it writes; None otherwise."""
+    connection = await _connection(session)
+    return None if connection is None else writer_of(connection)
+
+
+async def _connection(session: AsyncSession) -> Any:
+    """The DB-API connection of the session's transaction on SQLite; None on PostgreSQL."""
     if session.get_bind().dialect.name != "sqlite":
         return None
     transaction = session.sync_session.get_transaction()
@@ -47,7 +63,7 @@ async def _writer(session: AsyncSession) -> sqlite3.Connection | None:
         connection = await (await session.connection()).get_raw_connection()
         held = (session.sync_session.get_transaction(), connection.dbapi_connection)
         session.info[_CONNECTION] = held
-    return writer_of(held[1])
+    return held[1]
 
 
 def _prepare(statement: Any) -> Prepared:

@@ -234,6 +234,25 @@ class Prepared:
         return rows, cursor.rowcount
 
 
+def read_at_once(connection: Any, prepared: Prepared, values: dict[str, Any]) -> list[Any] | None:
+    """A keyed read on the caller's thread, if SQLite can answer it without waiting (in WAL
+    mode a reader waits for no writer; it could only for a moment while the WAL is reset): its
+    rows; None when it would have had to wait, or the connection is busy on its own thread,
+    and then the caller hands it off as any read."""
+    if not isinstance(connection, _Connection) or connection._execute_mutex.locked():
+        return None
+    db = connection._connection._conn
+    db.execute("PRAGMA busy_timeout=0")
+    try:
+        return prepared.run(db, values)[0]
+    except sqlite3.OperationalError as error:
+        if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        return None
+    finally:
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 def writer_of(connection: Any) -> sqlite3.Connection | None:
     """The SQLite connection under a session's DB-API connection while it writes (holds the
     write lock, ADR 0033): a statement on it runs at once and waits for no one."""

@@ -13,6 +13,7 @@ from core.clock import utcnow
 from core.db import paginate
 from core.errors import Conflict, Forbidden, NotFound
 from core.ids import parse_id
+from core.queries import fetch
 from core.security import TokenKind
 from domain import audit, events
 from domain.wallet import accounts as wallet_accounts
@@ -78,7 +79,7 @@ _active = select(RegisteredAgent.id).where(
 
 async def is_active(session: AsyncSession, agent_id: uuid.UUID) -> bool:
     """Every authenticated request asks this: one keyed read, built once."""
-    return await session.scalar(_active, {"id": agent_id}) is not None
+    return bool(await fetch(session, _active, {"id": agent_id}, keyed=True))
 
 
 async def list_agents(

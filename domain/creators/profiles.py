@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.errors import Conflict, RuleViolation, Unauthorized
+from core.queries import fetch
 from core.security import hash_password
 from domain import events, ledger
 from models.creators import Creator, CreatorStatus
@@ -143,7 +144,7 @@ _active = select(Creator.id).where(
 
 
 async def is_active(session: AsyncSession, creator_id: uuid.UUID) -> bool:
-    return await session.scalar(_active, {"id": creator_id}) is not None
+    return bool(await fetch(session, _active, {"id": creator_id}, keyed=True))
 
 
 async def current(session: AsyncSession, creator_id: uuid.UUID) -> Creator:

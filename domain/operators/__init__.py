@@ -7,6 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
+from core.queries import fetch
 from core.security import TokenKind
 from domain import audit
 from models.operators import Operator
@@ -33,7 +34,7 @@ _active = select(Operator.id).where(Operator.id == bindparam("id"), Operator.act
 
 
 async def is_active(session: AsyncSession, operator_id: uuid.UUID) -> bool:
-    return await session.scalar(_active, {"id": operator_id}) is not None
+    return bool(await fetch(session, _active, {"id": operator_id}, keyed=True))
 
 
 async def get(session: AsyncSession, operator_id: uuid.UUID) -> Operator:

@@ -121,3 +121,18 @@ async def test_appended_rows_get_the_defaults_sqlalchemy_would_give_them(
     assert [(e.payload, e.audience) for e in found] == [({}, []), ({"n": 2}, ["a"])]
     assert all(isinstance(e.id, uuid.UUID) for e in found) and found[0].id != found[1].id
     assert all(abs(utcnow() - e.created_at) < timedelta(minutes=1) for e in found)
+
+
+async def test_a_keyed_read_runs_at_once_outside_a_writer(
+    sessions: Sessions, statements: list[str]
+) -> None:
+    requesters = await _signals(sessions, uuid.uuid4().hex[:8])
+    asked = {"requesters": requesters[1:]}
+    async with read_only(sessions) as session:
+        statements.clear()
+        rows = await fetch(session, _SIGNALS, asked, keyed=True)
+        sent = list(statements)
+        through_the_session = list(await session.execute(_SIGNALS, asked))
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, through_the_session)) and len(rows) == 2
+    on_sqlite = sessions.kw["bind"].dialect.name == "sqlite"
+    assert len(sent) == (0 if on_sqlite else 1)
