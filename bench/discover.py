@@ -9,7 +9,8 @@ search repeated while the catalog has not changed is served its page again (ADR 
 with that cache off (`DISCOVERY_CACHE_BYTES=0`), where every request searches. Each run measures
 every query shape through both, the shapes taking turns request by request, then each as raw SQL
 on its own connection. A p99 of a few milliseconds moves with a handful of slow requests, so a
-run takes 1,000 of each (its p99 is the tenth slowest). Figures are the median of the runs with their spread (min, max).
+run takes 1,000 of each (its p99 is the tenth slowest). Figures are the median of the runs with
+their spread (min, max).
 
 Target (issue 9): every shape's API p99 <= 25 ms and <= 3x the raw query's p99 measured in the
 same run. A shape's limit on this machine is what the route costs with nothing inside it (the
