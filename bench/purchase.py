@@ -148,11 +148,12 @@ async def _run(args: argparse.Namespace, url: str, scratch: str) -> list[dict[st
                     await level(call, max(args.concurrency), max(args.concurrency))
                 # Levels compared with each other (32 buyers against 8) take turns too.
                 paths = []
+                stack_processes = _processes(running)
+                floor_processes = {"temporal": running.pids["temporal"], "this": os.getpid()}
                 for concurrency in args.concurrency:
                     total = max(args.purchases, PER_BUYER * concurrency)
-                    floor_processes = {"temporal": running.pids["temporal"], "this": os.getpid()}
                     paths += [
-                        Workload(express, _processes(running), total, concurrency),
+                        Workload(express, stack_processes, total, concurrency),
                         Workload(floor, floor_processes, total, concurrency),
                     ]
                 figures = await side_by_side(paths, args.runs)

@@ -233,8 +233,7 @@ def _appending_on_sqlite(
         and (c.default.is_scalar or c.default.is_callable)
     )
     columns = [*given, *(key for key, _ in defaults)]
-    values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
-    return sqlite_driver.Prepared.of(insert(table).values(values)), defaults
+    return sqlite_driver.Prepared.inserting(table, columns), defaults
 
 
 def _evaluated(defaults: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ A keyed read (`fetch(…, keyed=True)`: every authenticated request's active che
 once outside a writer on SQLite, unless SQLite would make it wait.
 """
 
-import sqlite3
+import functools
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.sqlite_driver import Prepared, read_at_once, writer_of
 
 _CONNECTION = "agentchains_connection"  # session.info: (its transaction, its DB-API connection)
-_prepared: dict[int, tuple[Any, Prepared]] = {}  # by statement; the statement is kept alive
+_prepare = functools.cache(Prepared.of)  # by statement (hashed by identity; kept alive here)
 
 
 async def fetch(
@@ -40,17 +40,11 @@ async def fetch(
 
 async def change(session: AsyncSession, statement: Any, params: dict[str, Any]) -> int:
     """An UPDATE or DELETE: how many rows it changed."""
-    writer = await _writer(session)
-    if writer is not None:
+    connection = await _connection(session)
+    if connection is not None and (writer := writer_of(connection)) is not None:
         return _prepare(statement).run(writer, params)[1]
     changed: int = (await session.execute(statement, params)).rowcount  # type: ignore[attr-defined]
     return changed
-
-
-async def _writer(session: AsyncSession) -> sqlite3.Connection | None:
-    """The SQLite connection of the session's transaction while it writes; None otherwise."""
-    connection = await _connection(session)
-    return None if connection is None else writer_of(connection)
 
 
 async def _connection(session: AsyncSession) -> Any:
@@ -64,10 +58,3 @@ async def _connection(session: AsyncSession) -> Any:
         held = (session.sync_session.get_transaction(), connection.dbapi_connection)
         session.info[_CONNECTION] = held
     return held[1]
-
-
-def _prepare(statement: Any) -> Prepared:
-    kept = _prepared.get(id(statement))
-    if kept is None or kept[0] is not statement:
-        kept = _prepared[id(statement)] = (statement, Prepared.of(statement))
-    return kept[1]

@@ -12,10 +12,11 @@ transactions, types, the URL's options) is SQLAlchemy's aiosqlite dialect, uncha
 
 import collections
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from sqlalchemy import bindparam, insert
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
@@ -208,6 +209,12 @@ class Prepared:
         results = tuple(c.type._cached_result_processor(_DIALECT, None) for c in columns)
         expanding = any(b.expanding for b in compiled.binds.values())
         return cls(compiled.string, compiled, processors, expanding, row, results)
+
+    @classmethod
+    def inserting(cls, table: Any, columns: Sequence[str]) -> "Prepared":
+        """An INSERT of one row of these columns, each converted by its column's type."""
+        values = {c: bindparam(c, type_=table.c[c].type) for c in columns}
+        return cls.of(insert(table).values(values))
 
     def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
         bound = self._compiled.construct_params(values)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import psycopg
-from sqlalchemy import Boolean, bindparam, case, insert, select, text, update
+from sqlalchemy import Boolean, bindparam, case, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.hashchain import HEAD_ID
@@ -229,12 +229,6 @@ _ADVANCE = Prepared.of(
 )
 
 
-def _inserting(table: Any, columns: Sequence[str]) -> Prepared:
-    return Prepared.of(
-        insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in columns})
-    )
-
-
 async def _on_sqlite(session: AsyncSession, writings: Sequence[Writing]) -> list[Written]:
     """Everything is prepared here; the checks and writes run on the connection's own thread
     in one hand-off (the writer is alone: every SQLite writer begins IMMEDIATE)."""
@@ -329,9 +323,9 @@ _ENTRY_COLUMNS = (
     "prev_hash",
     "hash",
 )
-_MOVEMENT = _inserting(_movements, _MOVEMENT_COLUMNS)
-_ENTRY = _inserting(_entries, _ENTRY_COLUMNS)
-_EVENT = _inserting(_events, _EVENT_COLUMNS)
+_MOVEMENT = Prepared.inserting(_movements, _MOVEMENT_COLUMNS)
+_ENTRY = Prepared.inserting(_entries, _ENTRY_COLUMNS)
+_EVENT = Prepared.inserting(_events, _EVENT_COLUMNS)
 
 
 def _account_rows(
